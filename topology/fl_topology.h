@@ -1,0 +1,111 @@
+/*
+ * fl_topology.h - load and validate topology/feedline.yaml.
+ *
+ * The topology file is the one source for topics, partition counts,
+ * stores, processors, endpoints and settings. The loader parses it with
+ * libyaml, rejects anything it does not know, and reports every error as
+ * "FILE:LINE: message" so an operator can jump to the line.
+ *
+ * The returned handle is immutable after loading and may be read from
+ * several threads. All strings are owned by the handle and live until
+ * fl_topology_free().
+ */
+#ifndef FL_TOPOLOGY_H
+#define FL_TOPOLOGY_H
+
+#include "fl_err.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef enum fl_topic_kind {
+    FL_TOPIC_INPUT,     /* system of record: retention.ms=-1 */
+    FL_TOPIC_INTERNAL,  /* processor-to-processor stream */
+    FL_TOPIC_CHANGELOG, /* cleanup.policy=compact */
+    FL_TOPIC_DLQ,       /* dead letters */
+} fl_topic_kind_t;
+
+typedef struct fl_topic {
+    char *name;
+    int partitions; /* 1..1024 */
+    fl_topic_kind_t kind;
+    int line; /* line in the file where the entry starts */
+} fl_topic_t;
+
+typedef struct fl_store {
+    char *name;
+    char *changelog; /* a topic of kind changelog */
+    int line;
+} fl_store_t;
+
+typedef struct fl_processor {
+    char *name;
+    char *group; /* consumer group id */
+    char **inputs;
+    size_t n_inputs;
+    char **outputs;
+    size_t n_outputs;
+    char **stores;
+    size_t n_stores;
+    int line;
+} fl_processor_t;
+
+typedef struct fl_endpoints {
+    char *kafka;    /* bootstrap servers, FEEDLINE_KAFKA overrides */
+    char *redis;    /* host:port, FEEDLINE_REDIS overrides */
+    char *postgres; /* libpq conninfo, FEEDLINE_POSTGRES overrides */
+    char *api;      /* host:port the read API listens on, FEEDLINE_API overrides */
+} fl_endpoints_t;
+
+typedef struct fl_settings {
+    int64_t celebrity_threshold;  /* > 0 */
+    int64_t celebrity_hysteresis; /* 0 <= h < threshold */
+    int64_t timeline_cap;         /* > 0 */
+    int64_t backfill_size;        /* >= 0 */
+    int64_t outbox_cap;           /* >= backfill_size */
+    int64_t batch_max_records;    /* > 0 */
+    int64_t batch_max_ms;         /* > 0 */
+} fl_settings_t;
+
+typedef struct fl_topology {
+    char *path; /* file name used in messages */
+    char *app;
+    fl_endpoints_t endpoints;
+    fl_settings_t settings;
+    fl_topic_t *topics;
+    size_t n_topics;
+    fl_store_t *stores;
+    size_t n_stores;
+    fl_processor_t *processors;
+    size_t n_processors;
+} fl_topology_t;
+
+/*
+ * Loads and validates the file at path, then applies the environment
+ * overrides. On failure returns NULL and writes "PATH:LINE: message" to
+ * errstr. Caller frees the result with fl_topology_free().
+ */
+fl_topology_t *fl_topology_load(const char *path, char *errstr, size_t errstr_size);
+
+/* Same as fl_topology_load() for a document in memory; name is used in messages. */
+fl_topology_t *fl_topology_parse(const char *yaml, size_t len, const char *name, char *errstr,
+                                 size_t errstr_size);
+
+/* Lookups; NULL when absent. Borrowed from the topology. */
+const fl_topic_t *fl_topology_topic(const fl_topology_t *t, const char *name);
+const fl_store_t *fl_topology_store(const fl_topology_t *t, const char *name);
+const fl_processor_t *fl_topology_processor(const fl_topology_t *t, const char *name);
+
+/* The path feedline uses when none is given: $FEEDLINE_TOPOLOGY, else
+ * topology/feedline.yaml relative to the working directory. Static storage. */
+const char *fl_topology_default_path(void);
+
+/* Writes the topology as loaded (overrides applied) as YAML to out. */
+void fl_topology_print(const fl_topology_t *t, FILE *out);
+
+const char *fl_topic_kind_str(fl_topic_kind_t kind);
+
+void fl_topology_free(fl_topology_t *t);
+
+#endif
