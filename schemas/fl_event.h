@@ -71,10 +71,10 @@ typedef enum fl_field_kind {
 } fl_field_kind_t;
 
 typedef struct fl_field_desc {
-    const char *name;    /* Avro and JSON field name */
+    const char *name; /* Avro and JSON field name */
     fl_field_kind_t kind;
-    size_t offset;       /* offsetof(fl_event_t, ...) of the value */
-    size_t has_offset;   /* FL_FIELD_OPT_LONG: offsetof the presence flag */
+    size_t offset;     /* offsetof(fl_event_t, ...) of the value */
+    size_t has_offset; /* FL_FIELD_OPT_LONG: offsetof the presence flag */
 } fl_field_desc_t;
 
 #define FL_EVENT_MAX_FIELDS 12
@@ -100,6 +100,13 @@ bool fl_event_type_on_topic(fl_event_type_t type, const char *topic);
 /* The record key of ev: decimal string of its key field, into buf (>= 21 bytes). */
 void fl_event_key(const fl_event_t *ev, char *buf, size_t size);
 
+/* Symbol of a visibility ("PUBLIC", "FOLLOWERS", "PRIVATE"): the Avro enum
+ * symbol and the JSON spelling. NULL when v is out of range. Static storage. */
+const char *fl_visibility_name(fl_visibility_t v);
+
+/* Visibility by its symbol; -1 when unknown. */
+int fl_visibility_by_name(const char *name);
+
 /* Frees the strings of ev and zeroes it. Accepts NULL. */
 void fl_event_clear(fl_event_t *ev);
 
@@ -107,11 +114,14 @@ void fl_event_clear(fl_event_t *ev);
  * JSON conversion. fl_event_from_json() takes an object with a "type"
  * member and the type's fields; required fields must be present with the
  * right JSON type, optional ones may be missing or null, unknown members
- * are an error. On failure returns FL_ERR_INVALID with a message naming
- * the field in errstr, and ev is left cleared.
+ * are an error. ev must be cleared or zeroed (it is overwritten, not
+ * freed). On failure returns FL_ERR_INVALID (FL_ERR_NOMEM if allocation
+ * failed) with a message naming the field in errstr, and ev is left
+ * cleared. Visibility is required and spelled as its symbol.
  * fl_event_to_json() returns a new object (caller decrefs) with "type"
  * first, then the fields in schema order; optional fields that are absent
- * are written as null.
+ * are written as null. NULL when ev has no valid type, a string is not
+ * valid UTF-8, or allocation fails.
  */
 fl_err_t fl_event_from_json(const json_t *obj, fl_event_t *ev, char *errstr, size_t errstr_size);
 json_t *fl_event_to_json(const fl_event_t *ev);
