@@ -1,0 +1,62 @@
+/*
+ * fl_kafka.h - librdkafka at feedline's edge: client configuration with
+ * the project's fixed choices, topic creation from the topology, and the
+ * translation of Kafka errors into fl_err_t.
+ *
+ * Fixed choices, from DESIGN.md and FIELD-NOTES.md: producers are
+ * idempotent (acks=all) and use the Java-compatible murmur2_random
+ * partitioner; consumers never auto-commit and start from the earliest
+ * offset when nothing is stored.
+ */
+#ifndef FL_KAFKA_H
+#define FL_KAFKA_H
+
+#include "fl_err.h"
+#include "fl_topology.h"
+
+#include <librdkafka/rdkafka.h>
+#include <stdio.h>
+
+/* Maps a librdkafka error to fl_err_t (retriable ones to FL_ERR_UNAVAILABLE / FL_ERR_TIMEOUT). */
+fl_err_t fl_kafka_err(rd_kafka_resp_err_t err);
+
+/*
+ * New idempotent producer for brokers. dr_cb may be NULL. opaque is passed
+ * to callbacks. NULL with a message on failure; free with
+ * rd_kafka_destroy() after rd_kafka_flush().
+ */
+rd_kafka_t *fl_kafka_producer_new(const char *brokers,
+                                  void (*dr_cb)(rd_kafka_t *, const rd_kafka_message_t *, void *),
+                                  void *opaque, char *errstr, size_t errstr_size);
+
+/* New plain (non-idempotent) client for admin requests and metadata. */
+rd_kafka_t *fl_kafka_admin_new(const char *brokers, char *errstr, size_t errstr_size);
+
+/*
+ * New consumer for brokers. group may be NULL for an assign()-only consumer
+ * that never commits. NULL with a message on failure.
+ */
+rd_kafka_t *fl_kafka_consumer_new(const char *brokers, const char *group, char *errstr,
+                                  size_t errstr_size);
+
+/*
+ * Waits until the cluster answers a metadata request (at most wait_ms),
+ * logging each failed attempt. FL_ERR_UNAVAILABLE when it never does.
+ */
+fl_err_t fl_kafka_wait_ready(rd_kafka_t *rk, int wait_ms, char *errstr, size_t errstr_size);
+
+/* Partition count of topic, or -1 when the topic does not exist (FL_OK either way). */
+fl_err_t fl_kafka_partition_count(rd_kafka_t *rk, const char *topic, int *partitions, char *errstr,
+                                  size_t errstr_size);
+
+/*
+ * Creates every topic of the topology that does not exist, with the
+ * configuration of its kind (input and dlq: unlimited retention;
+ * changelog: compacted; internal: 7 days). Existing topics are checked:
+ * a partition count that differs from the topology is FL_ERR_CONFIG.
+ * One line per topic goes to report (may be NULL).
+ */
+fl_err_t fl_kafka_create_topics(rd_kafka_t *rk, const fl_topology_t *t, FILE *report, char *errstr,
+                                size_t errstr_size);
+
+#endif
