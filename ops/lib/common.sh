@@ -1,0 +1,46 @@
+# Shared shell settings for ops/ scripts: paths, ports and small helpers.
+# Sourced, never run. Everything can be overridden from the environment.
+
+FL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+FL_KAFKA_VERSION=3.9.1
+FL_CACHE=${FEEDLINE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/feedline}
+FL_KAFKA_LIBS=$FL_CACHE/kafka-$FL_KAFKA_VERSION/libs
+FL_STACK_DIR=${FEEDLINE_STACK_DIR:-$FL_ROOT/.stack}
+FL_BUILD_DIR=${FEEDLINE_BUILD_DIR:-$FL_ROOT/build}
+FL_BIN=$FL_BUILD_DIR/bin
+
+FL_KAFKA_PORT=${FEEDLINE_KAFKA_PORT:-19092}
+FL_KAFKA_CONTROLLER_PORT=${FEEDLINE_KAFKA_CONTROLLER_PORT:-19093}
+FL_REDIS_PORT=${FEEDLINE_REDIS_PORT:-16379}
+FL_PG_PORT=${FEEDLINE_PG_PORT:-15432}
+FL_PG_BIN=${FEEDLINE_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
+
+export FEEDLINE_KAFKA=${FEEDLINE_KAFKA:-127.0.0.1:$FL_KAFKA_PORT}
+export FEEDLINE_REDIS=${FEEDLINE_REDIS:-127.0.0.1:$FL_REDIS_PORT}
+export FEEDLINE_POSTGRES=${FEEDLINE_POSTGRES:-host=127.0.0.1 port=$FL_PG_PORT dbname=feedline user=feedline}
+export FEEDLINE_TOPOLOGY=${FEEDLINE_TOPOLOGY:-$FL_ROOT/topology/feedline.yaml}
+export FEEDLINE_SCHEMAS=${FEEDLINE_SCHEMAS:-$FL_ROOT/schemas}
+
+fl_say() { printf '%s\n' "$*" >&2; }
+fl_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Runs a command as root: directly when we are root, else through sudo.
+fl_as_root() {
+    if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# True when something accepts TCP connections on 127.0.0.1:$1.
+fl_port_open() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# fl_wait_for SECONDS DESCRIPTION COMMAND...: polls COMMAND until it succeeds.
+fl_wait_for() {
+    local secs=$1 what=$2 i
+    shift 2
+    for ((i = 0; i < secs * 5; i++)); do
+        "$@" && return 0
+        sleep 0.2
+    done
+    fl_die "$what not ready after ${secs}s"
+}
