@@ -1,0 +1,271 @@
+/*
+ * fl_skl.c - a skiplist ordered by bytewise key comparison.
+ *
+ * Invariants: at every level the nodes are in strictly increasing key
+ * order (no two nodes share a key); a node of height h is linked at levels
+ * 0..h-1 exactly; count and bytes match the linked nodes. Each node is one
+ * allocation holding its forward pointers, key and value, so a lookup
+ * touches one cache line per hop and freeing is a single free().
+ *
+ * There are no back pointers: moving backwards is a search for the last
+ * key below the current one, O(log n) like a seek, which keeps nodes small
+ * for the forward scans that dominate.
+ *
+ * Workload: the topology test driver and unit tests keep up to ~10^6
+ * entries in one map; write batches hold hundreds to thousands. Heights
+ * are drawn with p = 1/4 from a per-map xorshift generator, so the shape
+ * is reproducible and no global state is involved. Not thread-safe.
+ */
+#include "fl_skl.h"
+#include "fl_state_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define FL_SKL_MAX_HEIGHT 20 /* 4^20 nodes before the top level stops helping */
+
+struct fl__skl_node {
+    uint32_t klen;
+    uint32_t vlen;
+    uint8_t height;
+    uint8_t flags;
+    struct fl__skl_node *next[]; /* height pointers, then key bytes, then value bytes */
+};
+
+struct fl__skl {
+    fl__skl_node_t *head; /* sentinel of full height, no key */
+    int height;           /* levels in use, >= 1 */
+    size_t count;
+    uint64_t bytes;
+    uint64_t rng;
+};
+
+static uint8_t *node_key(const fl__skl_node_t *n)
+{
+    return (uint8_t *)&n->next[n->height];
+}
+
+int fl__key_cmp(const void *a, size_t alen, const void *b, size_t blen)
+{
+    size_t min = alen < blen ? alen : blen;
+    int c = min ? memcmp(a, b, min) : 0;
+    if (c)
+        return c;
+    return alen < blen ? -1 : alen > blen ? 1 : 0;
+}
+
+static int random_height(fl__skl_t *s)
+{
+    int h = 1;
+    uint64_t x = s->rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    s->rng = x;
+    /* two bits per level: each further level with probability 1/4 */
+    while (h < FL_SKL_MAX_HEIGHT && (x & 3) == 0) {
+        h++;
+        x >>= 2;
+    }
+    return h;
+}
+
+fl__skl_t *fl__skl_new(uint64_t seed)
+{
+    fl__skl_t *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->head = calloc(1, sizeof(fl__skl_node_t) + FL_SKL_MAX_HEIGHT * sizeof(fl__skl_node_t *));
+    if (!s->head) {
+        free(s);
+        return NULL;
+    }
+    s->head->height = FL_SKL_MAX_HEIGHT;
+    s->height = 1;
+    s->rng = seed ? seed : 0x9e3779b97f4a7c15ULL;
+    return s;
+}
+
+void fl__skl_clear(fl__skl_t *s)
+{
+    fl__skl_node_t *n, *next;
+    if (!s)
+        return;
+    for (n = s->head->next[0]; n; n = next) {
+        next = n->next[0];
+        free(n);
+    }
+    memset(s->head->next, 0, FL_SKL_MAX_HEIGHT * sizeof(fl__skl_node_t *));
+    s->height = 1;
+    s->count = 0;
+    s->bytes = 0;
+}
+
+void fl__skl_free(fl__skl_t *s)
+{
+    if (!s)
+        return;
+    fl__skl_clear(s);
+    free(s->head);
+    free(s);
+}
+
+fl__skl_node_t *fl__skl_node_new(fl__skl_t *s, const void *key, size_t klen, const void *val,
+                                 size_t vlen, uint8_t flags)
+{
+    fl__skl_node_t *n;
+    int h;
+    if (klen > UINT32_MAX || vlen > UINT32_MAX)
+        return NULL;
+    h = random_height(s);
+    n = malloc(sizeof(*n) + (size_t)h * sizeof(fl__skl_node_t *) + klen + vlen);
+    if (!n)
+        return NULL;
+    n->klen = (uint32_t)klen;
+    n->vlen = (uint32_t)vlen;
+    n->height = (uint8_t)h;
+    n->flags = flags;
+    memset(n->next, 0, (size_t)h * sizeof(fl__skl_node_t *));
+    if (klen)
+        memcpy(node_key(n), key, klen);
+    if (vlen)
+        memcpy(node_key(n) + klen, val, vlen);
+    return n;
+}
+
+void fl__skl_node_free(fl__skl_node_t *n)
+{
+    free(n);
+}
+
+/* Fills update[] with the last node before key at every level and returns
+ * the first node >= key (NULL at the end). */
+static fl__skl_node_t *find_ge(const fl__skl_t *s, const void *key, size_t klen,
+                               fl__skl_node_t **update)
+{
+    fl__skl_node_t *x = s->head;
+    for (int i = s->height - 1; i >= 0; i--) {
+        fl__skl_node_t *nx;
+        while ((nx = x->next[i]) && fl__key_cmp(node_key(nx), nx->klen, key, klen) < 0)
+            x = nx;
+        if (update)
+            update[i] = x;
+    }
+    return x->next[0];
+}
+
+void fl__skl_insert(fl__skl_t *s, fl__skl_node_t *n)
+{
+    fl__skl_node_t *update[FL_SKL_MAX_HEIGHT];
+    fl__skl_node_t *old = find_ge(s, node_key(n), n->klen, update);
+    int i;
+
+    if (old && fl__key_cmp(node_key(old), old->klen, node_key(n), n->klen) == 0) {
+        for (i = 0; i < old->height; i++) {
+            FL_STATE_CHECK(update[i]->next[i] == old);
+            update[i]->next[i] = old->next[i];
+        }
+        s->count--;
+        s->bytes -= (uint64_t)old->klen + old->vlen;
+        free(old);
+    }
+    if (n->height > s->height) {
+        for (i = s->height; i < n->height; i++)
+            update[i] = s->head;
+        s->height = n->height;
+    }
+    for (i = 0; i < n->height; i++) {
+        n->next[i] = update[i]->next[i];
+        update[i]->next[i] = n;
+    }
+    s->count++;
+    s->bytes += (uint64_t)n->klen + n->vlen;
+}
+
+bool fl__skl_remove(fl__skl_t *s, const void *key, size_t klen)
+{
+    fl__skl_node_t *update[FL_SKL_MAX_HEIGHT];
+    fl__skl_node_t *n = find_ge(s, key, klen, update);
+    if (!n || fl__key_cmp(node_key(n), n->klen, key, klen) != 0)
+        return false;
+    for (int i = 0; i < n->height; i++) {
+        FL_STATE_CHECK(update[i]->next[i] == n);
+        update[i]->next[i] = n->next[i];
+    }
+    while (s->height > 1 && !s->head->next[s->height - 1])
+        s->height--;
+    FL_STATE_CHECK(s->count > 0);
+    s->count--;
+    s->bytes -= (uint64_t)n->klen + n->vlen;
+    free(n);
+    return true;
+}
+
+fl__skl_node_t *fl__skl_find(const fl__skl_t *s, const void *key, size_t klen)
+{
+    fl__skl_node_t *n = find_ge(s, key, klen, NULL);
+    if (n && fl__key_cmp(node_key(n), n->klen, key, klen) == 0)
+        return n;
+    return NULL;
+}
+
+fl__skl_node_t *fl__skl_seek(const fl__skl_t *s, const void *key, size_t klen)
+{
+    return find_ge(s, key, klen, NULL);
+}
+
+fl__skl_node_t *fl__skl_seek_before(const fl__skl_t *s, const void *key, size_t klen,
+                                    bool inclusive)
+{
+    fl__skl_node_t *update[FL_SKL_MAX_HEIGHT];
+    fl__skl_node_t *n = find_ge(s, key, klen, update);
+    if (inclusive && n && fl__key_cmp(node_key(n), n->klen, key, klen) == 0)
+        return n;
+    return update[0] == s->head ? NULL : update[0];
+}
+
+fl__skl_node_t *fl__skl_last(const fl__skl_t *s)
+{
+    fl__skl_node_t *x = s->head;
+    for (int i = s->height - 1; i >= 0; i--)
+        while (x->next[i])
+            x = x->next[i];
+    return x == s->head ? NULL : x;
+}
+
+fl__skl_node_t *fl__skl_first(const fl__skl_t *s)
+{
+    return s->head->next[0];
+}
+
+fl__skl_node_t *fl__skl_next(const fl__skl_node_t *n)
+{
+    return n->next[0];
+}
+
+const void *fl__skl_key(const fl__skl_node_t *n, size_t *len)
+{
+    *len = n->klen;
+    return node_key(n);
+}
+
+const void *fl__skl_value(const fl__skl_node_t *n, size_t *len)
+{
+    *len = n->vlen;
+    return node_key(n) + n->klen;
+}
+
+uint8_t fl__skl_flags(const fl__skl_node_t *n)
+{
+    return n->flags;
+}
+
+size_t fl__skl_count(const fl__skl_t *s)
+{
+    return s->count;
+}
+
+uint64_t fl__skl_bytes(const fl__skl_t *s)
+{
+    return s->bytes;
+}

@@ -1,0 +1,4 @@
+# State stores: key encodings, a model test of the RocksDB and in-memory
+# backends against a reference, atomic commit of state + offsets, format
+# version, bulk restore.
+fl_criterion_test(test_state unit SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_state.c LIBS fl_state)
