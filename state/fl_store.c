@@ -1,0 +1,522 @@
+/*
+ * fl_store.c - a partition's store with its pending batch (see fl_store.h).
+ *
+ * The pending batch is an ordered skiplist of changes over the committed
+ * key-value store: a node is a put, or a tombstone (FL_PENDING_DELETE);
+ * nodes staged by restore are marked FL_PENDING_RESTORED so they are not
+ * captured for the changelog a second time. Reads look at the pending
+ * batch first. Iterators merge the committed store's iterator with the
+ * pending list, the pending side winning on equal keys, tombstones hiding
+ * committed entries.
+ *
+ * Iterators keep a copy of the current key and value: a processor may
+ * overwrite or delete the current key (which frees the pending node it
+ * came from), and the next move re-seeks the pending list from the copied
+ * key. The committed store's iterator is itself a cursor (fl_kv.h), so it
+ * stays positioned across moves and re-seeks only on a change of
+ * direction.
+ *
+ * Workload: a batch holds up to a few hundred thousand changes; every
+ * read costs one skiplist search plus, on a miss, one RocksDB get.
+ */
+#include "fl_store.h"
+#include "fl_log.h"
+#include "fl_skl.h"
+#include "fl_state_int.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FL_PENDING_DELETE 0x01
+#define FL_PENDING_RESTORED 0x02
+
+struct fl_store {
+    fl_kv_t *kv;
+    fl__skl_t *pending;
+    fl_kv_batch_t *batch; /* reused by every commit */
+    char *name;
+    char *changelog;
+    int32_t partition;
+    char errmsg[256];
+};
+
+struct fl_store_iter {
+    fl_store_t *s;
+    fl_kv_iter_t *base;
+    uint8_t *prefix;
+    size_t plen;
+    int dir; /* +1 forward, -1 backward */
+    bool valid;
+    fl_err_t err;
+    uint8_t *key, *val; /* copies of the current entry */
+    size_t klen, vlen, kcap, vcap;
+};
+
+static fl_err_t store_fail(fl_store_t *s, fl_err_t err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->errmsg, sizeof(s->errmsg), fmt, ap);
+    va_end(ap);
+    return err;
+}
+
+fl_store_t *fl_store_new(fl_kv_t *kv, const char *name, const char *changelog, int32_t partition)
+{
+    fl_store_t *s = calloc(1, sizeof(*s));
+    if (!s)
+        goto fail;
+    s->kv = kv;
+    s->partition = partition;
+    s->name = strdup(name);
+    s->changelog = strdup(changelog);
+    s->pending = fl__skl_new(0x5eed0000u + (uint64_t)partition);
+    s->batch = fl_kv_batch_new();
+    if (!s->name || !s->changelog || !s->pending || !s->batch)
+        goto fail;
+    return s;
+fail:
+    if (s) {
+        s->kv = NULL;
+        fl_store_free(s);
+    }
+    fl_kv_free(kv);
+    return NULL;
+}
+
+void fl_store_free(fl_store_t *s)
+{
+    if (!s)
+        return;
+    fl_kv_free(s->kv);
+    fl__skl_free(s->pending);
+    fl_kv_batch_free(s->batch);
+    free(s->name);
+    free(s->changelog);
+    free(s);
+}
+
+const char *fl_store_name(const fl_store_t *s)
+{
+    return s->name;
+}
+
+int32_t fl_store_partition(const fl_store_t *s)
+{
+    return s->partition;
+}
+
+fl_kv_t *fl_store_kv(fl_store_t *s)
+{
+    return s->kv;
+}
+
+const char *fl_store_errmsg(const fl_store_t *s)
+{
+    return s->errmsg;
+}
+
+fl_err_t fl_store_get(fl_store_t *s, const void *key, size_t klen, void *buf, size_t cap,
+                      size_t *vlen, bool *found)
+{
+    fl__skl_node_t *n = fl__skl_find(s->pending, key, klen);
+    if (n) {
+        *found = !(fl__skl_flags(n) & FL_PENDING_DELETE);
+        *vlen = 0;
+        if (!*found)
+            return FL_OK;
+        size_t len;
+        const void *v = fl__skl_value(n, &len);
+        *vlen = len;
+        if (len > cap)
+            return store_fail(s, FL_ERR_OVERSIZED, "value of %zu bytes exceeds buffer of %zu", len,
+                              cap);
+        memcpy(buf, v, len);
+        return FL_OK;
+    }
+    return fl_kv_get_buf(s->kv, key, klen, buf, cap, vlen, found, s->errmsg, sizeof(s->errmsg));
+}
+
+static fl_err_t pending_set(fl_store_t *s, const void *key, size_t klen, const void *val,
+                            size_t vlen, uint8_t flags)
+{
+    if (klen == 0 || klen > FL_KV_KEY_MAX || ((const uint8_t *)key)[0] == 0x00)
+        return store_fail(s, FL_ERR_INVALID, "invalid key of %zu bytes", klen);
+    if (vlen > FL_KV_VALUE_MAX)
+        return store_fail(s, FL_ERR_OVERSIZED, "value of %zu bytes exceeds %d", vlen,
+                          FL_KV_VALUE_MAX);
+    fl__skl_node_t *n = fl__skl_node_new(s->pending, key, klen, val, vlen, flags);
+    if (!n)
+        return store_fail(s, FL_ERR_NOMEM, "out of memory");
+    fl__skl_insert(s->pending, n);
+    return FL_OK;
+}
+
+fl_err_t fl_store_put(fl_store_t *s, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    return pending_set(s, key, klen, val, vlen, 0);
+}
+
+fl_err_t fl_store_delete(fl_store_t *s, const void *key, size_t klen)
+{
+    return pending_set(s, key, klen, NULL, 0, FL_PENDING_DELETE);
+}
+
+fl_err_t fl_store_restore_apply(fl_store_t *s, const void *key, size_t klen, const void *val,
+                                size_t vlen)
+{
+    return pending_set(s, key, klen, val, val ? vlen : 0,
+                       FL_PENDING_RESTORED | (val ? 0 : FL_PENDING_DELETE));
+}
+
+size_t fl_store_pending(const fl_store_t *s)
+{
+    return fl__skl_count(s->pending);
+}
+
+fl_err_t fl_store_changes(fl_store_t *s, fl_store_change_fn *fn, void *arg)
+{
+    for (fl__skl_node_t *n = fl__skl_first(s->pending); n; n = fl__skl_next(n)) {
+        uint8_t flags = fl__skl_flags(n);
+        size_t klen, vlen;
+        const void *key = fl__skl_key(n, &klen);
+        const void *val = fl__skl_value(n, &vlen);
+        if (flags & FL_PENDING_RESTORED)
+            continue;
+        if (fn(arg, key, klen, (flags & FL_PENDING_DELETE) ? NULL : val, vlen))
+            return store_fail(s, FL_ERR_INVALID, "change walk stopped");
+    }
+    return FL_OK;
+}
+
+fl_err_t fl_store_commit(fl_store_t *s, const fl_store_offset_t *offsets, size_t n,
+                         int64_t changelog_position)
+{
+    fl_err_t err = FL_OK;
+
+    fl_kv_batch_clear(s->batch);
+    for (fl__skl_node_t *node = fl__skl_first(s->pending); node && !err;
+         node = fl__skl_next(node)) {
+        size_t klen, vlen;
+        const void *key = fl__skl_key(node, &klen);
+        const void *val = fl__skl_value(node, &vlen);
+        if (fl__skl_flags(node) & FL_PENDING_DELETE)
+            err = fl_kv_batch_delete(s->batch, key, klen, s->errmsg, sizeof(s->errmsg));
+        else
+            err = fl_kv_batch_put(s->batch, key, klen, val, vlen, s->errmsg, sizeof(s->errmsg));
+    }
+    for (size_t i = 0; i < n && !err; i++)
+        err = fl_kv_batch_set_offset(s->batch, offsets[i].topic, offsets[i].partition,
+                                     offsets[i].offset, s->errmsg, sizeof(s->errmsg));
+    if (!err && changelog_position >= 0)
+        err = fl_kv_batch_set_offset(s->batch, s->changelog, s->partition, changelog_position,
+                                     s->errmsg, sizeof(s->errmsg));
+    if (!err)
+        err = fl_kv_batch_commit(s->kv, s->batch, s->errmsg, sizeof(s->errmsg));
+    fl_kv_batch_clear(s->batch);
+    if (!err)
+        fl__skl_clear(s->pending);
+    return err;
+}
+
+void fl_store_abort(fl_store_t *s)
+{
+    fl__skl_clear(s->pending);
+}
+
+fl_err_t fl_store_offset(fl_store_t *s, const char *topic, int32_t partition, int64_t *offset,
+                         bool *found)
+{
+    return fl_kv_get_offset(s->kv, topic, partition, offset, found, s->errmsg, sizeof(s->errmsg));
+}
+
+fl_err_t fl_store_changelog_position(fl_store_t *s, int64_t *position)
+{
+    bool found;
+    fl_err_t err = fl_kv_get_offset(s->kv, s->changelog, s->partition, position, &found, s->errmsg,
+                                    sizeof(s->errmsg));
+    if (!err && !found)
+        *position = 0;
+    return err;
+}
+
+/* ---- merged iteration ---------------------------------------------------------------------- */
+
+static bool in_prefix(const fl_store_iter_t *it, const void *key, size_t klen)
+{
+    return klen >= it->plen && memcmp(key, it->prefix, it->plen) == 0;
+}
+
+/* First pending node with key > (or >= when inclusive) key, within the prefix. */
+static fl__skl_node_t *pending_after(const fl_store_iter_t *it, const void *key, size_t klen,
+                                     bool inclusive)
+{
+    fl__skl_node_t *n = fl__skl_seek(it->s->pending, key, klen);
+    if (n && !inclusive) {
+        size_t nk;
+        const void *k = fl__skl_key(n, &nk);
+        if (fl__key_cmp(k, nk, key, klen) == 0)
+            n = fl__skl_next(n);
+    }
+    if (n) {
+        size_t nk;
+        const void *k = fl__skl_key(n, &nk);
+        if (!in_prefix(it, k, nk))
+            n = NULL;
+    }
+    return n;
+}
+
+/* Last pending node with key < (or <= when inclusive) key, within the prefix. */
+static fl__skl_node_t *pending_before(const fl_store_iter_t *it, const void *key, size_t klen,
+                                      bool inclusive)
+{
+    fl__skl_node_t *n = fl__skl_seek_before(it->s->pending, key, klen, inclusive);
+    if (n) {
+        size_t nk;
+        const void *k = fl__skl_key(n, &nk);
+        if (!in_prefix(it, k, nk))
+            n = NULL;
+    }
+    return n;
+}
+
+static bool copy_into(uint8_t **buf, size_t *cap, const void *src, size_t len)
+{
+    if (len > *cap) {
+        size_t ncap = len < 64 ? 64 : len * 2;
+        uint8_t *nb = realloc(*buf, ncap);
+        if (!nb)
+            return false;
+        *buf = nb;
+        *cap = ncap;
+    }
+    if (len)
+        memcpy(*buf, src, len);
+    return true;
+}
+
+static void set_current(fl_store_iter_t *it, const void *k, size_t kl, const void *v, size_t vl)
+{
+    if (!copy_into(&it->key, &it->kcap, k, kl) || !copy_into(&it->val, &it->vcap, v, vl)) {
+        it->err = FL_ERR_NOMEM;
+        it->valid = false;
+        return;
+    }
+    it->klen = kl;
+    it->vlen = vl;
+    it->valid = true;
+}
+
+/*
+ * Settles on the merged entry at or after (dir +1) / at or before (dir -1)
+ * the position where both children stand: the base iterator is already
+ * positioned, the pending side is found from key/klen (inclusive or not).
+ * Tombstones are skipped, hiding the base entry they shadow.
+ */
+static void settle(fl_store_iter_t *it, const void *from, size_t flen, bool inclusive)
+{
+    uint8_t *skip = NULL;
+    size_t skip_cap = 0;
+
+    for (;;) {
+        fl__skl_node_t *p = it->dir > 0 ? pending_after(it, from, flen, inclusive)
+                                        : pending_before(it, from, flen, inclusive);
+        bool bvalid = fl_kv_iter_valid(it->base);
+        size_t bk = 0, pk = 0, bv = 0, pv = 0;
+        const void *bkey = bvalid ? fl_kv_iter_key(it->base, &bk) : NULL;
+        const void *pkey = p ? fl__skl_key(p, &pk) : NULL;
+        if (!bvalid) {
+            it->err = fl_kv_iter_status(it->base, NULL, 0);
+            if (it->err)
+                break;
+        }
+        if (!p && !bvalid) {
+            it->valid = false;
+            break;
+        }
+        int c = !p ? 1 : !bvalid ? -1 : fl__key_cmp(pkey, pk, bkey, bk) * it->dir;
+        /* c < 0: pending comes first in this direction; 0: same key */
+        if (c > 0) {
+            const void *v = fl_kv_iter_value(it->base, &bv);
+            set_current(it, bkey, bk, v, bv);
+            break;
+        }
+        if (c == 0) {
+            /* The pending change shadows the committed entry: step the
+             * base past it so both sides agree on the next position. */
+            if (it->dir > 0)
+                fl_kv_iter_next(it->base);
+            else
+                fl_kv_iter_prev(it->base);
+        }
+        if (!(fl__skl_flags(p) & FL_PENDING_DELETE)) {
+            const void *v = fl__skl_value(p, &pv);
+            set_current(it, pkey, pk, v, pv);
+            break;
+        }
+        /* A tombstone: continue after its key. Copy the key, since the
+         * node belongs to the pending list. */
+        if (!copy_into(&skip, &skip_cap, pkey, pk)) {
+            it->err = FL_ERR_NOMEM;
+            it->valid = false;
+            break;
+        }
+        from = skip;
+        flen = pk;
+        inclusive = false;
+    }
+    free(skip);
+}
+
+fl_err_t fl_store_iter_new(fl_store_t *s, const void *prefix, size_t plen, fl_store_iter_t **itp)
+{
+    fl_store_iter_t *it = calloc(1, sizeof(*it));
+    fl_err_t err = FL_OK;
+
+    *itp = NULL;
+    if (!it)
+        return store_fail(s, FL_ERR_NOMEM, "out of memory");
+    it->s = s;
+    it->dir = 1;
+    it->plen = plen;
+    it->prefix = malloc(plen ? plen : 1);
+    if (!it->prefix) {
+        err = store_fail(s, FL_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    if (plen)
+        memcpy(it->prefix, prefix, plen);
+    err = fl_kv_iter_new(s->kv, prefix, plen, &it->base, s->errmsg, sizeof(s->errmsg));
+out:
+    if (err) {
+        fl_store_iter_free(it);
+        return err;
+    }
+    *itp = it;
+    return FL_OK;
+}
+
+void fl_store_iter_seek(fl_store_iter_t *it, const void *key, size_t klen)
+{
+    it->dir = 1;
+    /* Keys below the prefix start at the prefix itself. */
+    if (fl__key_cmp(key, klen, it->prefix, it->plen) < 0) {
+        key = it->prefix;
+        klen = it->plen;
+    }
+    fl_kv_iter_seek(it->base, key, klen);
+    settle(it, key, klen, true);
+}
+
+void fl_store_iter_seek_first(fl_store_iter_t *it)
+{
+    it->dir = 1;
+    fl_kv_iter_seek_first(it->base);
+    settle(it, it->prefix, it->plen, true);
+}
+
+void fl_store_iter_seek_last(fl_store_iter_t *it)
+{
+    uint8_t upper[FL_KV_KEY_MAX + 1];
+    size_t ulen = it->plen;
+
+    it->dir = -1;
+    fl_kv_iter_seek_last(it->base);
+    /* The pending side starts below the prefix's successor: the prefix with
+     * its last non-0xff byte incremented (no successor: the very end). */
+    memcpy(upper, it->prefix, it->plen);
+    while (ulen > 0 && upper[ulen - 1] == 0xff)
+        ulen--;
+    if (ulen == 0) {
+        static const uint8_t top[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                      0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+        fl__skl_node_t *last = fl__skl_last(it->s->pending);
+        if (!last) {
+            settle(it, top, sizeof(top), true);
+            return;
+        }
+        size_t lk;
+        const void *k = fl__skl_key(last, &lk);
+        settle(it, k, lk, true);
+        return;
+    }
+    upper[ulen - 1]++;
+    settle(it, upper, ulen, false);
+}
+
+void fl_store_iter_next(fl_store_iter_t *it)
+{
+    if (!it->valid)
+        return;
+    if (it->dir < 0) {
+        /* Turn around: the base stands at or before the current key. */
+        it->dir = 1;
+        fl_kv_iter_seek(it->base, it->key, it->klen);
+    }
+    if (fl_kv_iter_valid(it->base)) {
+        size_t bk;
+        const void *k = fl_kv_iter_key(it->base, &bk);
+        if (fl__key_cmp(k, bk, it->key, it->klen) < 0) /* only after a turn-around */
+            fl_kv_iter_seek(it->base, it->key, it->klen);
+        k = fl_kv_iter_valid(it->base) ? fl_kv_iter_key(it->base, &bk) : NULL;
+        if (k && fl__key_cmp(k, bk, it->key, it->klen) == 0)
+            fl_kv_iter_next(it->base);
+    }
+    settle(it, it->key, it->klen, false);
+}
+
+void fl_store_iter_prev(fl_store_iter_t *it)
+{
+    if (!it->valid)
+        return;
+    if (it->dir > 0) {
+        it->dir = -1;
+        fl_kv_iter_seek_for_prev(it->base, it->key, it->klen);
+    }
+    if (fl_kv_iter_valid(it->base)) {
+        size_t bk;
+        const void *k = fl_kv_iter_key(it->base, &bk);
+        if (fl__key_cmp(k, bk, it->key, it->klen) > 0) /* only after a turn-around */
+            fl_kv_iter_seek_for_prev(it->base, it->key, it->klen);
+        k = fl_kv_iter_valid(it->base) ? fl_kv_iter_key(it->base, &bk) : NULL;
+        if (k && fl__key_cmp(k, bk, it->key, it->klen) == 0)
+            fl_kv_iter_prev(it->base);
+    }
+    settle(it, it->key, it->klen, false);
+}
+
+bool fl_store_iter_valid(const fl_store_iter_t *it)
+{
+    return it->valid;
+}
+
+const void *fl_store_iter_key(const fl_store_iter_t *it, size_t *klen)
+{
+    *klen = it->valid ? it->klen : 0;
+    return it->valid ? it->key : NULL;
+}
+
+const void *fl_store_iter_value(const fl_store_iter_t *it, size_t *vlen)
+{
+    *vlen = it->valid ? it->vlen : 0;
+    return it->valid ? it->val : NULL;
+}
+
+fl_err_t fl_store_iter_status(const fl_store_iter_t *it)
+{
+    return it->err;
+}
+
+void fl_store_iter_free(fl_store_iter_t *it)
+{
+    if (!it)
+        return;
+    fl_kv_iter_free(it->base);
+    free(it->prefix);
+    free(it->key);
+    free(it->val);
+    free(it);
+}
