@@ -1,0 +1,166 @@
+/*
+ * fl_tlop.c - encoding of timeline operations (format in fl_tlop.h).
+ *
+ * Hot path of the fan-out: one encode per (post, destination partition)
+ * and one decode per record in feedline-timeline, so both are single
+ * passes over flat arrays with no per-element allocation.
+ */
+#include "fl_tlop.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FL_TLOP_MAGIC     'T'
+#define FL_TLOP_VERSION   1
+#define FL_TLOP_POST_SIZE 24
+
+static void put_u32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)(v >> 24);
+    p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+}
+
+static void put_i64(unsigned char *p, int64_t sv)
+{
+    uint64_t v = (uint64_t)sv;
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (unsigned char)v;
+}
+
+static uint32_t get_u32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static int64_t get_i64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return (int64_t)v;
+}
+
+size_t fl_tlop_encoded_size(const fl_tlop_t *op)
+{
+    return FL_TLOP_HEADER_SIZE + (size_t)op->n_posts * FL_TLOP_POST_SIZE + 4 +
+           (size_t)op->n_recipients * 8;
+}
+
+size_t fl_tlop_encode(const fl_tlop_t *op, unsigned char *buf)
+{
+    unsigned char *p = buf;
+    p[0] = FL_TLOP_MAGIC;
+    p[1] = FL_TLOP_VERSION;
+    p[2] = (unsigned char)op->op;
+    p[3] = 0;
+    put_i64(p + 4, op->author_id);
+    put_u32(p + 12, 0); /* reserved flags */
+    put_u32(p + 16, op->n_posts);
+    p += FL_TLOP_HEADER_SIZE;
+    for (uint32_t i = 0; i < op->n_posts; i++, p += FL_TLOP_POST_SIZE) {
+        put_i64(p, op->posts[i].post_id);
+        put_i64(p + 8, op->posts[i].author_id);
+        put_i64(p + 16, op->posts[i].created_at);
+    }
+    put_u32(p, op->n_recipients);
+    p += 4;
+    for (uint32_t i = 0; i < op->n_recipients; i++, p += 8)
+        put_i64(p, op->recipients[i]);
+    return (size_t)(p - buf);
+}
+
+fl_err_t fl_tlop_decode(const void *data, size_t len, fl_tlop_t *op, char *errstr,
+                        size_t errstr_size)
+{
+    const unsigned char *p = data, *end = p + len;
+    fl_err_t err = FL_OK;
+
+    memset(op, 0, sizeof(*op));
+    if (len > FL_TLOP_MAX_ENCODED) {
+        snprintf(errstr, errstr_size, "timeline op of %zu bytes exceeds %u", len,
+                 FL_TLOP_MAX_ENCODED);
+        return FL_ERR_OVERSIZED;
+    }
+    if (len < FL_TLOP_HEADER_SIZE + 4) {
+        snprintf(errstr, errstr_size, "timeline op truncated: %zu bytes", len);
+        return FL_ERR_TRUNCATED;
+    }
+    if (p[0] != FL_TLOP_MAGIC || p[1] != FL_TLOP_VERSION) {
+        snprintf(errstr, errstr_size, "not a timeline op (magic 0x%02x version %u)", p[0], p[1]);
+        return FL_ERR_MAGIC;
+    }
+    op->op = (fl_tlop_kind_t)p[2];
+    if (op->op < FL_TLOP_INSERT || op->op > FL_TLOP_REMOVE_AUTHOR) {
+        snprintf(errstr, errstr_size, "unknown timeline op %u", p[2]);
+        err = FL_ERR_INVALID;
+        goto out;
+    }
+    op->author_id = get_i64(p + 4);
+    uint32_t n_posts = get_u32(p + 16);
+    p += FL_TLOP_HEADER_SIZE;
+    if ((size_t)(end - p) < (size_t)n_posts * FL_TLOP_POST_SIZE + 4) {
+        snprintf(errstr, errstr_size, "timeline op truncated: %u posts do not fit", n_posts);
+        err = FL_ERR_TRUNCATED;
+        goto out;
+    }
+    if (n_posts) {
+        op->posts = malloc((size_t)n_posts * sizeof(*op->posts));
+        if (!op->posts) {
+            err = FL_ERR_NOMEM;
+            goto out;
+        }
+    }
+    for (uint32_t i = 0; i < n_posts; i++, p += FL_TLOP_POST_SIZE) {
+        op->posts[i].post_id = get_i64(p);
+        op->posts[i].author_id = get_i64(p + 8);
+        op->posts[i].created_at = get_i64(p + 16);
+    }
+    op->n_posts = n_posts;
+    uint32_t n_rcpt = get_u32(p);
+    p += 4;
+    if ((size_t)(end - p) != (size_t)n_rcpt * 8) {
+        snprintf(errstr, errstr_size, "timeline op: %u recipients need %zu bytes, %zu remain",
+                 n_rcpt, (size_t)n_rcpt * 8, (size_t)(end - p));
+        err = (size_t)(end - p) < (size_t)n_rcpt * 8 ? FL_ERR_TRUNCATED : FL_ERR_INVALID;
+        goto out;
+    }
+    if (n_rcpt) {
+        op->recipients = malloc((size_t)n_rcpt * sizeof(*op->recipients));
+        if (!op->recipients) {
+            err = FL_ERR_NOMEM;
+            goto out;
+        }
+    }
+    for (uint32_t i = 0; i < n_rcpt; i++, p += 8)
+        op->recipients[i] = get_i64(p);
+    op->n_recipients = n_rcpt;
+out:
+    if (err)
+        fl_tlop_clear(op);
+    return err;
+}
+
+void fl_tlop_clear(fl_tlop_t *op)
+{
+    if (!op)
+        return;
+    free(op->posts);
+    free(op->recipients);
+    memset(op, 0, sizeof(*op));
+}
+
+const char *fl_tlop_kind_str(fl_tlop_kind_t op)
+{
+    switch (op) {
+    case FL_TLOP_INSERT:
+        return "insert";
+    case FL_TLOP_REMOVE:
+        return "remove";
+    case FL_TLOP_REMOVE_AUTHOR:
+        return "remove_author";
+    }
+    return "unknown";
+}
