@@ -14,9 +14,12 @@
  */
 #include "fl_codec.h"
 #include "fl_event.h"
+#include "fl_inspect.h"
 #include "fl_kafka.h"
+#include "fl_keys.h"
 #include "fl_log.h"
 #include "fl_partition.h"
+#include "fl_topics.h"
 #include "fl_topology.h"
 
 #include <errno.h>
@@ -229,18 +232,44 @@ out:
 
 /* ---- tail ---------------------------------------------------------------- */
 
-static json_t *tail_record_json(fl_cli_t *cli, const rd_kafka_message_t *m)
+/* The value of a record of an input (or dead-letter) topic: the event. */
+static void tail_event(fl_cli_t *cli, const rd_kafka_message_t *m, json_t *o)
 {
-    json_t *o = json_object();
     char err[512];
     fl_event_t ev = {0};
     int32_t sid = -1;
+    fl_err_t rc = fl_codec_decode(cli->codec, m->payload, m->len, &ev, &sid, err, sizeof(err));
+    if (sid >= 0)
+        json_object_set_new(o, "schema_id", json_integer(sid));
+    if (rc) {
+        json_object_set_new(o, "error", json_string(err));
+        json_object_set_new(o, "value_size", json_integer((json_int_t)m->len));
+    } else {
+        json_object_set_new(o, "value", fl_event_to_json(&ev));
+    }
+    fl_event_clear(&ev);
+}
 
-    json_object_set_new(o, "topic", json_string(rd_kafka_topic_name(m->rkt)));
+static json_t *tail_record_json(fl_cli_t *cli, const rd_kafka_message_t *m)
+{
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    const fl_topic_t *tp = fl_topology_topic(cli->topo, topic);
+    json_t *o = json_object();
+    char err[512];
+
+    json_object_set_new(o, "topic", json_string(topic));
     json_object_set_new(o, "partition", json_integer(m->partition));
     json_object_set_new(o, "offset", json_integer(m->offset));
     json_object_set_new(o, "timestamp", json_integer(rd_kafka_message_timestamp(m, NULL)));
-    json_object_set_new(o, "key", m->key ? json_stringn(m->key, m->key_len) : json_null());
+
+    /* Store changelogs have binary keys; every other topic a text key. */
+    json_t *key = NULL;
+    if (tp && tp->kind == FL_TOPIC_CHANGELOG && m->key)
+        key = fl_inspect_store_key(m->key, m->key_len);
+    json_object_set_new(o, "key",
+                        key      ? key
+                        : m->key ? json_stringn(m->key, m->key_len)
+                                 : json_null());
 
     rd_kafka_headers_t *hdrs = NULL;
     if (!rd_kafka_message_headers(m, &hdrs) && hdrs) {
@@ -256,16 +285,18 @@ static json_t *tail_record_json(fl_cli_t *cli, const rd_kafka_message_t *m)
         json_object_set_new(o, "value", json_null()); /* tombstone */
         return o;
     }
-    fl_err_t rc = fl_codec_decode(cli->codec, m->payload, m->len, &ev, &sid, err, sizeof(err));
-    if (sid >= 0)
-        json_object_set_new(o, "schema_id", json_integer(sid));
-    if (rc) {
-        json_object_set_new(o, "error", json_string(err));
-        json_object_set_new(o, "value_size", json_integer((json_int_t)m->len));
+    if (!strcmp(topic, FL_TOPIC_TIMELINE_OPS)) {
+        json_t *v = fl_inspect_tlop(m->payload, m->len, err, sizeof(err));
+        json_object_set_new(o, v ? "value" : "error", v ? v : json_string(err));
+    } else if (key) {
+        json_t *v = fl_inspect_store_value(m->key, m->key_len, m->payload, m->len);
+        json_object_set_new(o, "value", v ? v : json_string("(unrecognised)"));
+    } else if (tp && tp->kind == FL_TOPIC_CHANGELOG) {
+        json_t *v = json_loadb(m->payload, m->len, 0, NULL);
+        json_object_set_new(o, "value", v ? v : json_stringn(m->payload, m->len));
     } else {
-        json_object_set_new(o, "value", fl_event_to_json(&ev));
+        tail_event(cli, m, o);
     }
-    fl_event_clear(&ev);
     return o;
 }
 
@@ -474,6 +505,119 @@ static int cmd_partition(fl_cli_t *cli, int argc, char **argv)
     return 0;
 }
 
+typedef struct tl_entry {
+    int64_t created_at, post_id, author_id;
+} tl_entry_t;
+
+static int tl_cmp_desc(const void *a, const void *b)
+{
+    const tl_entry_t *x = a, *y = b;
+    if (x->created_at != y->created_at)
+        return x->created_at > y->created_at ? -1 : 1;
+    return x->post_id > y->post_id ? -1 : x->post_id < y->post_id;
+}
+
+/* Applies one timelines-changelog record about user to the entries. */
+static int tl_apply(tl_entry_t **v, size_t *n, size_t *cap, const rd_kafka_message_t *m,
+                    int64_t user)
+{
+    int64_t u, t, p;
+    if (fl_key_parse_recent(m->key, m->key_len, FL_KEY_TAG_TIMELINE, &u, &t, &p) || u != user)
+        return 0;
+    size_t i = 0;
+    while (i < *n && !((*v)[i].post_id == p && (*v)[i].created_at == t))
+        i++;
+    if (!m->payload) {
+        if (i < *n)
+            (*v)[i] = (*v)[--*n];
+        return 0;
+    }
+    if (m->len != 8)
+        return 0;
+    if (i == *n) {
+        if (*n == *cap) {
+            *cap = *cap ? *cap * 2 : 256;
+            tl_entry_t *nv = realloc(*v, *cap * sizeof(**v));
+            if (!nv)
+                return -1;
+            *v = nv;
+        }
+        (*n)++;
+    }
+    (*v)[i] = (tl_entry_t){t, p, fl_key_dec_i64(m->payload)};
+    return 0;
+}
+
+static int cmd_timeline(fl_cli_t *cli, int argc, char **argv)
+{
+    char err[512], *end;
+    rd_kafka_t *rk = NULL;
+    rd_kafka_topic_partition_list_t *tpl = NULL;
+    tl_entry_t *v = NULL;
+    size_t n = 0, cap = 0;
+    int ret = 1;
+
+    if (argc != 2)
+        return usage_error("timeline", "%s", "expected exactly one USER id");
+    int64_t user = strtoll(argv[1], &end, 10);
+    if (!*argv[1] || *end)
+        return usage_error("timeline", "'%s' is not a user id", argv[1]);
+    if (cli_topology(cli))
+        return 1;
+    const fl_store_t *st = fl_topology_store(cli->topo, FL_STORE_TIMELINES);
+    const fl_topic_t *ops = fl_topology_topic(cli->topo, FL_TOPIC_TIMELINE_OPS);
+    if (!st || !ops) {
+        fprintf(stderr, "feedline timeline: the topology has no %s store\n", FL_STORE_TIMELINES);
+        return 1;
+    }
+    int32_t part = fl_partition_for_id(user, ops->partitions);
+    rk = fl_kafka_consumer_new(cli->topo->endpoints.kafka, NULL, err, sizeof(err));
+    if (!rk || fl_kafka_wait_ready(rk, 30000, err, sizeof(err))) {
+        fprintf(stderr, "feedline timeline: %s\n", err);
+        goto out;
+    }
+    tpl = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(tpl, st->changelog, part)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_assign(rk, tpl);
+    while (!fl_stop) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 500);
+        if (!m)
+            continue;
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            rd_kafka_message_destroy(m);
+            break;
+        }
+        int rc = m->err ? 0 : tl_apply(&v, &n, &cap, m, user);
+        if (m->err)
+            fprintf(stderr, "feedline timeline: %s\n", rd_kafka_message_errstr(m));
+        rd_kafka_message_destroy(m);
+        if (rc)
+            goto out;
+    }
+    qsort(v, n, sizeof(*v), tl_cmp_desc);
+    json_t *entries = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(entries,
+                              json_pack("{s:I, s:I, s:I}", "post_id", (json_int_t)v[i].post_id,
+                                        "author_id", (json_int_t)v[i].author_id, "created_at",
+                                        (json_int_t)v[i].created_at));
+    json_t *o = json_pack("{s:I, s:i, s:o}", "user_id", (json_int_t)user, "entries", (int)n,
+                          "timeline", entries);
+    json_dumpf(o, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    fputc('\n', stdout);
+    json_decref(o);
+    ret = 0;
+out:
+    free(v);
+    if (tpl)
+        rd_kafka_topic_partition_list_destroy(tpl);
+    if (rk) {
+        rd_kafka_consumer_close(rk);
+        rd_kafka_destroy(rk);
+    }
+    return ret;
+}
+
 static int cmd_help(fl_cli_t *cli, int argc, char **argv);
 
 static const fl_command_t fl_commands[] = {
@@ -486,9 +630,14 @@ static const fl_command_t fl_commands[] = {
      "Exit status: 0 all produced, 1 Kafka failure, 3 some lines skipped.\n"},
     {"tail", cmd_tail, "tail TOPIC [--from-beginning] [--exit-at-end] [--max N]",
      "Prints the records of TOPIC as JSON lines with topic, partition, offset,\n"
-     "timestamp, key, headers, schema id and the decoded value (or an error when\n"
-     "the value does not decode). Starts at the end unless --from-beginning;\n"
+     "timestamp, key, headers and the decoded value: events of input and dead-letter\n"
+     "topics (with their schema id, or an error when the value does not decode),\n"
+     "timeline operations, store changelog keys and values (null = tombstone). Starts at the end "
+     "unless --from-beginning;\n"
      "--exit-at-end stops once every partition has been read to its end.\n"},
+    {"timeline", cmd_timeline, "timeline USER",
+     "Prints USER's current timeline, newest first, rebuilt from the timelines\n"
+     "store's changelog (no RocksDB files are read).\n"},
     {"topology", cmd_topology, "topology",
      "Prints the topology file as loaded and validated, environment overrides applied.\n"},
     {"topics", cmd_topics, "topics create [--wait SECONDS]",

@@ -1,0 +1,100 @@
+/*
+ * fl_inspect.c - JSON views of store keys, values and timeline operations
+ * (see fl_inspect.h). Tools only: clarity over speed.
+ */
+#include "fl_inspect.h"
+#include "fl_keys.h"
+#include "fl_tlop.h"
+
+#include <string.h>
+
+json_t *fl_inspect_store_key(const void *key, size_t klen)
+{
+    const uint8_t *k = key;
+    int64_t a, b, c;
+
+    if (klen >= 1 && k[0] == 0x00)
+        return json_pack("{s:s}", "family", "offsets-marker");
+    if (!klen)
+        return NULL;
+    switch (k[0]) {
+    case FL_KEY_TAG_TIMELINE:
+    case FL_KEY_TAG_OUTBOX:
+        if (fl_key_parse_recent(key, klen, k[0], &a, &b, &c))
+            return NULL;
+        return json_pack("{s:s, s:I, s:I, s:I}", "family",
+                         k[0] == FL_KEY_TAG_TIMELINE ? "timeline" : "outbox",
+                         k[0] == FL_KEY_TAG_TIMELINE ? "user_id" : "author_id", (json_int_t)a,
+                         "created_at", (json_int_t)b, "post_id", (json_int_t)c);
+    case FL_KEY_TAG_FOLLOWER:
+        if (fl_key_parse_edge(key, klen, k[0], &a, &b))
+            return NULL;
+        return json_pack("{s:s, s:I, s:I}", "family", "follower", "author_id", (json_int_t)a,
+                         "follower_id", (json_int_t)b);
+    case FL_KEY_TAG_POST:
+    case FL_KEY_TAG_USER:
+        if (fl_key_parse_entity(key, klen, k[0], &a))
+            return NULL;
+        return json_pack("{s:s, s:I}", "family", k[0] == FL_KEY_TAG_POST ? "post" : "user",
+                         k[0] == FL_KEY_TAG_POST ? "post_id" : "user_id", (json_int_t)a);
+    default:
+        return NULL;
+    }
+}
+
+json_t *fl_inspect_store_value(const void *key, size_t klen, const void *val, size_t vlen)
+{
+    const uint8_t *k = key, *v = val;
+    static const char *const vis[] = {"PUBLIC", "FOLLOWERS", "PRIVATE"};
+
+    if (!klen || !val)
+        return NULL;
+    if (k[0] == 0x00)
+        return json_stringn(val, vlen);
+    switch (k[0]) {
+    case FL_KEY_TAG_TIMELINE:
+        return vlen == 8 ? json_pack("{s:I}", "author_id", (json_int_t)fl_key_dec_i64(v)) : NULL;
+    case FL_KEY_TAG_OUTBOX:
+        return vlen == 1 && v[0] < 3 ? json_pack("{s:s}", "visibility", vis[v[0]]) : NULL;
+    case FL_KEY_TAG_FOLLOWER:
+        return vlen == 0 ? json_object() : NULL;
+    case FL_KEY_TAG_POST:
+        if (vlen != 18)
+            return NULL;
+        return json_pack("{s:I, s:I, s:s, s:s}", "author_id", (json_int_t)fl_key_dec_i64(v),
+                         "created_at", (json_int_t)fl_key_dec_i64(v + 8), "visibility",
+                         v[16] < 3 ? vis[v[16]] : "?", "state", v[17] == 1 ? "live" : "deleted");
+    case FL_KEY_TAG_USER:
+        if (vlen == 8) /* timelines store: entry count */
+            return json_pack("{s:I}", "timeline_entries", (json_int_t)fl_key_dec_i64(v));
+        if (vlen == 17) /* fanout store: author record */
+            return json_pack("{s:I, s:I, s:b}", "followers", (json_int_t)fl_key_dec_i64(v),
+                             "outbox_entries", (json_int_t)fl_key_dec_i64(v + 8), "celebrity",
+                             v[16] != 0);
+        return NULL;
+    default:
+        return NULL;
+    }
+}
+
+json_t *fl_inspect_tlop(const void *val, size_t vlen, char *errstr, size_t errstr_size)
+{
+    fl_tlop_t op;
+    if (fl_tlop_decode(val, vlen, &op, errstr, errstr_size))
+        return NULL;
+    json_t *o = json_pack("{s:s}", "op", fl_tlop_kind_str(op.op));
+    if (op.op == FL_TLOP_REMOVE_AUTHOR)
+        json_object_set_new(o, "author_id", json_integer(op.author_id));
+    json_t *posts = json_array(), *rcpt = json_array();
+    for (uint32_t i = 0; i < op.n_posts; i++)
+        json_array_append_new(posts, json_pack("{s:I, s:I, s:I}", "post_id",
+                                               (json_int_t)op.posts[i].post_id, "author_id",
+                                               (json_int_t)op.posts[i].author_id, "created_at",
+                                               (json_int_t)op.posts[i].created_at));
+    for (uint32_t i = 0; i < op.n_recipients; i++)
+        json_array_append_new(rcpt, json_integer(op.recipients[i]));
+    json_object_set_new(o, "posts", posts);
+    json_object_set_new(o, "recipients", rcpt);
+    fl_tlop_clear(&op);
+    return o;
+}
