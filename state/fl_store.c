@@ -29,7 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FL_PENDING_DELETE 0x01
+#define FL_PENDING_DELETE   0x01
 #define FL_PENDING_RESTORED 0x02
 
 struct fl_store {
@@ -133,7 +133,8 @@ fl_err_t fl_store_get(fl_store_t *s, const void *key, size_t klen, void *buf, si
         if (len > cap)
             return store_fail(s, FL_ERR_OVERSIZED, "value of %zu bytes exceeds buffer of %zu", len,
                               cap);
-        memcpy(buf, v, len);
+        if (len) /* buf may be NULL when cap is 0 */
+            memcpy(buf, v, len);
         return FL_OK;
     }
     return fl_kv_get_buf(s->kv, key, klen, buf, cap, vlen, found, s->errmsg, sizeof(s->errmsg));
@@ -142,8 +143,10 @@ fl_err_t fl_store_get(fl_store_t *s, const void *key, size_t klen, void *buf, si
 static fl_err_t pending_set(fl_store_t *s, const void *key, size_t klen, const void *val,
                             size_t vlen, uint8_t flags)
 {
-    if (klen == 0 || klen > FL_KV_KEY_MAX || ((const uint8_t *)key)[0] == 0x00)
+    if (!key || klen == 0 || klen > FL_KV_KEY_MAX || ((const uint8_t *)key)[0] == 0x00)
         return store_fail(s, FL_ERR_INVALID, "invalid key of %zu bytes", klen);
+    if (!val && vlen)
+        return store_fail(s, FL_ERR_INVALID, "NULL value of %zu bytes", vlen);
     if (vlen > FL_KV_VALUE_MAX)
         return store_fail(s, FL_ERR_OVERSIZED, "value of %zu bytes exceeds %d", vlen,
                           FL_KV_VALUE_MAX);
@@ -321,6 +324,7 @@ static void settle(fl_store_iter_t *it, const void *from, size_t flen, bool incl
     uint8_t *skip = NULL;
     size_t skip_cap = 0;
 
+    it->err = FL_OK; /* every positioning starts afresh, like fl_kv's seeks */
     for (;;) {
         fl__skl_node_t *p = it->dir > 0 ? pending_after(it, from, flen, inclusive)
                                         : pending_before(it, from, flen, inclusive);
@@ -330,8 +334,10 @@ static void settle(fl_store_iter_t *it, const void *from, size_t flen, bool incl
         const void *pkey = p ? fl__skl_key(p, &pk) : NULL;
         if (!bvalid) {
             it->err = fl_kv_iter_status(it->base, NULL, 0);
-            if (it->err)
+            if (it->err) {
+                it->valid = false; /* the iteration ends on the error */
                 break;
+            }
         }
         if (!p && !bvalid) {
             it->valid = false;

@@ -14,11 +14,12 @@
  * pending changes instead. Within a batch the last write to a key wins,
  * so the changelog carries one record per changed key per batch.
  *
- * Restore: fl_store_restore_apply() writes changelog records straight
- * into the store (no changelog capture) and fl_store_restore_done() commits
- * them with the changelog position reached, kept in the store's metadata
- * (fl_store_changelog_position) so that a later open only replays what is
- * newer.
+ * Restore: fl_store_restore_apply() stages changelog records (excluded
+ * from the change walk, since they came from the changelog) and
+ * fl_store_commit() makes them durable with the changelog position
+ * reached, kept in the store's metadata (fl_store_changelog_position) so
+ * that a later open only replays what is newer. Restore always completes
+ * before a task processes records.
  *
  * Errors: calls return fl_err_t; the message of the last failure is kept
  * in the store (fl_store_errmsg). One thread at a time per store.

@@ -2,3 +2,4 @@
 # backends against a reference, atomic commit of state + offsets, format
 # version, bulk restore.
 fl_criterion_test(test_state unit SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_state.c LIBS fl_state)
+fl_criterion_test(test_store unit SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_store.c LIBS fl_state)
