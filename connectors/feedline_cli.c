@@ -17,6 +17,7 @@
 #include "fl_inspect.h"
 #include "fl_kafka.h"
 #include "fl_keys.h"
+#include "fl_kv.h"
 #include "fl_log.h"
 #include "fl_partition.h"
 #include "fl_topics.h"
@@ -505,110 +506,123 @@ static int cmd_partition(fl_cli_t *cli, int argc, char **argv)
     return 0;
 }
 
-typedef struct tl_entry {
-    int64_t created_at, post_id, author_id;
-} tl_entry_t;
-
-static int tl_cmp_desc(const void *a, const void *b)
+/* Prints the timelines held in kv (TIMELINE keys), one JSON line per user:
+ * every entry when full, post ids only otherwise. */
+static int print_timelines(fl_kv_t *kv, bool full)
 {
-    const tl_entry_t *x = a, *y = b;
-    if (x->created_at != y->created_at)
-        return x->created_at > y->created_at ? -1 : 1;
-    return x->post_id > y->post_id ? -1 : x->post_id < y->post_id;
-}
+    fl_kv_iter_t *it = NULL;
+    uint8_t tag = FL_KEY_TAG_TIMELINE;
+    json_t *cur = NULL, *list = NULL;
+    int64_t cur_user = 0;
+    char err[256];
 
-/* Applies one timelines-changelog record about user to the entries. */
-static int tl_apply(tl_entry_t **v, size_t *n, size_t *cap, const rd_kafka_message_t *m,
-                    int64_t user)
-{
-    int64_t u, t, p;
-    if (fl_key_parse_recent(m->key, m->key_len, FL_KEY_TAG_TIMELINE, &u, &t, &p) || u != user)
-        return 0;
-    size_t i = 0;
-    while (i < *n && !((*v)[i].post_id == p && (*v)[i].created_at == t))
-        i++;
-    if (!m->payload) {
-        if (i < *n)
-            (*v)[i] = (*v)[--*n];
-        return 0;
-    }
-    if (m->len != 8)
-        return 0;
-    if (i == *n) {
-        if (*n == *cap) {
-            *cap = *cap ? *cap * 2 : 256;
-            tl_entry_t *nv = realloc(*v, *cap * sizeof(**v));
-            if (!nv)
-                return -1;
-            *v = nv;
+    if (fl_kv_iter_new(kv, &tag, 1, &it, err, sizeof(err)))
+        return -1;
+    for (fl_kv_iter_seek_first(it);; fl_kv_iter_next(it)) {
+        bool valid = fl_kv_iter_valid(it);
+        int64_t u = 0, t = 0, p = 0;
+        size_t klen = 0, vlen = 0;
+        const void *k = valid ? fl_kv_iter_key(it, &klen) : NULL;
+        const uint8_t *v = valid ? fl_kv_iter_value(it, &vlen) : NULL;
+        if (valid && fl_key_parse_recent(k, klen, FL_KEY_TAG_TIMELINE, &u, &t, &p))
+            continue;
+        if (cur && (!valid || u != cur_user)) {
+            json_object_set_new(cur, "entries", json_integer((json_int_t)json_array_size(list)));
+            json_object_set_new(cur, "timeline", list);
+            json_dumpf(cur, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
+            fputc('\n', stdout);
+            json_decref(cur);
+            cur = NULL;
         }
-        (*n)++;
+        if (!valid)
+            break;
+        if (!cur) {
+            cur_user = u;
+            cur = json_pack("{s:I}", "user_id", (json_int_t)u);
+            list = json_array();
+        }
+        if (full)
+            json_array_append_new(list, json_pack("{s:I, s:I, s:I}", "post_id", (json_int_t)p,
+                                                  "author_id",
+                                                  (json_int_t)(vlen == 8 ? fl_key_dec_i64(v) : 0),
+                                                  "created_at", (json_int_t)t));
+        else
+            json_array_append_new(list, json_integer(p));
     }
-    (*v)[i] = (tl_entry_t){t, p, fl_key_dec_i64(m->payload)};
+    fl_kv_iter_free(it);
     return 0;
 }
 
 static int cmd_timeline(fl_cli_t *cli, int argc, char **argv)
 {
-    char err[512], *end;
+    char err[512], *end = NULL;
     rd_kafka_t *rk = NULL;
     rd_kafka_topic_partition_list_t *tpl = NULL;
-    tl_entry_t *v = NULL;
-    size_t n = 0, cap = 0;
-    int ret = 1;
+    fl_kv_t *kv = NULL;
+    bool all = argc == 2 && !strcmp(argv[1], "--all");
+    int64_t user = 0;
+    int ret = 1, eofs = 0, parts = 0;
 
     if (argc != 2)
-        return usage_error("timeline", "%s", "expected exactly one USER id");
-    int64_t user = strtoll(argv[1], &end, 10);
-    if (!*argv[1] || *end)
-        return usage_error("timeline", "'%s' is not a user id", argv[1]);
+        return usage_error("timeline", "%s", "expected a USER id or --all");
+    if (!all) {
+        user = strtoll(argv[1], &end, 10);
+        if (!*argv[1] || *end)
+            return usage_error("timeline", "'%s' is not a user id", argv[1]);
+    }
     if (cli_topology(cli))
         return 1;
     const fl_store_t *st = fl_topology_store(cli->topo, FL_STORE_TIMELINES);
-    const fl_topic_t *ops = fl_topology_topic(cli->topo, FL_TOPIC_TIMELINE_OPS);
-    if (!st || !ops) {
+    const fl_topic_t *cl = st ? fl_topology_topic(cli->topo, st->changelog) : NULL;
+    if (!cl) {
         fprintf(stderr, "feedline timeline: the topology has no %s store\n", FL_STORE_TIMELINES);
         return 1;
     }
-    int32_t part = fl_partition_for_id(user, ops->partitions);
+    kv = fl_kv_mem_new();
     rk = fl_kafka_consumer_new(cli->topo->endpoints.kafka, NULL, err, sizeof(err));
-    if (!rk || fl_kafka_wait_ready(rk, 30000, err, sizeof(err))) {
-        fprintf(stderr, "feedline timeline: %s\n", err);
+    if (!kv || !rk || fl_kafka_wait_ready(rk, 30000, err, sizeof(err))) {
+        fprintf(stderr, "feedline timeline: %s\n", kv ? err : "out of memory");
         goto out;
     }
-    tpl = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(tpl, st->changelog, part)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    /* One user lives in one partition of the store; --all reads them all. */
+    tpl = rd_kafka_topic_partition_list_new(cl->partitions);
+    for (int32_t p = 0; p < cl->partitions; p++)
+        if (all || p == fl_partition_for_id(user, cl->partitions)) {
+            rd_kafka_topic_partition_list_add(tpl, cl->name, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+            parts++;
+        }
     rd_kafka_assign(rk, tpl);
-    while (!fl_stop) {
+    while (!fl_stop && eofs < parts) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 500);
         if (!m)
             continue;
+        fl_err_t rc = FL_OK;
+        int64_t u, t, p;
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            rd_kafka_message_destroy(m);
-            break;
-        }
-        int rc = m->err ? 0 : tl_apply(&v, &n, &cap, m, user);
-        if (m->err)
+            eofs++;
+        } else if (m->err) {
             fprintf(stderr, "feedline timeline: %s\n", rd_kafka_message_errstr(m));
+        } else if (!fl_key_parse_recent(m->key, m->key_len, FL_KEY_TAG_TIMELINE, &u, &t, &p) &&
+                   (all || u == user)) {
+            rc = m->payload ? fl_kv_put(kv, m->key, m->key_len, m->payload, m->len, err,
+                                        sizeof(err))
+                            : fl_kv_delete(kv, m->key, m->key_len, err, sizeof(err));
+        }
         rd_kafka_message_destroy(m);
-        if (rc)
+        if (rc) {
+            fprintf(stderr, "feedline timeline: %s\n", err);
             goto out;
+        }
     }
-    qsort(v, n, sizeof(*v), tl_cmp_desc);
-    json_t *entries = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(entries,
-                              json_pack("{s:I, s:I, s:I}", "post_id", (json_int_t)v[i].post_id,
-                                        "author_id", (json_int_t)v[i].author_id, "created_at",
-                                        (json_int_t)v[i].created_at));
-    json_t *o = json_pack("{s:I, s:i, s:o}", "user_id", (json_int_t)user, "entries", (int)n,
-                          "timeline", entries);
-    json_dumpf(o, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    fputc('\n', stdout);
-    json_decref(o);
-    ret = 0;
+    if (!all) {
+        /* A user with no entries still gets a line. */
+        fl_kv_stats_t stats;
+        if (!fl_kv_stats(kv, &stats, NULL, 0) && stats.entries == 0)
+            printf("{\"user_id\":%" PRId64 ",\"entries\":0,\"timeline\":[]}\n", user);
+    }
+    ret = print_timelines(kv, !all) ? 1 : 0;
 out:
-    free(v);
+    fl_kv_free(kv);
     if (tpl)
         rd_kafka_topic_partition_list_destroy(tpl);
     if (rk) {
@@ -635,9 +649,10 @@ static const fl_command_t fl_commands[] = {
      "timeline operations, store changelog keys and values (null = tombstone). Starts at the end "
      "unless --from-beginning;\n"
      "--exit-at-end stops once every partition has been read to its end.\n"},
-    {"timeline", cmd_timeline, "timeline USER",
+    {"timeline", cmd_timeline, "timeline USER|--all",
      "Prints USER's current timeline, newest first, rebuilt from the timelines\n"
-     "store's changelog (no RocksDB files are read).\n"},
+     "store's changelog (no RocksDB files are read): one JSON line with every entry.\n"
+     "--all prints every user's timeline as post ids, one line per user.\n"},
     {"topology", cmd_topology, "topology",
      "Prints the topology file as loaded and validated, environment overrides applied.\n"},
     {"topics", cmd_topics, "topics create [--wait SECONDS]",

@@ -177,33 +177,54 @@ static fl_err_t outbox_recent(fl_store_t *s, int64_t author, int64_t limit, fl_t
     return err;
 }
 
-/* Deletes the oldest outbox entries while the author has more than cap:
- * entries are newest first, so the walk starts at the last one and costs
- * only the excess. */
-static fl_err_t outbox_trim(fl_store_t *s, int64_t author, fl_fanout_author_t *a, int64_t cap)
+/* Bytewise order of two store keys: for keys of one author, a larger key
+ * is an older post. */
+static int key_cmp(const void *a, size_t alen, const void *b, size_t blen)
+{
+    int c = memcmp(a, b, alen < blen ? alen : blen);
+    return c ? c : (alen > blen) - (alen < blen);
+}
+
+/* Makes room for the new outbox entry k: drops the oldest entries so that
+ * after the insert at most cap remain. When k itself is among those
+ * oldest it is not to be inserted (*keep false), so that no put and
+ * delete of one key in one batch leaves a tombstone for an entry that
+ * never existed in the changelog. Entries are newest first, so the walk
+ * starts at the last one and costs only the excess. */
+static fl_err_t outbox_make_room(fl_store_t *s, int64_t author, const fl_key_t *k,
+                                 fl_fanout_author_t *a, int64_t cap, bool *keep)
 {
     fl_key_t prefix;
     fl_store_iter_t *it = NULL;
+    int64_t drop = a->outbox + 1 - cap; /* entries to drop, k included */
     fl_err_t err;
 
-    if (a->outbox <= cap)
+    *keep = true;
+    if (drop <= 0)
         return FL_OK;
     fl_key_entity(&prefix, FL_KEY_TAG_OUTBOX, author);
     err = fl_store_iter_new(s, prefix.buf, prefix.len, &it);
     if (err)
         return err;
-    for (fl_store_iter_seek_last(it); a->outbox > cap && fl_store_iter_valid(it);
-         fl_store_iter_prev(it)) {
+    fl_store_iter_seek_last(it);
+    while (drop > 0 && fl_store_iter_valid(it)) {
         size_t klen;
         const void *key = fl_store_iter_key(it, &klen);
+        if (*keep && key_cmp(k->buf, k->len, key, klen) > 0) {
+            *keep = false; /* k is older than the oldest left: it goes first */
+            drop--;
+            continue;
+        }
         err = fl_store_delete(s, key, klen);
         if (err)
             break;
         a->outbox--;
+        drop--;
+        fl_store_iter_prev(it);
     }
     if (!err)
         err = fl_store_iter_status(it);
-    if (!err && a->outbox > cap)
+    if (!err && drop > 0)
         err = FL_ERR_CORRUPT; /* the counter promised more entries than exist */
     fl_store_iter_free(it);
     return err;
@@ -247,11 +268,16 @@ static fl_err_t on_post_created(fl_ctx_t *ctx, fl_store_t *s, const fl_event_t *
     if (ev->visibility != FL_VIS_PRIVATE) {
         fl_key_t k;
         uint8_t vis = (uint8_t)ev->visibility;
+        int64_t before = author.outbox;
+        bool keep;
         fl_key_recent(&k, FL_KEY_TAG_OUTBOX, ev->author_id, ev->created_at, ev->post_id);
-        STORE_CHECK(fl_store_put(s, k.buf, k.len, &vis, 1));
-        author.outbox++;
-        STORE_CHECK(outbox_trim(s, ev->author_id, &author, cfg->outbox_cap));
-        STORE_CHECK(author_put(s, ev->author_id, &author));
+        STORE_CHECK(outbox_make_room(s, ev->author_id, &k, &author, cfg->outbox_cap, &keep));
+        if (keep) {
+            STORE_CHECK(fl_store_put(s, k.buf, k.len, &vis, 1));
+            author.outbox++;
+        }
+        if (author.outbox != before)
+            STORE_CHECK(author_put(s, ev->author_id, &author));
     }
 
     err = fl_i64vec_push(&rcpt, ev->author_id);

@@ -43,3 +43,9 @@ fl_err_t fl_ctx_forward(fl_ctx_t *ctx, const char *topic, int32_t partition, con
         return FL_ERR_INVALID;
     return ctx->forward(ctx->opaque, topic, partition, key, klen, val, vlen);
 }
+
+void fl_ctx_count(fl_ctx_t *ctx, const char *name, uint64_t n)
+{
+    if (ctx->count)
+        ctx->count(ctx->opaque, name, n);
+}

@@ -130,13 +130,14 @@ void fl_driver_free(fl_driver_t *d)
 typedef struct capture {
     fl_driver_t *d;
     const char *store;
+    int32_t partition; /* the store's: a task's changelog partition is its own */
     fl_err_t err;
 } capture_t;
 
 static int capture_change(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
 {
     capture_t *c = arg;
-    c->err = list_push(&c->d->changelog, c->store, 0, key, klen, val, vlen);
+    c->err = list_push(&c->d->changelog, c->store, c->partition, key, klen, val, vlen);
     return c->err != FL_OK;
 }
 
@@ -152,7 +153,7 @@ static fl_err_t finish_batch(fl_driver_t *d, const char *topic, fl_err_t result)
             fl_store_abort(s);
             continue;
         }
-        capture_t c = {d, fl_store_name(s), FL_OK};
+        capture_t c = {d, fl_store_name(s), fl_store_partition(s), FL_OK};
         err = fl_store_changes(s, capture_change, &c);
         if (c.err)
             err = c.err;

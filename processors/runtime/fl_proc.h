@@ -71,4 +71,8 @@ int32_t fl_ctx_partitions(const fl_ctx_t *ctx, const char *topic);
 fl_err_t fl_ctx_forward(fl_ctx_t *ctx, const char *topic, int32_t partition, const void *key,
                         size_t klen, const void *val, size_t vlen);
 
+/* Adds n to the processor's counter name (a static string), exported by
+ * the runtime as feedline_<name>_total; the test driver ignores it. */
+void fl_ctx_count(fl_ctx_t *ctx, const char *name, uint64_t n);
+
 #endif

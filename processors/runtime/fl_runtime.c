@@ -102,7 +102,11 @@ typedef struct rt_task {
     fl_ctx_t ctx;
 } rt_task_t;
 
+#define FL_RT_MAX_COUNTERS 16
+
 typedef struct rt_metrics {
+    const char *counter_names[FL_RT_MAX_COUNTERS]; /* static strings from processors */
+    uint64_t counters[FL_RT_MAX_COUNTERS];
     uint64_t records_in, records_out, dead_letters, batches, commits, commit_failures;
     double batch_ms_sum, commit_ms_sum;
     uint64_t restored_records;
@@ -123,6 +127,9 @@ typedef struct rt {
     int delivery_failures;
     bool fatal;
     rt_metrics_t m;
+    int64_t *lso;      /* [input][partition] last stable offsets from librdkafka's
+                        * statistics; -1 unknown, -2 fetched to the end */
+    int assigned;      /* partitions currently assigned */
     /* metrics endpoint */
     struct MHD_Daemon *mhd;
     pthread_mutex_t snap_lock;
@@ -262,6 +269,19 @@ static fl_err_t rt_forward(void *opaque, const char *topic, int32_t partition, c
     return rt_produce(rt, topic, partition, key, klen, val, vlen, NULL, NULL);
 }
 
+static void rt_count(void *opaque, const char *name, uint64_t n)
+{
+    rt_t *rt = opaque;
+    for (int i = 0; i < FL_RT_MAX_COUNTERS; i++) {
+        if (!rt->m.counter_names[i])
+            rt->m.counter_names[i] = name;
+        if (rt->m.counter_names[i] == name || !strcmp(rt->m.counter_names[i], name)) {
+            rt->m.counters[i] += n;
+            return;
+        }
+    }
+}
+
 /* Sends the record to the dead-letter topic with its context headers. */
 static fl_err_t rt_dead_letter(rt_t *rt, const rd_kafka_message_t *m, const char *stage,
                                fl_err_t cause, const char *msg)
@@ -286,6 +306,38 @@ static fl_err_t rt_dead_letter(rt_t *rt, const rd_kafka_message_t *m, const char
                 rd_kafka_topic_name(m->rkt), m->partition, m->offset, stage, msg);
     return rt_produce(rt, FL_TOPIC_DLQ, RD_KAFKA_PARTITION_UA, m->key, m->key_len, m->payload,
                       m->len, h, NULL);
+}
+
+/* Consumer statistics (once a second, served by the poll loop): keeps each
+ * partition's last stable offset, the end a read-committed consumer can
+ * reach, so that lag never counts transaction markers. (librdkafka's own
+ * consumer_lag is relative to Kafka-committed offsets, which feedline does
+ * not use.) */
+static int rt_stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaque)
+{
+    rt_t *rt = opaque;
+    json_t *root = json_loadb(json, json_len, 0, NULL), *topics = json_object_get(root, "topics");
+    for (size_t i = 0; topics && i < rt->proc->n_inputs; i++) {
+        json_t *parts = json_object_get(json_object_get(topics, rt->proc->inputs[i]), "partitions");
+        for (int32_t p = 0; parts && p < rt->n_partitions; p++) {
+            char key[16];
+            snprintf(key, sizeof(key), "%d", p);
+            json_t *part = json_object_get(parts, key);
+            json_t *lso = json_object_get(part, "ls_offset");
+            json_t *next = json_object_get(part, "next_offset");
+            json_t *fetchq = json_object_get(part, "fetchq_cnt");
+            int64_t v = json_is_integer(lso) ? json_integer_value(lso) : -1;
+            /* Everything fetched was delivered and the fetcher stands at the
+             * end: what lies between the last record and the end are only
+             * transaction markers, which are not lag. */
+            if (v >= 0 && json_is_integer(next) && json_integer_value(next) >= v &&
+                json_is_integer(fetchq) && json_integer_value(fetchq) == 0)
+                v = -2;
+            rt->lso[i * (size_t)rt->n_partitions + (size_t)p] = v;
+        }
+    }
+    json_decref(root);
+    return 0; /* librdkafka frees json */
 }
 
 /* ---- tasks: stores, restore ------------------------------------------------------------------ */
@@ -518,6 +570,7 @@ static rt_task_t *task_open(rt_t *rt, int32_t partition)
     t->ctx.partition = partition;
     t->ctx.stores = t->stores;
     t->ctx.forward = rt_forward;
+    t->ctx.count = rt_count;
     t->ctx.opaque = rt;
     return t;
 fail:
@@ -566,11 +619,15 @@ static void rt_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         }
         fl_log_info("runtime", "assigned %d partitions", parts->cnt);
         rd_kafka_assign(rk, rt->fatal ? NULL : parts);
+        rt->assigned = rt->fatal ? 0 : parts->cnt;
     } else {
         /* The loop never holds an uncommitted batch while polling, so
          * revocation only drops buffered, unprocessed records. */
         fl_log_info("runtime", "revoked %d partitions", parts->cnt);
         rd_kafka_assign(rk, NULL);
+        rt->assigned = 0;
+        for (size_t i = 0; i < rt->proc->n_inputs * (size_t)rt->n_partitions; i++)
+            rt->lso[i] = -1;
         close_all_tasks(rt);
     }
 }
@@ -623,9 +680,36 @@ static void route(rt_t *rt, rd_kafka_message_t *m)
 }
 
 /*
+ * True when input i of task t is empty but must be waited for: records
+ * are known to exist beyond what was processed (the cached high watermark
+ * says so: wait, up to FL_RT_MAX_LAG_WAIT_MS), or nothing is known and the
+ * input has been empty for less than max_idle_ms. This is what makes the
+ * merge deterministic when the inputs are already in Kafka, as in a replay.
+ */
+#define FL_RT_MAX_LAG_WAIT_MS 30000
+static bool must_wait(rt_t *rt, rt_task_t *t, size_t i, int64_t now)
+{
+    int64_t lo = -1, hi = -1;
+    if (t->caught_up[i])
+        return false;
+    if (!rd_kafka_get_watermark_offsets(rt->consumer, rt->proc->inputs[i], t->partition, &lo,
+                                        &hi) &&
+        hi >= 0) {
+        int64_t pos = t->next_offset[i] >= 0 ? t->next_offset[i] : lo;
+        if (hi <= pos)
+            return false; /* caught up */
+        if (now - t->empty_since[i] < FL_RT_MAX_LAG_WAIT_MS)
+            return true;
+        fl_log_warn("runtime", "%s [%d] has records but delivered none for %d ms; merging past it",
+                    rt->proc->inputs[i], t->partition, FL_RT_MAX_LAG_WAIT_MS);
+        return false;
+    }
+    return now - t->empty_since[i] < rt->opts.max_idle_ms;
+}
+
+/*
  * Picks the input whose head comes next in (timestamp, topic, offset)
- * order, or -1 when an input that may still deliver an earlier record is
- * empty and neither caught up nor idle for max_idle_ms.
+ * order, or -1 when an empty input may still deliver an earlier record.
  */
 static int next_input(rt_t *rt, rt_task_t *t, int64_t now)
 {
@@ -633,7 +717,7 @@ static int next_input(rt_t *rt, rt_task_t *t, int64_t now)
     for (size_t i = 0; i < rt->proc->n_inputs; i++) {
         rt_entry_t *e = queue_front(&t->q[i]);
         if (!e) {
-            if (!t->caught_up[i] && now - t->empty_since[i] < rt->opts.max_idle_ms)
+            if (rt->proc->n_inputs > 1 && must_wait(rt, t, i, now))
                 return -1;
             continue;
         }
@@ -906,9 +990,16 @@ static void render_metrics(rt_t *rt)
     fprintf(f, "# TYPE feedline_commit_seconds_sum counter\n");
     fprintf(f, "feedline_commit_seconds_sum{processor=\"%s\"} %.3f\n", n,
             rt->m.commit_ms_sum / 1e3);
+    fprintf(f, "# TYPE feedline_assigned_partitions gauge\n");
+    fprintf(f, "feedline_assigned_partitions{processor=\"%s\"} %d\n", n, rt->assigned);
     fprintf(f, "# TYPE feedline_restored_records_total counter\n");
     fprintf(f, "feedline_restored_records_total{processor=\"%s\"} %" PRIu64 "\n", n,
             rt->m.restored_records);
+    for (int i = 0; i < FL_RT_MAX_COUNTERS && rt->m.counter_names[i]; i++) {
+        fprintf(f, "# TYPE feedline_%s_total counter\n", rt->m.counter_names[i]);
+        fprintf(f, "feedline_%s_total{processor=\"%s\"} %" PRIu64 "\n", rt->m.counter_names[i], n,
+                rt->m.counters[i]);
+    }
     fprintf(f, "# TYPE feedline_consumer_lag gauge\n");
     fprintf(f, "# TYPE feedline_store_entries gauge\n");
     fprintf(f, "# TYPE feedline_store_bytes gauge\n");
@@ -917,15 +1008,16 @@ static void render_metrics(rt_t *rt)
         if (!t)
             continue;
         for (size_t i = 0; i < rt->proc->n_inputs; i++) {
-            int64_t lo, hi;
-            if (rd_kafka_get_watermark_offsets(rt->consumer, rt->proc->inputs[i], p, &lo, &hi) ||
-                hi < 0)
-                continue;
-            int64_t pos = t->next_offset[i] >= 0 ? t->next_offset[i] : lo;
+            int64_t lso = rt->lso[i * (size_t)rt->n_partitions + (size_t)p];
+            int64_t pos = t->next_offset[i] > 0 ? t->next_offset[i] : 0;
+            if (lso == -1)
+                continue; /* not known yet */
+            /* -2: fetched to the end; only records still buffered remain. */
+            int64_t lag = lso == -2 ? (int64_t)t->q[i].n : lso > pos ? lso - pos : 0;
             fprintf(f,
                     "feedline_consumer_lag{processor=\"%s\",topic=\"%s\",partition=\"%d\"} "
                     "%" PRId64 "\n",
-                    n, rt->proc->inputs[i], p, hi > pos ? hi - pos : 0);
+                    n, rt->proc->inputs[i], p, lag);
         }
         for (size_t s = 0; s < rt->proc->n_stores; s++) {
             fl_kv_stats_t st;
@@ -1061,7 +1153,7 @@ static rd_kafka_t *make_producer(rt_t *rt)
                               {"batch.num.messages", "10000"},
                               {"queue.buffering.max.messages", "1000000"},
                               {"compression.type", "lz4"},
-                              {"transaction.timeout.ms", "60000"}};
+                              {"transaction.timeout.ms", "15000"}};
     for (size_t i = 0; i < sizeof(props) / sizeof(props[0]); i++)
         if (rd_kafka_conf_set(conf, props[i][0], props[i][1], err, sizeof(err))) {
             fl_log_error("runtime", "producer config %s: %s", props[i][0], err);
@@ -1096,7 +1188,10 @@ static rd_kafka_t *make_producer(rt_t *rt)
 
 static rd_kafka_t *make_consumer(rt_t *rt)
 {
-    char err[512];
+    char err[512], member[256];
+    /* Static membership: a restarted instance takes its partitions back at
+     * once instead of waiting for a rebalance. */
+    snprintf(member, sizeof(member), "%s-%s", rt->proc->group, rt->opts.instance);
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     const char *props[][2] = {{"bootstrap.servers", rt->topo->endpoints.kafka},
                               {"group.id", rt->proc->group},
@@ -1109,7 +1204,9 @@ static rd_kafka_t *make_consumer(rt_t *rt)
                               {"fetch.wait.max.ms", "50"},
                               {"session.timeout.ms", "10000"},
                               {"heartbeat.interval.ms", "1000"},
-                              {"max.poll.interval.ms", "300000"}};
+                              {"max.poll.interval.ms", "300000"},
+                              {"group.instance.id", member},
+                              {"statistics.interval.ms", "1000"}};
     for (size_t i = 0; i < sizeof(props) / sizeof(props[0]); i++)
         if (rd_kafka_conf_set(conf, props[i][0], props[i][1], err, sizeof(err))) {
             fl_log_error("runtime", "consumer config %s: %s", props[i][0], err);
@@ -1117,6 +1214,7 @@ static rd_kafka_t *make_consumer(rt_t *rt)
             return NULL;
         }
     rd_kafka_conf_set_rebalance_cb(conf, rt_rebalance_cb);
+    rd_kafka_conf_set_stats_cb(conf, rt_stats_cb);
     rd_kafka_conf_set_opaque(conf, rt);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
     if (!rk) {
@@ -1161,8 +1259,11 @@ static int setup(rt_t *rt)
         return -1;
     }
     rt->tasks = calloc((size_t)rt->n_partitions, sizeof(*rt->tasks));
-    if (!rt->tasks)
+    rt->lso = malloc(rt->proc->n_inputs * (size_t)rt->n_partitions * sizeof(*rt->lso));
+    if (!rt->tasks || !rt->lso)
         return -1;
+    for (size_t i = 0; i < rt->proc->n_inputs * (size_t)rt->n_partitions; i++)
+        rt->lso[i] = -1;
     if (start_metrics(rt))
         return -1;
     rt->producer = make_producer(rt);
@@ -1277,6 +1378,7 @@ int fl_runtime_main(const fl_processor_def_t *def, int argc, char **argv)
         MHD_stop_daemon(rt.mhd);
     free(rt.snapshot);
     free(rt.tasks);
+    free(rt.lso);
     fl_codec_free(rt.codec);
     fl_topology_free(rt.topo);
     pthread_mutex_destroy(&rt.snap_lock);

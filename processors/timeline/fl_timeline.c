@@ -3,7 +3,8 @@
  *
  * Workload: the hot path of the whole pipeline. An insert of one post for
  * n recipients costs n count reads, n point reads and n writes; trimming
- * a full timeline walks from its oldest end and so costs only the excess.
+ * a full timeline walks from its oldest end and so costs only the excess;
+ * an insert that trimming would drop at once is not written at all.
  * Counts are read once per recipient per operation and written once.
  *
  * Invariant: USER(u) equals the number of TIMELINE(u, *) entries and is
@@ -18,6 +19,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 
 fl_err_t fl_timeline_count(fl_store_t *s, int64_t user, int64_t *count)
 {
@@ -55,37 +57,63 @@ static fl_err_t entry_exists(fl_store_t *s, const fl_key_t *k, bool *found)
     return fl_store_get(s, k->buf, k->len, v, sizeof(v), &vlen, found);
 }
 
-/* Deletes the oldest entries of user while *count > cap. */
-static fl_err_t trim(fl_store_t *s, int64_t user, int64_t *count, int64_t cap)
+/* Bytewise order of two store keys: for keys of one user, a larger key
+ * is an older entry. */
+static int key_cmp(const void *a, size_t alen, const void *b, size_t blen)
+{
+    int c = memcmp(a, b, alen < blen ? alen : blen);
+    return c ? c : (alen > blen) - (alen < blen);
+}
+
+/*
+ * Makes room for the new entry k in user's timeline of *count entries:
+ * drops the oldest entries (by created_at, then post id) so that after
+ * the insert at most cap remain. When k itself is among those oldest it
+ * is not to be inserted (*keep false): inserting and trimming it in one
+ * batch would put a tombstone for an entry that never existed into the
+ * changelog. The walk starts at the oldest end and costs only the excess.
+ */
+static fl_err_t make_room(fl_store_t *s, int64_t user, const fl_key_t *k, int64_t *count,
+                          int64_t cap, bool *keep)
 {
     fl_key_t prefix;
     fl_store_iter_t *it = NULL;
+    int64_t drop = *count + 1 - cap; /* entries to drop, k included */
     fl_err_t err;
 
-    if (*count <= cap)
+    *keep = true;
+    if (drop <= 0)
         return FL_OK;
     fl_key_entity(&prefix, FL_KEY_TAG_TIMELINE, user);
     err = fl_store_iter_new(s, prefix.buf, prefix.len, &it);
     if (err)
         return err;
-    for (fl_store_iter_seek_last(it); *count > cap && fl_store_iter_valid(it);
-         fl_store_iter_prev(it)) {
+    fl_store_iter_seek_last(it);
+    while (drop > 0 && fl_store_iter_valid(it)) {
         size_t klen;
         const void *key = fl_store_iter_key(it, &klen);
+        if (*keep && key_cmp(k->buf, k->len, key, klen) > 0) {
+            *keep = false; /* k is older than the oldest left: it goes first */
+            drop--;
+            continue;
+        }
         err = fl_store_delete(s, key, klen);
         if (err)
             break;
         (*count)--;
+        drop--;
+        fl_store_iter_prev(it);
     }
     if (!err)
         err = fl_store_iter_status(it);
-    if (!err && *count > cap)
-        err = FL_ERR_CORRUPT;
+    if (!err && drop > 0)
+        err = FL_ERR_CORRUPT; /* the count promised more entries than exist */
     fl_store_iter_free(it);
     return err;
 }
 
-static fl_err_t apply_posts(fl_store_t *s, const fl_tlop_t *op, int64_t user, int64_t cap)
+static fl_err_t apply_posts(fl_store_t *s, const fl_tlop_t *op, int64_t user, int64_t cap,
+                            uint64_t *inserted)
 {
     int64_t count, before;
     fl_err_t err = fl_timeline_count(s, user, &count);
@@ -93,18 +121,20 @@ static fl_err_t apply_posts(fl_store_t *s, const fl_tlop_t *op, int64_t user, in
     for (uint32_t i = 0; !err && i < op->n_posts; i++) {
         const fl_tlop_post_t *p = &op->posts[i];
         fl_key_t k;
-        bool found;
+        bool found, keep;
         fl_key_recent(&k, FL_KEY_TAG_TIMELINE, user, p->created_at, p->post_id);
         err = entry_exists(s, &k, &found);
         if (err || found == (op->op == FL_TLOP_INSERT))
             continue;
         if (op->op == FL_TLOP_INSERT) {
+            err = make_room(s, user, &k, &count, cap, &keep);
+            if (err || !keep)
+                continue;
             uint8_t v[8];
             fl_key_enc_i64(v, p->author_id);
             err = fl_store_put(s, k.buf, k.len, v, sizeof(v));
             count++;
-            if (!err)
-                err = trim(s, user, &count, cap);
+            (*inserted)++;
         } else {
             err = fl_store_delete(s, k.buf, k.len);
             count--;
@@ -158,6 +188,7 @@ static fl_err_t timeline_process(fl_ctx_t *ctx, const fl_proc_record_t *rec, cha
     int32_t parts = fl_ctx_partitions(ctx, FL_TOPIC_TIMELINE_OPS);
     int64_t cap = fl_ctx_settings(ctx)->timeline_cap;
     fl_tlop_t op;
+    uint64_t inserted = 0;
     fl_err_t err;
 
     if (!s || parts < 1) {
@@ -181,11 +212,13 @@ static fl_err_t timeline_process(fl_ctx_t *ctx, const fl_proc_record_t *rec, cha
         if (op.op == FL_TLOP_REMOVE_AUTHOR)
             err = remove_author(s, op.author_id, op.recipients[i]);
         else
-            err = apply_posts(s, &op, op.recipients[i], cap);
+            err = apply_posts(s, &op, op.recipients[i], cap, &inserted);
     }
     if (err)
         snprintf(errstr, errstr_size, "store %s: %s (%s)", FL_STORE_TIMELINES, fl_err_str(err),
                  fl_store_errmsg(s));
+    else
+        fl_ctx_count(ctx, "timeline_entries_inserted", inserted);
 out:
     fl_tlop_clear(&op);
     return err;

@@ -1,0 +1,93 @@
+"""Running feedline processor binaries for end-to-end tests and benchmarks:
+start, kill -9, restart, read their /metrics, wait until they are idle."""
+import os
+import re
+import signal
+import subprocess
+import time
+import urllib.request
+
+
+class Proc:
+    """One processor instance: feedline-<name> with its own instance id,
+    state directory, metrics port and log file."""
+
+    def __init__(self, bindir, name, instance, state_dir, port, log_dir):
+        self.bindir, self.name, self.instance = bindir, name, instance
+        self.state_dir, self.port = state_dir, port
+        self.log_path = os.path.join(log_dir, "%s-%s.log" % (name, instance))
+        self.p = None
+        self.starts = 0
+
+    def start(self):
+        log = open(self.log_path, "a")
+        self.p = subprocess.Popen(
+            [os.path.join(self.bindir, "feedline-" + self.name), "--instance", str(self.instance),
+             "--state-dir", self.state_dir, "--metrics", "127.0.0.1:%d" % self.port],
+            stdout=log, stderr=log)
+        log.close()
+        self.starts += 1
+
+    def kill9(self):
+        if self.p and self.p.poll() is None:
+            self.p.send_signal(signal.SIGKILL)
+            self.p.wait()
+
+    def stop(self):
+        if self.p and self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(60)
+            except subprocess.TimeoutExpired:
+                self.kill9()
+
+    def alive(self):
+        return self.p is not None and self.p.poll() is None
+
+    def metrics(self):
+        """{metric{labels}: value} or None when the endpoint does not answer."""
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.port, timeout=2) as r:
+                text = r.read().decode()
+        except OSError:
+            return None
+        out = {}
+        for line in text.splitlines():
+            if line.startswith("#") or not line.strip():
+                continue
+            k, v = line.rsplit(" ", 1)
+            out[k] = float(v)
+        return out
+
+
+def total(metrics, name):
+    return sum(v for k, v in metrics.items() if re.match(name + r"(\{|$)", k))
+
+
+def wait_idle(procs, quiet_s=4.0, timeout_s=900, check_alive=True):
+    """Waits until every proc answers metrics with partitions assigned and a
+    lag reported for each of them, the summed consumer lag is 0, and no
+    proc's records_in moved for quiet_s seconds."""
+    deadline = time.time() + timeout_s
+    last, since = None, time.time()
+    while time.time() < deadline:
+        if check_alive:
+            for p in procs:
+                if not p.alive():
+                    raise RuntimeError("%s-%s exited; see %s" % (p.name, p.instance, p.log_path))
+        ms = [p.metrics() for p in procs]
+        ready = all(m is not None and total(m, "feedline_assigned_partitions") > 0
+                    and sum(1 for k in m if k.startswith("feedline_consumer_lag"))
+                    >= total(m, "feedline_assigned_partitions") for m in ms)
+        if not ready:
+            last, since = None, time.time()
+            time.sleep(0.5)
+            continue
+        lag = sum(total(m, "feedline_consumer_lag") for m in ms)
+        cur = tuple(total(m, "feedline_records_in_total") for m in ms)
+        if cur != last or lag > 0:
+            last, since = cur, time.time()
+        elif time.time() - since >= quiet_s:
+            return
+        time.sleep(0.5)
+    raise RuntimeError("pipeline not idle after %ds" % timeout_s)
