@@ -572,7 +572,7 @@ static int cmd_timeline(fl_cli_t *cli, int argc, char **argv)
     }
     if (cli_topology(cli))
         return 1;
-    const fl_store_t *st = fl_topology_store(cli->topo, FL_STORE_TIMELINES);
+    const fl_store_def_t *st = fl_topology_store(cli->topo, FL_STORE_TIMELINES);
     const fl_topic_t *cl = st ? fl_topology_topic(cli->topo, st->changelog) : NULL;
     if (!cl) {
         fprintf(stderr, "feedline timeline: the topology has no %s store\n", FL_STORE_TIMELINES);

@@ -98,6 +98,11 @@ fl_err_t fl_tlop_decode(const void *data, size_t len, fl_tlop_t *op, char *errst
         err = FL_ERR_INVALID;
         goto out;
     }
+    if (p[3] != 0 || get_u32(p + 12) != 0) {
+        snprintf(errstr, errstr_size, "timeline op with reserved bits set");
+        err = FL_ERR_INVALID;
+        goto out;
+    }
     op->author_id = get_i64(p + 4);
     uint32_t n_posts = get_u32(p + 16);
     p += FL_TLOP_HEADER_SIZE;

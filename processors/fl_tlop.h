@@ -11,8 +11,8 @@
  * inserting it once; removing an absent entry is nothing.
  *
  * Wire format (internal, big-endian, versioned):
- *   u8 magic 'T', u8 version 1, u8 op, u8 reserved,
- *   i64 author_id (FL_TLOP_REMOVE_AUTHOR; else 0),
+ *   u8 magic 'T', u8 version 1, u8 op, u8 reserved (0),
+ *   i64 author_id (FL_TLOP_REMOVE_AUTHOR; else 0), u32 flags (0),
  *   u32 n_posts,      n_posts x { i64 post_id, i64 author_id, i64 created_at },
  *   u32 n_recipients, n_recipients x i64 user_id
  * Decoding checks every count against the bytes that remain before it

@@ -779,7 +779,7 @@ static int read_stores(ctx_t *c, fl_topology_t *t, const node_t *seq)
     }
     for (size_t i = 0; i < seq->n_kids; i++) {
         const node_t *e = seq->kids[i], *name, *log;
-        fl_store_t *st = &t->stores[t->n_stores];
+        fl_store_def_t *st = &t->stores[t->n_stores];
         const fl_topic_t *topic;
 
         if (expect_map(c, e, "a store entry") < 0 || check_keys(c, e, "store entry", keys) < 0)
@@ -940,7 +940,7 @@ static int read_processor(ctx_t *c, fl_topology_t *t, const node_t *e, const cha
         if (read_list(c, stores, p->name, "stores", &p->stores, &p->n_stores) < 0)
             return -1;
         for (size_t i = 0; i < p->n_stores; i++) {
-            const fl_store_t *st = fl_topology_store(t, p->stores[i]);
+            const fl_store_def_t *st = fl_topology_store(t, p->stores[i]);
             const fl_topic_t *log;
             int line = stores->kids[i]->line;
             size_t idx;
@@ -1159,7 +1159,7 @@ const fl_topic_t *fl_topology_topic(const fl_topology_t *t, const char *name)
     return NULL;
 }
 
-const fl_store_t *fl_topology_store(const fl_topology_t *t, const char *name)
+const fl_store_def_t *fl_topology_store(const fl_topology_t *t, const char *name)
 {
     if (!t || !name)
         return NULL;

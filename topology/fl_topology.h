@@ -33,11 +33,11 @@ typedef struct fl_topic {
     int line; /* line in the file where the entry starts */
 } fl_topic_t;
 
-typedef struct fl_store {
+typedef struct fl_store_def {
     char *name;
     char *changelog; /* a topic of kind changelog */
     int line;
-} fl_store_t;
+} fl_store_def_t;
 
 typedef struct fl_processor {
     char *name;
@@ -75,7 +75,7 @@ typedef struct fl_topology {
     fl_settings_t settings;
     fl_topic_t *topics;
     size_t n_topics;
-    fl_store_t *stores;
+    fl_store_def_t *stores;
     size_t n_stores;
     fl_processor_t *processors;
     size_t n_processors;
@@ -94,7 +94,7 @@ fl_topology_t *fl_topology_parse(const char *yaml, size_t len, const char *name,
 
 /* Lookups; NULL when absent. Borrowed from the topology. */
 const fl_topic_t *fl_topology_topic(const fl_topology_t *t, const char *name);
-const fl_store_t *fl_topology_store(const fl_topology_t *t, const char *name);
+const fl_store_def_t *fl_topology_store(const fl_topology_t *t, const char *name);
 const fl_processor_t *fl_topology_processor(const fl_topology_t *t, const char *name);
 
 /* The path feedline uses when none is given: $FEEDLINE_TOPOLOGY, else

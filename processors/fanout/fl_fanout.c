@@ -14,6 +14,7 @@
 #include "fl_fanout.h"
 #include "fl_emit.h"
 #include "fl_keys.h"
+#include "fl_partition.h"
 #include "fl_tlop.h"
 #include "fl_topics.h"
 
@@ -441,6 +442,16 @@ static fl_err_t fanout_process(fl_ctx_t *ctx, const fl_proc_record_t *rec, char 
     if (!s || !ev) {
         snprintf(errstr, errstr_size, "fanout: no store or no decoded event for %s", rec->topic);
         return FL_ERR_CONFIG;
+    }
+    /* A record in the wrong partition would fork an author's state. */
+    int64_t key_id = ev->type == FL_EV_FOLLOW_ADDED || ev->type == FL_EV_FOLLOW_REMOVED
+                         ? ev->followee_id
+                         : ev->author_id;
+    int32_t parts = fl_ctx_partitions(ctx, rec->topic);
+    if (parts > 0 && fl_partition_for_id(key_id, parts) != fl_ctx_partition(ctx)) {
+        snprintf(errstr, errstr_size, "%s of %" PRId64 " belongs to partition %d, not %d",
+                 rec->topic, key_id, fl_partition_for_id(key_id, parts), fl_ctx_partition(ctx));
+        return FL_ERR_INVALID;
     }
     switch (ev->type) {
     case FL_EV_POST_CREATED:
