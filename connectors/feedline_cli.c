@@ -506,8 +506,10 @@ static int cmd_partition(fl_cli_t *cli, int argc, char **argv)
     return 0;
 }
 
-/* Prints the timelines held in kv (TIMELINE keys), one JSON line per user:
- * every entry when full, post ids only otherwise. */
+/* Prints the timelines held in kv (TIMELINE keys), one JSON line per user,
+ * newest entry first (the keys are oldest first: walk backwards): every
+ * entry when full, post ids only otherwise. Users come in descending id
+ * order. */
 static int print_timelines(fl_kv_t *kv, bool full)
 {
     fl_kv_iter_t *it = NULL;
@@ -518,13 +520,13 @@ static int print_timelines(fl_kv_t *kv, bool full)
 
     if (fl_kv_iter_new(kv, &tag, 1, &it, err, sizeof(err)))
         return -1;
-    for (fl_kv_iter_seek_first(it);; fl_kv_iter_next(it)) {
+    for (fl_kv_iter_seek_last(it);; fl_kv_iter_prev(it)) {
         bool valid = fl_kv_iter_valid(it);
         int64_t u = 0, t = 0, p = 0;
         size_t klen = 0, vlen = 0;
         const void *k = valid ? fl_kv_iter_key(it, &klen) : NULL;
         const uint8_t *v = valid ? fl_kv_iter_value(it, &vlen) : NULL;
-        if (valid && fl_key_parse_recent(k, klen, FL_KEY_TAG_TIMELINE, &u, &t, &p))
+        if (valid && fl_key_parse_timeline(k, klen, &u, &t, &p))
             continue;
         if (cur && (!valid || u != cur_user)) {
             json_object_set_new(cur, "entries", json_integer((json_int_t)json_array_size(list)));
@@ -602,11 +604,10 @@ static int cmd_timeline(fl_cli_t *cli, int argc, char **argv)
             eofs++;
         } else if (m->err) {
             fprintf(stderr, "feedline timeline: %s\n", rd_kafka_message_errstr(m));
-        } else if (!fl_key_parse_recent(m->key, m->key_len, FL_KEY_TAG_TIMELINE, &u, &t, &p) &&
-                   (all || u == user)) {
-            rc = m->payload ? fl_kv_put(kv, m->key, m->key_len, m->payload, m->len, err,
-                                        sizeof(err))
-                            : fl_kv_delete(kv, m->key, m->key_len, err, sizeof(err));
+        } else if (!fl_key_parse_timeline(m->key, m->key_len, &u, &t, &p) && (all || u == user)) {
+            rc = m->payload
+                     ? fl_kv_put(kv, m->key, m->key_len, m->payload, m->len, err, sizeof(err))
+                     : fl_kv_delete(kv, m->key, m->key_len, err, sizeof(err));
         }
         rd_kafka_message_destroy(m);
         if (rc) {

@@ -19,12 +19,14 @@ json_t *fl_inspect_store_key(const void *key, size_t klen)
         return NULL;
     switch (k[0]) {
     case FL_KEY_TAG_TIMELINE:
+        if (fl_key_parse_timeline(key, klen, &a, &b, &c))
+            return NULL;
+        return json_pack("{s:s, s:I, s:I, s:I}", "family", "timeline", "user_id", (json_int_t)a,
+                         "created_at", (json_int_t)b, "post_id", (json_int_t)c);
     case FL_KEY_TAG_OUTBOX:
         if (fl_key_parse_recent(key, klen, k[0], &a, &b, &c))
             return NULL;
-        return json_pack("{s:s, s:I, s:I, s:I}", "family",
-                         k[0] == FL_KEY_TAG_TIMELINE ? "timeline" : "outbox",
-                         k[0] == FL_KEY_TAG_TIMELINE ? "user_id" : "author_id", (json_int_t)a,
+        return json_pack("{s:s, s:I, s:I, s:I}", "family", "outbox", "author_id", (json_int_t)a,
                          "created_at", (json_int_t)b, "post_id", (json_int_t)c);
     case FL_KEY_TAG_FOLLOWER:
         if (fl_key_parse_edge(key, klen, k[0], &a, &b))

@@ -9,6 +9,7 @@
  * Workload: a few encodings per record processed; pure arithmetic.
  */
 #include "fl_keys.h"
+#include "fl_state_int.h"
 
 #include <string.h>
 
@@ -233,4 +234,31 @@ fl_err_t fl_key_parse_recent(const void *key, size_t len, uint8_t tag, int64_t *
         (err = fl_key_read_i64_desc(&r, created_at)) || (err = fl_key_read_i64_desc(&r, post_id)))
         return err;
     return fl_key_read_end(&r);
+}
+
+fl_err_t fl_key_timeline(fl_key_t *k, int64_t user, int64_t created_at, int64_t post_id)
+{
+    fl_key_init(k);
+    fl_key_append_tag(k, FL_KEY_TAG_TIMELINE);
+    fl_key_append_i64(k, user);
+    fl_key_append_i64(k, created_at);
+    fl_key_append_i64(k, post_id);
+    return fl_key_status(k);
+}
+
+fl_err_t fl_key_parse_timeline(const void *key, size_t len, int64_t *user, int64_t *created_at,
+                               int64_t *post_id)
+{
+    fl_key_reader_t r;
+    fl_err_t err;
+    fl_key_reader_init(&r, key, len);
+    if ((err = fl_key_read_tag(&r, FL_KEY_TAG_TIMELINE)) || (err = fl_key_read_i64(&r, user)) ||
+        (err = fl_key_read_i64(&r, created_at)) || (err = fl_key_read_i64(&r, post_id)))
+        return err;
+    return fl_key_read_end(&r);
+}
+
+int fl_key_cmp(const void *a, size_t alen, const void *b, size_t blen)
+{
+    return fl__key_cmp(a, alen, b, blen);
 }

@@ -31,7 +31,9 @@
 
 /* The key families of feedline's stores. Add new ones here. */
 enum fl_key_tag {
-    /* (user_id, created_at desc, post_id desc): a user's home timeline, newest first */
+    /* (user_id, created_at asc, post_id asc): a user's home timeline, oldest
+     * first (fl_key_timeline), so that trimming the oldest entries is a
+     * forward seek; readers walk it backwards for newest first */
     FL_KEY_TAG_TIMELINE = 0x10,
     /* (author_id, created_at desc, post_id desc): an author's own posts, newest first */
     FL_KEY_TAG_OUTBOX = 0x11,
@@ -109,5 +111,16 @@ fl_err_t fl_key_recent(fl_key_t *k, uint8_t tag, int64_t owner, int64_t created_
                        int64_t post_id);
 fl_err_t fl_key_parse_recent(const void *key, size_t len, uint8_t tag, int64_t *owner,
                              int64_t *created_at, int64_t *post_id);
+
+/* (TIMELINE, user asc, created_at asc, post_id asc): a user's timeline
+ * entries oldest first, ties on created_at broken by the smaller post id
+ * first, so a timeline's newest entry is its last key. 25 bytes. */
+fl_err_t fl_key_timeline(fl_key_t *k, int64_t user, int64_t created_at, int64_t post_id);
+fl_err_t fl_key_parse_timeline(const void *key, size_t len, int64_t *user, int64_t *created_at,
+                               int64_t *post_id);
+
+/* Bytewise order of two keys, the store's order (memcmp, shorter first on
+ * a common prefix). */
+int fl_key_cmp(const void *a, size_t alen, const void *b, size_t blen);
 
 #endif

@@ -178,14 +178,6 @@ static fl_err_t outbox_recent(fl_store_t *s, int64_t author, int64_t limit, fl_t
     return err;
 }
 
-/* Bytewise order of two store keys: for keys of one author, a larger key
- * is an older post. */
-static int key_cmp(const void *a, size_t alen, const void *b, size_t blen)
-{
-    int c = memcmp(a, b, alen < blen ? alen : blen);
-    return c ? c : (alen > blen) - (alen < blen);
-}
-
 /* Makes room for the new outbox entry k: drops the oldest entries so that
  * after the insert at most cap remain. When k itself is among those
  * oldest it is not to be inserted (*keep false), so that no put and
@@ -211,7 +203,7 @@ static fl_err_t outbox_make_room(fl_store_t *s, int64_t author, const fl_key_t *
     while (drop > 0 && fl_store_iter_valid(it)) {
         size_t klen;
         const void *key = fl_store_iter_key(it, &klen);
-        if (*keep && key_cmp(k->buf, k->len, key, klen) > 0) {
+        if (*keep && fl_key_cmp(k->buf, k->len, key, klen) > 0) {
             *keep = false; /* k is older than the oldest left: it goes first */
             drop--;
             continue;

@@ -19,7 +19,6 @@
 
 #include <inttypes.h>
 #include <stdio.h>
-#include <string.h>
 
 fl_err_t fl_timeline_count(fl_store_t *s, int64_t user, int64_t *count)
 {
@@ -57,21 +56,14 @@ static fl_err_t entry_exists(fl_store_t *s, const fl_key_t *k, bool *found)
     return fl_store_get(s, k->buf, k->len, v, sizeof(v), &vlen, found);
 }
 
-/* Bytewise order of two store keys: for keys of one user, a larger key
- * is an older entry. */
-static int key_cmp(const void *a, size_t alen, const void *b, size_t blen)
-{
-    int c = memcmp(a, b, alen < blen ? alen : blen);
-    return c ? c : (alen > blen) - (alen < blen);
-}
-
 /*
  * Makes room for the new entry k in user's timeline of *count entries:
  * drops the oldest entries (by created_at, then post id) so that after
  * the insert at most cap remain. When k itself is among those oldest it
  * is not to be inserted (*keep false): inserting and trimming it in one
  * batch would put a tombstone for an entry that never existed into the
- * changelog. The walk starts at the oldest end and costs only the excess.
+ * changelog. Keys are oldest first, so the walk is a forward seek to the
+ * user's first entry and costs only the excess.
  */
 static fl_err_t make_room(fl_store_t *s, int64_t user, const fl_key_t *k, int64_t *count,
                           int64_t cap, bool *keep)
@@ -88,11 +80,11 @@ static fl_err_t make_room(fl_store_t *s, int64_t user, const fl_key_t *k, int64_
     err = fl_store_iter_new(s, prefix.buf, prefix.len, &it);
     if (err)
         return err;
-    fl_store_iter_seek_last(it);
+    fl_store_iter_seek_first(it);
     while (drop > 0 && fl_store_iter_valid(it)) {
         size_t klen;
         const void *key = fl_store_iter_key(it, &klen);
-        if (*keep && key_cmp(k->buf, k->len, key, klen) > 0) {
+        if (*keep && fl_key_cmp(k->buf, k->len, key, klen) < 0) {
             *keep = false; /* k is older than the oldest left: it goes first */
             drop--;
             continue;
@@ -102,7 +94,7 @@ static fl_err_t make_room(fl_store_t *s, int64_t user, const fl_key_t *k, int64_
             break;
         (*count)--;
         drop--;
-        fl_store_iter_prev(it);
+        fl_store_iter_next(it);
     }
     if (!err)
         err = fl_store_iter_status(it);
@@ -122,7 +114,7 @@ static fl_err_t apply_posts(fl_store_t *s, const fl_tlop_t *op, int64_t user, in
         const fl_tlop_post_t *p = &op->posts[i];
         fl_key_t k;
         bool found, keep;
-        fl_key_recent(&k, FL_KEY_TAG_TIMELINE, user, p->created_at, p->post_id);
+        fl_key_timeline(&k, user, p->created_at, p->post_id);
         err = entry_exists(s, &k, &found);
         if (err || found == (op->op == FL_TLOP_INSERT))
             continue;

@@ -45,19 +45,37 @@ class Proc:
         return self.p is not None and self.p.poll() is None
 
     def metrics(self):
-        """{metric{labels}: value} or None when the endpoint does not answer."""
-        try:
-            with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.port, timeout=2) as r:
-                text = r.read().decode()
-        except OSError:
-            return None
-        out = {}
-        for line in text.splitlines():
-            if line.startswith("#") or not line.strip():
-                continue
-            k, v = line.rsplit(" ", 1)
-            out[k] = float(v)
-        return out
+        return scrape(self.port)
+
+
+class Running:
+    """A processor started elsewhere, known by its metrics port."""
+
+    def __init__(self, name, port):
+        self.name, self.instance, self.port, self.log_path = name, 0, port, "its log"
+
+    def alive(self):
+        return True
+
+    def metrics(self):
+        return scrape(self.port)
+
+
+def scrape(port):
+    """{metric{labels}: value} from /metrics on port, or None when it does
+    not answer."""
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=2) as r:
+            text = r.read().decode()
+    except OSError:
+        return None
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        k, v = line.rsplit(" ", 1)
+        out[k] = float(v)
+    return out
 
 
 def total(metrics, name):

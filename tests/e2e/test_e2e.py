@@ -93,6 +93,15 @@ def inject_bad_records():
     log("injected %d bad records" % n)
 
 
+def wait_until(cond, timeout_s, what):
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        if cond():
+            return
+        time.sleep(1)
+    raise AssertionError("timed out waiting for " + what)
+
+
 def dump_timelines():
     out = feedline("timeline", "--all").stdout
     res = {}
@@ -231,13 +240,19 @@ def check_restore_from_changelog():
 def check_scale_out_and_failover():
     fan, tl0 = ctx["fan"], ctx["tl"]
     tl1 = Proc(BIN, "timeline", 1, STATE, 19303, WORK)
+    ctx["tl1"] = tl1
     tl1.start()
-    time.sleep(8)  # the group rebalances: the two instances split the partitions
-    m0, m1 = tl0.metrics(), tl1.metrics()
-    p0 = {k for k in m0 if k.startswith("feedline_store_entries")}
-    p1 = {k for k in m1 if k.startswith("feedline_store_entries")}
+
+    def owned(proc):
+        m = proc.metrics() or {}
+        return {k for k in m if k.startswith("feedline_store_entries")}
+
+    # The group rebalances and the two instances split the partitions; the
+    # new one restores its share from the changelog first.
+    wait_until(lambda: owned(tl0) and owned(tl1), 300, "the two instances to split")
+    p0, p1 = owned(tl0), owned(tl1)
     log("instance 0 owns %d store partitions, instance 1 owns %d" % (len(p0), len(p1)))
-    assert p0 and p1 and not (p0 & p1), (p0, p1)
+    assert not (p0 & p1), (p0, p1)
     # More input while both run, then instance 0 dies; instance 1 takes over.
     gen = os.path.join(WORK, "workload2")
     args = [sys.executable, os.path.join(HERE, "workload.py"), "--seed", str(SEED + 1),
@@ -253,11 +268,11 @@ def check_scale_out_and_failover():
     fan.start()
     time.sleep(3)
     tl0.kill9()
-    time.sleep(12)  # session timeout: the group notices and reassigns
-    m1 = tl1.metrics()
-    owned = {k for k in m1 if k.startswith("feedline_store_entries")}
-    log("after fail-over instance 1 owns %d store partitions" % len(owned))
-    assert len(owned) == _parts("feedline.timeline-ops")
+    # The session times out, the group reassigns, instance 1 catches up the
+    # stores it takes over from the changelog.
+    parts = _parts("feedline.timeline-ops")
+    wait_until(lambda: len(owned(tl1)) == parts, 300, "instance 1 to own every partition")
+    log("after fail-over instance 1 owns %d store partitions" % len(owned(tl1)))
     wait_idle([fan, tl1])
     expected = oracle()
     # Instance 0 died inside a transaction: read-committed readers see past
@@ -286,9 +301,9 @@ def main():
                 continue
             s.run(fn)
     finally:
-        for p in ("fan", "tl"):
-            if p in ctx:
-                ctx[p].stop()
+        for p in ctx.values():
+            if isinstance(p, Proc):
+                p.stop()
         for name in os.listdir(WORK):
             if name.endswith(".log"):
                 with open(os.path.join(WORK, name)) as f:

@@ -531,12 +531,13 @@ static void check_timelines(pipeline_t *p, const oracle_t *o, const char *where)
         fl_store_t *s = fl_driver_store(p->tl[tp], FL_STORE_TIMELINES);
         fl_store_iter_t *it = NULL;
         cr_assert_eq(fl_store_iter_new(s, &tag, 1, &it), FL_OK);
-        for (fl_store_iter_seek_first(it); fl_store_iter_valid(it); fl_store_iter_next(it)) {
+        /* Timeline keys are oldest first: walk backwards for newest first. */
+        for (fl_store_iter_seek_last(it); fl_store_iter_valid(it); fl_store_iter_prev(it)) {
             size_t klen, vlen;
             const void *key = fl_store_iter_key(it, &klen);
             const void *val = fl_store_iter_value(it, &vlen);
             int64_t u, t, post;
-            cr_assert_eq(fl_key_parse_recent(key, klen, FL_KEY_TAG_TIMELINE, &u, &t, &post), FL_OK);
+            cr_assert_eq(fl_key_parse_timeline(key, klen, &u, &t, &post), FL_OK);
             cr_assert(u >= 1 && u <= NUSERS, "%s: timeline of unknown user %" PRId64, where, u);
             cr_assert_eq(part(u), tp, "%s: user %" PRId64 " stored in partition %d", where, u, tp);
             cr_assert_lt(got_n[u], TL_CAP, "%s: user %" PRId64 " has more than %d entries", where,

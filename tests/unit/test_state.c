@@ -197,6 +197,33 @@ Test(keys, recent_layout_order_and_roundtrip)
     }
 }
 
+/* Timeline keys sort oldest first within a user: (user, created_at, post)
+ * ascending, and a user's keys all share the (TIMELINE, user) prefix. */
+Test(keys, timeline_layout_order_and_roundtrip)
+{
+    uint64_t seed = 0x7113;
+    for (int i = 0; i < 20000; i++) {
+        int64_t a[3], b[3];
+        fl_key_t ka, kb, prefix;
+        for (int j = 0; j < 3; j++) {
+            a[j] = rnd_i64(&seed) % 4;
+            b[j] = rnd_below(&seed, 2) ? a[j] : rnd_i64(&seed);
+        }
+        cr_assert_eq(fl_key_timeline(&ka, a[0], a[1], a[2]), FL_OK);
+        cr_assert_eq(fl_key_timeline(&kb, b[0], b[1], b[2]), FL_OK);
+        int want = 0;
+        for (int j = 0; j < 3 && !want; j++)
+            want = a[j] < b[j] ? -1 : a[j] > b[j];
+        int got = fl_key_cmp(ka.buf, ka.len, kb.buf, kb.len);
+        cr_assert_eq(got < 0 ? -1 : got > 0, want);
+        int64_t u, t, p;
+        cr_assert_eq(fl_key_parse_timeline(ka.buf, ka.len, &u, &t, &p), FL_OK);
+        cr_assert(u == a[0] && t == a[1] && p == a[2]);
+        fl_key_entity(&prefix, FL_KEY_TAG_TIMELINE, a[0]);
+        cr_assert_eq(memcmp(ka.buf, prefix.buf, prefix.len), 0);
+    }
+}
+
 Test(keys, edge_and_entity_order_prefix_roundtrip)
 {
     uint64_t s = 99;

@@ -120,7 +120,8 @@ static fl_store_t *store(void)
 
 /* ---- reading the store ---- */
 
-/* user's entries from the store, newest first (the store's order). */
+/* user's entries from the store, newest first (the store keeps them oldest
+ * first, so walk backwards). */
 static size_t stored(int64_t user, entry_t *out, size_t cap)
 {
     fl_store_iter_t *it = NULL;
@@ -129,14 +130,13 @@ static size_t stored(int64_t user, entry_t *out, size_t cap)
 
     fl_key_entity(&prefix, FL_KEY_TAG_TIMELINE, user);
     cr_assert_eq(fl_store_iter_new(store(), prefix.buf, prefix.len, &it), FL_OK);
-    for (fl_store_iter_seek_first(it); fl_store_iter_valid(it); fl_store_iter_next(it)) {
+    for (fl_store_iter_seek_last(it); fl_store_iter_valid(it); fl_store_iter_prev(it)) {
         size_t klen, vlen;
         const void *key = fl_store_iter_key(it, &klen);
         const void *val = fl_store_iter_value(it, &vlen);
         int64_t owner;
         cr_assert_lt(n, cap);
-        cr_assert_eq(fl_key_parse_recent(key, klen, FL_KEY_TAG_TIMELINE, &owner, &out[n].created_at,
-                                         &out[n].post),
+        cr_assert_eq(fl_key_parse_timeline(key, klen, &owner, &out[n].created_at, &out[n].post),
                      FL_OK);
         cr_assert_eq(owner, user);
         cr_assert_eq(vlen, 8, "timeline value is the author");
@@ -276,8 +276,7 @@ static void expect_changelog(const want_rec_t *want, size_t n_want, const int64_
         cr_assert_eq(r[i].partition, TPART);
         if (k[0] == FL_KEY_TAG_TIMELINE) {
             int64_t user, t, p;
-            cr_assert_eq(fl_key_parse_recent(k, r[i].klen, FL_KEY_TAG_TIMELINE, &user, &t, &p),
-                         FL_OK);
+            cr_assert_eq(fl_key_parse_timeline(k, r[i].klen, &user, &t, &p), FL_OK);
             size_t j = 0;
             while (j < n_want && !(want[j].user == user && want[j].post == p))
                 j++;

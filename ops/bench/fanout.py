@@ -1,0 +1,217 @@
+#!/usr/bin/env python3
+"""Fan-out benchmark: pushes a generated workload through feedline-fanout
+and feedline-timeline on the local stack and reports
+  - fan-out deliveries per second (timeline entries written per second,
+    sustained: the median of 5-second windows between 10% and 90% of the
+    work, plus the overall average),
+  - end-to-end lag (post produced -> its entry committed in a follower's
+    timeline, read from the timelines changelog) at a light fixed rate,
+  - bytes per timeline entry in RocksDB (the timelines stores' files after
+    a clean stop and a full compaction... of what RocksDB holds on disk).
+
+The benchmark owns the local stack: it wipes it first (ops/stack wipe).
+Run: ops/bench/fanout.py [--users N] [--posts N] [--seed S] [--runs R]
+"""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+from procs import Proc, total, wait_idle  # noqa: E402
+
+BIN = os.path.join(ROOT, "build", "bin")
+KAFKA = os.environ.get("FEEDLINE_KAFKA", "127.0.0.1:19092")
+
+
+def sh(*args, **kw):
+    return subprocess.run(args, check=True, cwd=ROOT, **kw)
+
+
+def feedline(*args, **kw):
+    return subprocess.run([os.path.join(BIN, "feedline"), *args], check=True, cwd=ROOT,
+                          capture_output=True, text=True, **kw).stdout
+
+
+def produce(topic, path):
+    with open(path) as f:
+        subprocess.run([os.path.join(BIN, "feedline"), "produce", topic], stdin=f, check=True,
+                       cwd=ROOT, stderr=subprocess.DEVNULL)
+
+
+def dir_bytes(path):
+    n = 0
+    for d, _, files in os.walk(path):
+        for f in files:
+            n += os.path.getsize(os.path.join(d, f))
+    return n
+
+
+def decode_timeline_key(k):
+    """(user, created_at, post) of a TIMELINE store key, else None."""
+    if len(k) != 25 or k[0] != 0x10:
+        return None
+    u = struct.unpack(">Q", k[1:9])[0] ^ (1 << 63)
+    t = struct.unpack(">Q", k[9:17])[0] ^ (1 << 63)
+    p = struct.unpack(">Q", k[17:25])[0] ^ (1 << 63)
+    to_signed = lambda x: x - (1 << 64) if x >= (1 << 63) else x
+    return to_signed(u), to_signed(t), to_signed(p)
+
+
+def measure_lag(author, follower, n=40, interval=0.25):
+    """Produces n posts by author and times each until the follower's
+    timeline entry is committed in the timelines changelog."""
+    from confluent_kafka import Consumer, TopicPartition
+    c = Consumer({"bootstrap.servers": KAFKA, "group.id": "bench-lag-%d" % os.getpid(),
+                  "enable.auto.commit": False, "isolation.level": "read_committed"})
+    md = c.list_topics("feedline.timelines-changelog", timeout=10)
+    parts = md.topics["feedline.timelines-changelog"].partitions
+    tps = []
+    for p in parts:
+        lo, hi = c.get_watermark_offsets(TopicPartition("feedline.timelines-changelog", p), timeout=10)
+        tps.append(TopicPartition("feedline.timelines-changelog", p, hi))
+    c.assign(tps)
+    sent, lags = {}, []
+    base = int(time.time() * 1000)
+    proc = subprocess.Popen([os.path.join(BIN, "feedline"), "produce", "posts"],
+                            stdin=subprocess.PIPE, text=True, stderr=subprocess.DEVNULL)
+    t_end = time.time() + n * interval + 30
+    i = 0
+    next_send = time.time()
+    while time.time() < t_end and (i < n or len(lags) < len(sent)):
+        if i < n and time.time() >= next_send:
+            post = 9_000_000_000_000_000 + base * 100 + i
+            ev = {"type": "PostCreated", "event_id": "bench-lag-%d-%d" % (base, i),
+                  "occurred_at": base + i, "post_id": post, "author_id": author,
+                  "created_at": base + i, "text": "probe", "visibility": "PUBLIC",
+                  "reply_to": None}
+            proc.stdin.write(json.dumps(ev) + "\n")
+            proc.stdin.flush()
+            sent[post] = time.time()
+            i += 1
+            next_send += interval
+        m = c.poll(0.01)
+        if m is None or m.error() or m.value() is None:
+            continue
+        k = decode_timeline_key(m.key())
+        if k and k[0] == follower and k[2] in sent:
+            lags.append((time.time() - sent[k[2]]) * 1000)
+    proc.stdin.close()
+    proc.wait()
+    c.close()
+    return lags
+
+
+def run_once(args, workdir):
+    sh("ops/stack", "wipe", stdout=subprocess.DEVNULL)
+    sh("ops/stack", "up", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    gen = os.path.join(workdir, "workload")
+    sh(sys.executable, os.path.join(ROOT, "tests", "e2e", "workload.py"), "--seed", str(args.seed),
+       "--users", str(args.users), "--posts", str(args.posts), "--start-ms", "now",
+       "--out", gen, stderr=subprocess.DEVNULL)
+    for topic in ("users", "follows", "posts"):
+        produce(topic, os.path.join(gen, topic + ".jsonl"))
+    state = os.path.join(workdir, "state")
+    fan = Proc(BIN, "fanout", 0, state, 19401, workdir)
+    tl = Proc(BIN, "timeline", 0, state, 19402, workdir)
+    t0 = time.time()
+    fan.start()
+    tl.start()
+    samples = []
+    last_change = time.time()
+    prev = -1
+    while True:
+        time.sleep(1)
+        m = tl.metrics() or {}
+        mf = fan.metrics() or {}
+        ins = total(m, "feedline_timeline_entries_inserted_total")
+        samples.append((time.time() - t0, ins))
+        lag = total(m, "feedline_consumer_lag") + total(mf, "feedline_consumer_lag")
+        if ins != prev:
+            prev, last_change = ins, time.time()
+        if ins > 0 and lag == 0 and time.time() - last_change > 5:
+            break
+        if time.time() - t0 > 3600:
+            raise RuntimeError("no end in sight")
+    elapsed = last_change - t0
+    final = samples[-1][1]
+    # Sustained rate: 5-second windows between 10% and 90% of the work.
+    rates = []
+    for i, (ts, v) in enumerate(samples):
+        j = next((j for j in range(i, len(samples)) if samples[j][0] >= ts + 5), None)
+        if j is None:
+            break
+        if 0.1 * final <= v and samples[j][1] <= 0.9 * final:
+            rates.append((samples[j][1] - v) / (samples[j][0] - ts))
+    with open(os.path.join(gen, "summary.json")) as f:
+        summary = json.load(f)
+    # End-to-end lag with the backlog gone: a regular author's post to a follower.
+    author, follower = pick_author_and_follower(gen)
+    lags = measure_lag(author, follower)
+    fan.stop()
+    tl.stop()
+    entries = sum(json.loads(l)["entries"] for l in feedline("timeline", "--all").splitlines())
+    tl_bytes = sum(dir_bytes(os.path.join(state, d)) for d in os.listdir(state)
+                   if d.startswith("timeline-"))
+    return {
+        "deliveries": int(final),
+        "elapsed_s": round(elapsed, 1),
+        "avg_deliveries_per_s": int(final / elapsed) if elapsed else 0,
+        "sustained_deliveries_per_s": int(statistics.median(rates)) if rates else None,
+        "lag_ms_p50": round(statistics.median(lags), 1) if lags else None,
+        "lag_ms_p99": round(sorted(lags)[max(0, int(len(lags) * 0.99) - 1)], 1) if lags else None,
+        "lag_samples": len(lags),
+        "timeline_entries": entries,
+        "rocksdb_bytes_per_entry": round(tl_bytes / entries, 1) if entries else None,
+        "events": summary.get("counts", summary),
+    }
+
+
+def pick_author_and_follower(gen):
+    """A regular (non-celebrity) author with at least one follower."""
+    follows = {}
+    with open(os.path.join(gen, "follows.jsonl")) as f:
+        for line in f:
+            e = json.loads(line)
+            if e["type"] == "FollowAdded" and e["follower_id"] != e["followee_id"]:
+                follows.setdefault(e["followee_id"], set()).add(e["follower_id"])
+    cands = sorted((len(v), a) for a, v in follows.items() if 5 <= len(v) < 1000)
+    author = cands[len(cands) // 2][1]
+    return author, min(follows[author])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--users", type=int, default=12000)
+    ap.add_argument("--posts", type=int, default=100000)
+    ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--runs", type=int, default=3)
+    args = ap.parse_args()
+    print("machine: %d cores, %.0f GiB" % (os.cpu_count(), os.sysconf("SC_PAGE_SIZE") *
+                                          os.sysconf("SC_PHYS_PAGES") / 2**30))
+    results = []
+    for r in range(args.runs):
+        work = tempfile.mkdtemp(prefix="feedline-bench-")
+        res = run_once(args, work)
+        results.append(res)
+        print("run %d: %s" % (r + 1, json.dumps({k: v for k, v in res.items() if k != "events"})),
+              flush=True)
+        shutil.rmtree(work, ignore_errors=True)
+    keys = ("sustained_deliveries_per_s", "avg_deliveries_per_s", "lag_ms_p50", "lag_ms_p99",
+            "rocksdb_bytes_per_entry")
+    print("median of %d runs:" % len(results))
+    for k in keys:
+        vals = [r[k] for r in results if r[k] is not None]
+        print("  %-28s %s" % (k, statistics.median(vals) if vals else "n/a"))
+
+
+if __name__ == "__main__":
+    main()
