@@ -67,8 +67,12 @@ json_t *fl_inspect_store_value(const void *key, size_t klen, const void *val, si
                          "created_at", (json_int_t)fl_key_dec_i64(v + 8), "visibility",
                          v[16] < 3 ? vis[v[16]] : "?", "state", v[17] == 1 ? "live" : "deleted");
     case FL_KEY_TAG_USER:
-        if (vlen == 8) /* timelines store: entry count */
-            return json_pack("{s:I}", "timeline_entries", (json_int_t)fl_key_dec_i64(v));
+        if (vlen == 40) /* timelines store: entry count and bounds */
+            return json_pack("{s:I, s:[I,I], s:[I,I]}", "timeline_entries",
+                             (json_int_t)fl_key_dec_i64(v), "oldest_bound",
+                             (json_int_t)fl_key_dec_i64(v + 8), (json_int_t)fl_key_dec_i64(v + 16),
+                             "newest_bound", (json_int_t)fl_key_dec_i64(v + 24),
+                             (json_int_t)fl_key_dec_i64(v + 32));
         if (vlen == 17) /* fanout store: author record */
             return json_pack("{s:I, s:I, s:b}", "followers", (json_int_t)fl_key_dec_i64(v),
                              "outbox_entries", (json_int_t)fl_key_dec_i64(v + 8), "celebrity",

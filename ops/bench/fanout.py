@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Fan-out benchmark: pushes a generated workload through feedline-fanout
 and feedline-timeline on the local stack and reports
   - fan-out deliveries per second (timeline entries written per second,
@@ -151,6 +151,7 @@ def run_once(args, workdir):
             break
         if 0.1 * final <= v and samples[j][1] <= 0.9 * final:
             rates.append((samples[j][1] - v) / (samples[j][0] - ts))
+    print("  processed %d deliveries in %.1fs; measuring lag" % (final, elapsed), flush=True)
     with open(os.path.join(gen, "summary.json")) as f:
         summary = json.load(f)
     # End-to-end lag with the backlog gone: a regular author's post to a follower.

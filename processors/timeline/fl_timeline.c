@@ -2,14 +2,16 @@
  * fl_timeline.c - applying timeline operations (rules in fl_timeline.h).
  *
  * Workload: the hot path of the whole pipeline. An insert of one post for
- * n recipients costs n count reads, n point reads and n writes; trimming
- * a full timeline walks from its oldest end and so costs only the excess;
+ * n recipients costs n USER reads and n writes, plus a point read only
+ * when the post is not newer than everything in the timeline; trimming a
+ * full timeline seeks to the user's lower bound and costs only the excess;
  * an insert that trimming would drop at once is not written at all.
- * Counts are read once per recipient per operation and written once.
+ * USER is read once per recipient per operation and written once.
  *
- * Invariant: USER(u) equals the number of TIMELINE(u, *) entries and is
- * at most timeline_cap after every operation; a mismatch seen while
- * trimming is reported as FL_ERR_CORRUPT rather than papered over.
+ * Invariants: USER(u).count equals the number of TIMELINE(u, *) entries
+ * and is at most timeline_cap after every operation; every entry lies
+ * between USER(u).lo and USER(u).hi. A count mismatch seen while trimming
+ * is reported as FL_ERR_CORRUPT rather than papered over.
  */
 #include "fl_timeline.h"
 #include "fl_keys.h"
@@ -19,34 +21,71 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 
-fl_err_t fl_timeline_count(fl_store_t *s, int64_t user, int64_t *count)
+/* USER(u): the count of u's entries and bounds on them, so that the hot
+ * path can skip RocksDB work: every entry is >= lo (trimming seeks there
+ * instead of to the start of the user's range, which would walk over the
+ * tombstones of every earlier trim) and <= hi (an insert above hi cannot
+ * be a duplicate: no point read needed). Bounds are (created_at, post). */
+typedef struct tl_meta {
+    int64_t count;
+    int64_t lo_t, lo_p, hi_t, hi_p;
+} tl_meta_t;
+
+#define TL_META_SIZE 40
+
+static fl_err_t meta_get(fl_store_t *s, int64_t user, tl_meta_t *m)
 {
     fl_key_t k;
-    uint8_t v[8];
+    uint8_t v[TL_META_SIZE];
     size_t vlen;
     bool found;
 
-    *count = 0;
+    memset(m, 0, sizeof(*m));
     fl_key_entity(&k, FL_KEY_TAG_USER, user);
     fl_err_t err = fl_store_get(s, k.buf, k.len, v, sizeof(v), &vlen, &found);
     if (err || !found)
         return err;
-    if (vlen != 8)
+    if (vlen != TL_META_SIZE)
         return FL_ERR_CORRUPT;
-    *count = fl_key_dec_i64(v);
+    m->count = fl_key_dec_i64(v);
+    m->lo_t = fl_key_dec_i64(v + 8);
+    m->lo_p = fl_key_dec_i64(v + 16);
+    m->hi_t = fl_key_dec_i64(v + 24);
+    m->hi_p = fl_key_dec_i64(v + 32);
     return FL_OK;
 }
 
-static fl_err_t count_put(fl_store_t *s, int64_t user, int64_t count)
+static fl_err_t meta_put(fl_store_t *s, int64_t user, const tl_meta_t *m)
 {
     fl_key_t k;
-    uint8_t v[8];
+    uint8_t v[TL_META_SIZE];
     fl_key_entity(&k, FL_KEY_TAG_USER, user);
-    if (count == 0)
+    if (m->count == 0)
         return fl_store_delete(s, k.buf, k.len);
-    fl_key_enc_i64(v, count);
+    fl_key_enc_i64(v, m->count);
+    fl_key_enc_i64(v + 8, m->lo_t);
+    fl_key_enc_i64(v + 16, m->lo_p);
+    fl_key_enc_i64(v + 24, m->hi_t);
+    fl_key_enc_i64(v + 32, m->hi_p);
     return fl_store_put(s, k.buf, k.len, v, sizeof(v));
+}
+
+fl_err_t fl_timeline_count(fl_store_t *s, int64_t user, int64_t *count)
+{
+    tl_meta_t m;
+    fl_err_t err = meta_get(s, user, &m);
+    *count = m.count;
+    return err;
+}
+
+/* Order of (t1, p1) and (t2, p2), the order of timeline keys of one user. */
+static int tp_cmp(int64_t t1, int64_t p1, int64_t t2, int64_t p2)
+{
+    if (t1 != t2)
+        return t1 < t2 ? -1 : 1;
+    return p1 < p2 ? -1 : p1 > p2;
 }
 
 static fl_err_t entry_exists(fl_store_t *s, const fl_key_t *k, bool *found)
@@ -56,43 +95,58 @@ static fl_err_t entry_exists(fl_store_t *s, const fl_key_t *k, bool *found)
     return fl_store_get(s, k->buf, k->len, v, sizeof(v), &vlen, found);
 }
 
-/*
- * Makes room for the new entry k in user's timeline of *count entries:
- * drops the oldest entries (by created_at, then post id) so that after
- * the insert at most cap remain. When k itself is among those oldest it
- * is not to be inserted (*keep false): inserting and trimming it in one
- * batch would put a tombstone for an entry that never existed into the
- * changelog. Keys are oldest first, so the walk is a forward seek to the
- * user's first entry and costs only the excess.
- */
-static fl_err_t make_room(fl_store_t *s, int64_t user, const fl_key_t *k, int64_t *count,
-                          int64_t cap, bool *keep)
+/* An iterator over user's entries positioned at the oldest one. */
+static fl_err_t oldest_first(fl_store_t *s, int64_t user, const tl_meta_t *m, fl_store_iter_t **it)
 {
-    fl_key_t prefix;
+    fl_key_t prefix, lo;
+    fl_key_entity(&prefix, FL_KEY_TAG_TIMELINE, user);
+    fl_err_t err = fl_store_iter_new(s, prefix.buf, prefix.len, it);
+    if (err)
+        return err;
+    fl_key_timeline(&lo, user, m->lo_t, m->lo_p);
+    fl_store_iter_seek(*it, lo.buf, lo.len);
+    return FL_OK;
+}
+
+/*
+ * Makes room for the new entry k in user's timeline: drops the oldest
+ * entries (by created_at, then post id) so that after the insert at most
+ * cap remain. When k itself is among those oldest it is not to be
+ * inserted (*keep false): inserting and trimming it in one batch would put
+ * a tombstone for an entry that never existed into the changelog. Keys are
+ * oldest first and the walk starts at the lower bound, so it costs only
+ * the excess.
+ */
+static fl_err_t make_room(fl_store_t *s, int64_t user, const fl_key_t *k, tl_meta_t *m, int64_t cap,
+                          bool *keep)
+{
     fl_store_iter_t *it = NULL;
-    int64_t drop = *count + 1 - cap; /* entries to drop, k included */
+    int64_t drop = m->count + 1 - cap; /* entries to drop, k included */
     fl_err_t err;
 
     *keep = true;
     if (drop <= 0)
         return FL_OK;
-    fl_key_entity(&prefix, FL_KEY_TAG_TIMELINE, user);
-    err = fl_store_iter_new(s, prefix.buf, prefix.len, &it);
+    err = oldest_first(s, user, m, &it);
     if (err)
         return err;
-    fl_store_iter_seek_first(it);
     while (drop > 0 && fl_store_iter_valid(it)) {
         size_t klen;
         const void *key = fl_store_iter_key(it, &klen);
+        int64_t u, t, p;
         if (*keep && fl_key_cmp(k->buf, k->len, key, klen) < 0) {
             *keep = false; /* k is older than the oldest left: it goes first */
             drop--;
             continue;
         }
-        err = fl_store_delete(s, key, klen);
+        err = fl_key_parse_timeline(key, klen, &u, &t, &p);
+        if (!err)
+            err = fl_store_delete(s, key, klen);
         if (err)
             break;
-        (*count)--;
+        m->count--;
+        m->lo_t = t; /* still <= every remaining entry */
+        m->lo_p = p;
         drop--;
         fl_store_iter_next(it);
     }
@@ -107,50 +161,60 @@ static fl_err_t make_room(fl_store_t *s, int64_t user, const fl_key_t *k, int64_
 static fl_err_t apply_posts(fl_store_t *s, const fl_tlop_t *op, int64_t user, int64_t cap,
                             uint64_t *inserted)
 {
-    int64_t count, before;
-    fl_err_t err = fl_timeline_count(s, user, &count);
-    before = count;
+    tl_meta_t m, before;
+    fl_err_t err = meta_get(s, user, &m);
+    before = m;
     for (uint32_t i = 0; !err && i < op->n_posts; i++) {
         const fl_tlop_post_t *p = &op->posts[i];
         fl_key_t k;
-        bool found, keep;
+        bool found = false, keep;
         fl_key_timeline(&k, user, p->created_at, p->post_id);
-        err = entry_exists(s, &k, &found);
+        /* Above the upper bound nothing can exist: no read needed. */
+        if (m.count > 0 &&
+            (op->op != FL_TLOP_INSERT || tp_cmp(p->created_at, p->post_id, m.hi_t, m.hi_p) <= 0))
+            err = entry_exists(s, &k, &found);
         if (err || found == (op->op == FL_TLOP_INSERT))
             continue;
         if (op->op == FL_TLOP_INSERT) {
-            err = make_room(s, user, &k, &count, cap, &keep);
+            err = make_room(s, user, &k, &m, cap, &keep);
             if (err || !keep)
                 continue;
             uint8_t v[8];
             fl_key_enc_i64(v, p->author_id);
             err = fl_store_put(s, k.buf, k.len, v, sizeof(v));
-            count++;
+            if (m.count == 0 || tp_cmp(p->created_at, p->post_id, m.lo_t, m.lo_p) < 0) {
+                m.lo_t = p->created_at;
+                m.lo_p = p->post_id;
+            }
+            if (m.count == 0 || tp_cmp(p->created_at, p->post_id, m.hi_t, m.hi_p) > 0) {
+                m.hi_t = p->created_at;
+                m.hi_p = p->post_id;
+            }
+            m.count++;
             (*inserted)++;
         } else {
             err = fl_store_delete(s, k.buf, k.len);
-            count--;
+            m.count--;
         }
     }
-    if (!err && count != before)
-        err = count_put(s, user, count);
+    if (!err && memcmp(&m, &before, sizeof(m)))
+        err = meta_put(s, user, &m);
     return err;
 }
 
 static fl_err_t remove_author(fl_store_t *s, int64_t author, int64_t user)
 {
-    fl_key_t prefix;
     fl_store_iter_t *it = NULL;
-    int64_t count, removed = 0;
-    fl_err_t err = fl_timeline_count(s, user, &count);
+    int64_t removed = 0;
+    tl_meta_t m;
+    fl_err_t err = meta_get(s, user, &m);
 
-    if (err || count == 0)
+    if (err || m.count == 0)
         return err;
-    fl_key_entity(&prefix, FL_KEY_TAG_TIMELINE, user);
-    err = fl_store_iter_new(s, prefix.buf, prefix.len, &it);
+    err = oldest_first(s, user, &m, &it);
     if (err)
         return err;
-    for (fl_store_iter_seek_first(it); fl_store_iter_valid(it); fl_store_iter_next(it)) {
+    for (; fl_store_iter_valid(it); fl_store_iter_next(it)) {
         size_t klen, vlen;
         const void *key = fl_store_iter_key(it, &klen);
         const uint8_t *val = fl_store_iter_value(it, &vlen);
@@ -168,8 +232,10 @@ static fl_err_t remove_author(fl_store_t *s, int64_t author, int64_t user)
     if (!err)
         err = fl_store_iter_status(it);
     fl_store_iter_free(it);
-    if (!err && removed)
-        err = count_put(s, user, count - removed);
+    if (!err && removed) {
+        m.count -= removed; /* the bounds stay bounds */
+        err = meta_put(s, user, &m);
+    }
     return err;
 }
 

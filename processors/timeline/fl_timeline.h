@@ -4,8 +4,9 @@
  * Input: timeline operations (fl_tlop.h) on feedline.timeline-ops; every
  * recipient of a record lives in the record's partition, the task's.
  * Store "timelines", per user of the task's partition:
- *   TIMELINE(user, created_at desc, post desc) -> i64 author   newest first
- *   USER(user) -> i64 entries                                   the count
+ *   TIMELINE(user, created_at, post) -> i64 author   oldest first (fl_key_timeline)
+ *   USER(user) -> i64 entries, then bounds (created_at, post) lo and hi:
+ *                 every entry lies between them                 40 bytes
  * Both are captured in the changelog; sinks read the TIMELINE records
  * (one per (user, post), tombstones on removal and trimming) and may
  * ignore the counts.

@@ -305,7 +305,7 @@ static void expect_changelog(const want_rec_t *want, size_t n_want, const int64_
                 cr_assert_null(r[i].value, "a zero count is a tombstone");
             } else {
                 cr_assert_not_null(r[i].value);
-                cr_assert_eq(r[i].vlen, 8);
+                cr_assert_eq(r[i].vlen, 40, "count and bounds");
                 cr_assert_eq(fl_key_dec_i64(r[i].value), (int64_t)want_n);
             }
         }
@@ -436,26 +436,27 @@ Test(timeline, cap_trims_the_oldest_by_created_at_then_post_id)
         check_store("fill");
     }
 
-    /* 7th, newest: drops 201 (oldest created_at) */
+    /* 7th, newest: drops 201 (oldest created_at). The count stays 6 but the
+     * USER record changes: its bounds moved. */
     fl_tlop_post_t q = {206, 9, 8000};
     OK(pipe_op(FL_TLOP_INSERT, 0, &q, 1, &u, 1));
     m_insert(u, q);
     check_store("7th insert");
-    expect_changelog((want_rec_t[]){{u, 206, 8000, false}, {u, 201, 4000, true}}, 2, NULL, 0);
+    expect_changelog((want_rec_t[]){{u, 206, 8000, false}, {u, 201, 4000, true}}, 2, &u, 1);
 
     /* next: ties at 5000 among 200, 202, 205: the lowest post id is the oldest */
     fl_tlop_post_t r = {207, 9, 5500};
     OK(pipe_op(FL_TLOP_INSERT, 0, &r, 1, &u, 1));
     m_insert(u, r);
     check_store("8th insert");
-    expect_changelog((want_rec_t[]){{u, 207, 5500, false}, {u, 200, 5000, true}}, 2, NULL, 0);
+    expect_changelog((want_rec_t[]){{u, 207, 5500, false}, {u, 200, 5000, true}}, 2, &u, 1);
 
     /* A post tied with the oldest but with a larger id is newer: it stays. */
     fl_tlop_post_t s = {210, 9, 5000};
     OK(pipe_op(FL_TLOP_INSERT, 0, &s, 1, &u, 1));
     m_insert(u, s);
     check_store("tie, larger id");
-    expect_changelog((want_rec_t[]){{u, 210, 5000, false}, {u, 202, 5000, true}}, 2, NULL, 0);
+    expect_changelog((want_rec_t[]){{u, 210, 5000, false}, {u, 202, 5000, true}}, 2, &u, 1);
 
     /* A removal makes room; trimmed entries do not come back. */
     OK(pipe_op(FL_TLOP_REMOVE, 0, &q, 1, &u, 1));
