@@ -96,6 +96,7 @@ typedef struct rt_task {
     rt_queue_t q[FL_RT_MAX_INPUTS];
     int64_t next_offset[FL_RT_MAX_INPUTS]; /* after the last processed record; -1 unknown */
     bool caught_up[FL_RT_MAX_INPUTS];
+    int64_t known_end[FL_RT_MAX_INPUTS]; /* end offset asked of the broker at assignment */
     int64_t empty_since[FL_RT_MAX_INPUTS];
     bool dirty;                              /* processed records since the last commit */
     int64_t marker_offset[FL_RT_MAX_STORES]; /* set by the markers' delivery reports */
@@ -127,9 +128,9 @@ typedef struct rt {
     int delivery_failures;
     bool fatal;
     rt_metrics_t m;
-    int64_t *lso;      /* [input][partition] last stable offsets from librdkafka's
-                        * statistics; -1 unknown, -2 fetched to the end */
-    int assigned;      /* partitions currently assigned */
+    int64_t *lso; /* [input][partition] last stable offsets from librdkafka's
+                   * statistics; -1 unknown, -2 fetched to the end */
+    int assigned; /* partitions currently assigned */
     /* metrics endpoint */
     struct MHD_Daemon *mhd;
     pthread_mutex_t snap_lock;
@@ -565,6 +566,17 @@ static rt_task_t *task_open(rt_t *rt, int32_t partition)
             t->next_offset[i] = -1;
         t->empty_since[i] = now_ms();
     }
+    /* What is in Kafka already must be merged in order, even before the
+     * first fetch of an input returns: ask the broker where each ends. */
+    for (size_t i = 0; i < rt->proc->n_inputs; i++) {
+        int64_t lo = -1, hi = -1;
+        rd_kafka_resp_err_t kerr = rd_kafka_query_watermark_offsets(
+            rt->consumer, rt->proc->inputs[i], partition, &lo, &hi, 10000);
+        t->known_end[i] = kerr ? -1 : hi;
+        if (kerr)
+            fl_log_warn("runtime", "end offset of %s [%d] unknown: %s", rt->proc->inputs[i],
+                        partition, rd_kafka_err2str(kerr));
+    }
     t->ctx.topo = rt->topo;
     t->ctx.proc = rt->proc;
     t->ctx.partition = partition;
@@ -681,9 +693,10 @@ static void route(rt_t *rt, rd_kafka_message_t *m)
 
 /*
  * True when input i of task t is empty but must be waited for: records
- * are known to exist beyond what was processed (the cached high watermark
- * says so: wait, up to FL_RT_MAX_LAG_WAIT_MS), or nothing is known and the
- * input has been empty for less than max_idle_ms. This is what makes the
+ * are known to exist beyond what was processed (the end offset asked at
+ * assignment or the high watermark of the last fetch says so: wait, up to
+ * FL_RT_MAX_LAG_WAIT_MS), or nothing is known and the input has been
+ * empty for less than max_idle_ms. This is what makes the
  * merge deterministic when the inputs are already in Kafka, as in a replay.
  */
 #define FL_RT_MAX_LAG_WAIT_MS 30000
@@ -692,10 +705,12 @@ static bool must_wait(rt_t *rt, rt_task_t *t, size_t i, int64_t now)
     int64_t lo = -1, hi = -1;
     if (t->caught_up[i])
         return false;
-    if (!rd_kafka_get_watermark_offsets(rt->consumer, rt->proc->inputs[i], t->partition, &lo,
-                                        &hi) &&
-        hi >= 0) {
-        int64_t pos = t->next_offset[i] >= 0 ? t->next_offset[i] : lo;
+    if (rd_kafka_get_watermark_offsets(rt->consumer, rt->proc->inputs[i], t->partition, &lo, &hi))
+        hi = -1;
+    if (t->known_end[i] > hi)
+        hi = t->known_end[i];
+    if (hi >= 0) {
+        int64_t pos = t->next_offset[i] >= 0 ? t->next_offset[i] : lo >= 0 ? lo : 0;
         if (hi <= pos)
             return false; /* caught up */
         if (now - t->empty_since[i] < FL_RT_MAX_LAG_WAIT_MS)

@@ -237,6 +237,17 @@ def check_restore_from_changelog():
     # applies on top of it exactly (checked by the scale-out phase).
 
 
+def after_first_workload():
+    """A start time past every event of the first workload: post ids derive
+    from created_at, and they must stay unique (the contract)."""
+    last = 0
+    for topic in ("follows", "posts", "users"):
+        with open(os.path.join(WORK, "workload", topic + ".jsonl")) as f:
+            for line in f:
+                last = max(last, json.loads(line)["occurred_at"])
+    return max(last + 1000, int(time.time() * 1000))
+
+
 def check_scale_out_and_failover():
     fan, tl0 = ctx["fan"], ctx["tl"]
     tl1 = Proc(BIN, "timeline", 1, STATE, 19303, WORK)
@@ -257,7 +268,8 @@ def check_scale_out_and_failover():
     gen = os.path.join(WORK, "workload2")
     args = [sys.executable, os.path.join(HERE, "workload.py"), "--seed", str(SEED + 1),
             "--users", str(max(USERS // 4, 1000)), "--posts", str(max(POSTS // 10, 1000)),
-            "--run-id", RUN + "-b", "--celebrities", "0", "--start-ms", "now", "--out", gen]
+            "--run-id", RUN + "-b", "--celebrities", "0", "--start-ms", str(after_first_workload()),
+            "--out", gen]
     subprocess.run(args, check=True, timeout=600)
     # The fan-out merges its inputs by occurred_at only over records already
     # in Kafka: stop it while both inputs are written, so that its order is
