@@ -37,6 +37,10 @@
 #define RDB_WBUF_NUMBER        3
 #define RDB_BLOOM_BITS_PER_KEY 10.0
 #define RDB_KEEP_LOG_FILES     4
+/* Share of each memtable given to a whole-key bloom filter: a point read
+ * of an absent key (the existence checks of idempotent inserts) then skips
+ * the memtable's skiplist search, as the table bloom filters skip files. */
+#define RDB_MEMTABLE_BLOOM_RATIO 0.1
 
 typedef struct {
     rocksdb_t *db;
@@ -355,6 +359,8 @@ fl_err_t fl_kv_rocksdb_open(const char *dir, const fl_kv_rocksdb_opts_t *opts, f
         wbuf = opts->bulk_restore ? RDB_DEFAULT_BULK_WBUF : RDB_DEFAULT_WBUF;
     rocksdb_options_set_write_buffer_size(r->opts, wbuf);
     rocksdb_options_set_max_write_buffer_number(r->opts, RDB_WBUF_NUMBER);
+    rocksdb_options_set_memtable_prefix_bloom_size_ratio(r->opts, RDB_MEMTABLE_BLOOM_RATIO);
+    rocksdb_options_set_memtable_whole_key_filtering(r->opts, 1);
     rocksdb_writeoptions_set_sync(r->wo, opts->sync);
     rocksdb_writeoptions_set_sync(r->wo_sync, 1);
     rocksdb_flushoptions_set_wait(r->fo, 1);

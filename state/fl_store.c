@@ -20,6 +20,7 @@
  * read costs one skiplist search plus, on a miss, one RocksDB get.
  */
 #include "fl_store.h"
+#include "fl_cache.h"
 #include "fl_log.h"
 #include "fl_skl.h"
 #include "fl_state_int.h"
@@ -36,6 +37,7 @@ struct fl_store {
     fl_kv_t *kv;
     fl__skl_t *pending;
     fl_kv_batch_t *batch; /* reused by every commit */
+    fl__cache_t *cache;   /* committed values for point reads; NULL: none */
     char *name;
     char *changelog;
     int32_t partition;
@@ -93,6 +95,7 @@ void fl_store_free(fl_store_t *s)
     fl_kv_free(s->kv);
     fl__skl_free(s->pending);
     fl_kv_batch_free(s->batch);
+    fl__cache_free(s->cache);
     free(s->name);
     free(s->changelog);
     free(s);
@@ -118,26 +121,62 @@ const char *fl_store_errmsg(const fl_store_t *s)
     return s->errmsg;
 }
 
+fl_err_t fl_store_set_cache(fl_store_t *s, size_t max_bytes)
+{
+    fl__cache_free(s->cache);
+    s->cache = NULL;
+    if (max_bytes == 0)
+        return FL_OK;
+    s->cache = fl__cache_new(max_bytes);
+    return s->cache ? FL_OK : store_fail(s, FL_ERR_NOMEM, "out of memory");
+}
+
+void fl_store_cache_stats(const fl_store_t *s, fl_store_cache_stats_t *st)
+{
+    fl__cache_stats_t cs;
+    fl__cache_stats(s->cache, &cs);
+    st->hits = cs.hits;
+    st->misses = cs.misses;
+    st->evictions = cs.evictions;
+    st->entries = cs.entries;
+    st->bytes = cs.bytes;
+}
+
+/* Copies a value found in the pending batch or the cache into buf. */
+static fl_err_t copy_value(fl_store_t *s, const void *v, size_t len, void *buf, size_t cap,
+                           size_t *vlen)
+{
+    *vlen = len;
+    if (len > cap)
+        return store_fail(s, FL_ERR_OVERSIZED, "value of %zu bytes exceeds buffer of %zu", len,
+                          cap);
+    if (len) /* buf may be NULL when cap is 0 */
+        memcpy(buf, v, len);
+    return FL_OK;
+}
+
 fl_err_t fl_store_get(fl_store_t *s, const void *key, size_t klen, void *buf, size_t cap,
                       size_t *vlen, bool *found)
 {
     fl__skl_node_t *n = fl__skl_find(s->pending, key, klen);
+    const void *v;
+    size_t len;
+
+    *vlen = 0;
     if (n) {
         *found = !(fl__skl_flags(n) & FL_PENDING_DELETE);
-        *vlen = 0;
         if (!*found)
             return FL_OK;
-        size_t len;
-        const void *v = fl__skl_value(n, &len);
-        *vlen = len;
-        if (len > cap)
-            return store_fail(s, FL_ERR_OVERSIZED, "value of %zu bytes exceeds buffer of %zu", len,
-                              cap);
-        if (len) /* buf may be NULL when cap is 0 */
-            memcpy(buf, v, len);
-        return FL_OK;
+        v = fl__skl_value(n, &len);
+        return copy_value(s, v, len, buf, cap, vlen);
     }
-    return fl_kv_get_buf(s->kv, key, klen, buf, cap, vlen, found, s->errmsg, sizeof(s->errmsg));
+    if (s->cache && fl__cache_get(s->cache, key, klen, &v, &len, found))
+        return *found ? copy_value(s, v, len, buf, cap, vlen) : FL_OK;
+    fl_err_t err =
+        fl_kv_get_buf(s->kv, key, klen, buf, cap, vlen, found, s->errmsg, sizeof(s->errmsg));
+    if (!err && s->cache)
+        fl__cache_put(s->cache, key, klen, *found, buf, *vlen);
+    return err;
 }
 
 static fl_err_t pending_set(fl_store_t *s, const void *key, size_t klen, const void *val,
@@ -205,10 +244,15 @@ fl_err_t fl_store_commit(fl_store_t *s, const fl_store_offset_t *offsets, size_t
         size_t klen, vlen;
         const void *key = fl__skl_key(node, &klen);
         const void *val = fl__skl_value(node, &vlen);
-        if (fl__skl_flags(node) & FL_PENDING_DELETE)
+        bool del = fl__skl_flags(node) & FL_PENDING_DELETE;
+        if (del)
             err = fl_kv_batch_delete(s->batch, key, klen, s->errmsg, sizeof(s->errmsg));
         else
             err = fl_kv_batch_put(s->batch, key, klen, val, vlen, s->errmsg, sizeof(s->errmsg));
+        /* Refreshed before the write is known to succeed: a failure below
+         * empties the cache, so it never holds uncommitted data. */
+        if (s->cache)
+            fl__cache_refresh(s->cache, key, klen, !del, val, vlen);
     }
     for (size_t i = 0; i < n && !err; i++)
         err = fl_kv_batch_set_offset(s->batch, offsets[i].topic, offsets[i].partition,
@@ -221,6 +265,8 @@ fl_err_t fl_store_commit(fl_store_t *s, const fl_store_offset_t *offsets, size_t
     fl_kv_batch_clear(s->batch);
     if (!err)
         fl__skl_clear(s->pending);
+    else
+        fl__cache_clear(s->cache);
     return err;
 }
 

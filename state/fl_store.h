@@ -50,6 +50,23 @@ int32_t fl_store_partition(const fl_store_t *s);
 fl_kv_t *fl_store_kv(fl_store_t *s);
 const char *fl_store_errmsg(const fl_store_t *s);
 
+/*
+ * Read cache: keeps up to max_bytes (keys, values and overhead) of
+ * committed values, and "absent" answers, for fl_store_get, so that a hot
+ * key costs a hash lookup instead of a key-value store read. Filled by
+ * read misses, refreshed by each commit for the keys it holds, emptied by
+ * a failed commit; it never holds pending changes. 0 turns it off (the
+ * default). Iterators do not use it.
+ */
+fl_err_t fl_store_set_cache(fl_store_t *s, size_t max_bytes);
+
+typedef struct fl_store_cache_stats {
+    uint64_t hits, misses, evictions;
+    size_t entries, bytes;
+} fl_store_cache_stats_t;
+
+void fl_store_cache_stats(const fl_store_t *s, fl_store_cache_stats_t *st);
+
 /* Copies the value of key into buf (cap bytes). Not found: FL_OK and
  * *found false. A larger value: FL_ERR_OVERSIZED with *vlen its size. */
 fl_err_t fl_store_get(fl_store_t *s, const void *key, size_t klen, void *buf, size_t cap,

@@ -578,6 +578,7 @@ enum {
     S_OUTBOX,
     S_BATCH_RECORDS,
     S_BATCH_MS,
+    S_STORE_CACHE,
     S__COUNT
 };
 
@@ -593,6 +594,7 @@ static const struct setting {
     [S_OUTBOX] = {"outbox_cap", offsetof(fl_settings_t, outbox_cap), 800},
     [S_BATCH_RECORDS] = {"batch_max_records", offsetof(fl_settings_t, batch_max_records), 5000},
     [S_BATCH_MS] = {"batch_max_ms", offsetof(fl_settings_t, batch_max_ms), 50},
+    [S_STORE_CACHE] = {"store_cache_bytes", offsetof(fl_settings_t, store_cache_bytes), 8 << 20},
 };
 
 static int64_t *setting_slot(fl_settings_t *s, size_t i)
@@ -671,6 +673,11 @@ static int read_settings(ctx_t *c, fl_topology_t *t, const node_t *map, int key_
     }
     if (s->batch_max_ms <= 0) {
         fail(c, lines[S_BATCH_MS], "batch_max_ms must be > 0, got %" PRId64, s->batch_max_ms);
+        return -1;
+    }
+    if (s->store_cache_bytes < 0 || s->store_cache_bytes > ((int64_t)1 << 40)) {
+        fail(c, lines[S_STORE_CACHE], "store_cache_bytes must be between 0 and 2^40, got %" PRId64,
+             s->store_cache_bytes);
         return -1;
     }
     return 0;

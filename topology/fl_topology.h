@@ -66,6 +66,7 @@ typedef struct fl_settings {
     int64_t outbox_cap;           /* >= backfill_size */
     int64_t batch_max_records;    /* > 0 */
     int64_t batch_max_ms;         /* > 0 */
+    int64_t store_cache_bytes;    /* read cache per store partition, 0 = none */
 } fl_settings_t;
 
 typedef struct fl_topology {

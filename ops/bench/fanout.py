@@ -10,7 +10,7 @@ and feedline-timeline on the local stack and reports
     a clean stop and a full compaction... of what RocksDB holds on disk).
 
 The benchmark owns the local stack: it wipes it first (ops/stack wipe).
-Run: ops/bench/fanout.py [--users N] [--posts N] [--seed S] [--runs R]
+Run: ops/bench/fanout.py [--users N] [--posts N] [--seed S] [--runs R] [--timelines N]
 """
 import argparse
 import json
@@ -121,20 +121,40 @@ def run_once(args, workdir):
         produce(topic, os.path.join(gen, topic + ".jsonl"))
     state = os.path.join(workdir, "state")
     fan = Proc(BIN, "fanout", 0, state, 19401, workdir)
-    tl = Proc(BIN, "timeline", 0, state, 19402, workdir)
+    tls = [Proc(BIN, "timeline", i, state, 19402 + i, workdir) for i in range(args.timelines)]
+    procs = [fan] + tls
+    try:
+        res = measure(gen, procs)
+    finally:
+        for p in procs:
+            p.stop()
+    entries = sum(json.loads(l)["entries"] for l in feedline("timeline", "--all").splitlines())
+    tl_bytes = sum(dir_bytes(os.path.join(state, d)) for d in os.listdir(state)
+                   if d.startswith("timeline-"))
+    res["timeline_entries"] = entries
+    res["rocksdb_bytes_per_entry"] = round(tl_bytes / entries, 1) if entries else None
+    return res
+
+
+def measure(gen, procs):
+    """Starts procs (fan-out first, then the timelines), waits until the
+    backlog is processed, then measures lag."""
     t0 = time.time()
-    fan.start()
-    tl.start()
+    for p in procs:
+        p.start()
     samples = []
     last_change = time.time()
     prev = -1
     while True:
         time.sleep(1)
-        m = tl.metrics() or {}
-        mf = fan.metrics() or {}
-        ins = total(m, "feedline_timeline_entries_inserted_total")
+        for p in procs:
+            if not p.alive():
+                raise RuntimeError("feedline-%s %d exited; see %s" % (p.name, p.instance,
+                                                                      p.log_path))
+        ms = [p.metrics() or {} for p in procs]
+        ins = sum(total(m, "feedline_timeline_entries_inserted_total") for m in ms[1:])
         samples.append((time.time() - t0, ins))
-        lag = total(m, "feedline_consumer_lag") + total(mf, "feedline_consumer_lag")
+        lag = sum(total(m, "feedline_consumer_lag") for m in ms)
         if ins != prev:
             prev, last_change = ins, time.time()
         if ins > 0 and lag == 0 and time.time() - last_change > 5:
@@ -157,11 +177,6 @@ def run_once(args, workdir):
     # End-to-end lag with the backlog gone: a regular author's post to a follower.
     author, follower = pick_author_and_follower(gen)
     lags = measure_lag(author, follower)
-    fan.stop()
-    tl.stop()
-    entries = sum(json.loads(l)["entries"] for l in feedline("timeline", "--all").splitlines())
-    tl_bytes = sum(dir_bytes(os.path.join(state, d)) for d in os.listdir(state)
-                   if d.startswith("timeline-"))
     return {
         "deliveries": int(final),
         "elapsed_s": round(elapsed, 1),
@@ -170,8 +185,6 @@ def run_once(args, workdir):
         "lag_ms_p50": round(statistics.median(lags), 1) if lags else None,
         "lag_ms_p99": round(sorted(lags)[max(0, int(len(lags) * 0.99) - 1)], 1) if lags else None,
         "lag_samples": len(lags),
-        "timeline_entries": entries,
-        "rocksdb_bytes_per_entry": round(tl_bytes / entries, 1) if entries else None,
         "events": summary.get("counts", summary),
     }
 
@@ -195,6 +208,8 @@ def main():
     ap.add_argument("--posts", type=int, default=100000)
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--timelines", type=int, default=1,
+                    help="feedline-timeline instances sharing the partitions")
     args = ap.parse_args()
     print("machine: %d cores, %.0f GiB" % (os.cpu_count(), os.sysconf("SC_PAGE_SIZE") *
                                           os.sysconf("SC_PHYS_PAGES") / 2**30))

@@ -103,7 +103,9 @@ fl_driver_t *fl_driver_new(const fl_topology_t *topo, const fl_processor_def_t *
     for (size_t i = 0; i < proc->n_stores; i++) {
         const char *changelog = fl_topology_store(topo, proc->stores[i])->changelog;
         d->ctx.stores[i] = fl_store_new(fl_kv_mem_new(), proc->stores[i], changelog, partition);
-        if (!d->ctx.stores[i])
+        /* The runtime's read cache too, so that tests exercise it. */
+        if (!d->ctx.stores[i] ||
+            fl_store_set_cache(d->ctx.stores[i], (size_t)topo->settings.store_cache_bytes))
             goto nomem;
     }
     return d;

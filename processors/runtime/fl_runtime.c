@@ -110,6 +110,7 @@ typedef struct rt_metrics {
     uint64_t counters[FL_RT_MAX_COUNTERS];
     uint64_t records_in, records_out, dead_letters, batches, commits, commit_failures;
     double batch_ms_sum, commit_ms_sum;
+    double phase_ms_sum[3]; /* of commits: changelog, transaction, stores */
     uint64_t restored_records;
 } rt_metrics_t;
 
@@ -552,7 +553,9 @@ static rt_task_t *task_open(rt_t *rt, int32_t partition)
         }
         free(dir);
         t->stores[i] = fl_store_new(kv, name, changelog, partition);
-        if (!t->stores[i] || restore_store(rt, t->stores[i], changelog, partition))
+        if (!t->stores[i] ||
+            fl_store_set_cache(t->stores[i], (size_t)rt->topo->settings.store_cache_bytes) ||
+            restore_store(rt, t->stores[i], changelog, partition))
             goto fail;
     }
     for (size_t i = 0; i < rt->proc->n_inputs; i++) {
@@ -861,7 +864,7 @@ static void abandon_batch(rt_t *rt)
  */
 static fl_err_t commit_batch(rt_t *rt)
 {
-    int64_t t0 = now_ms();
+    int64_t t0 = now_ms(), t1, t2;
     fl_err_t err = FL_OK;
     bool any = false;
 
@@ -888,6 +891,7 @@ static fl_err_t commit_batch(rt_t *rt)
     }
     if (!any && !rt->in_txn)
         return FL_OK;
+    t1 = now_ms();
     if (!err) {
         rt->delivery_failures = 0;
         for (int attempt = 0;; attempt++) {
@@ -914,6 +918,7 @@ static fl_err_t commit_batch(rt_t *rt)
         return err;
     }
     rt->in_txn = false;
+    t2 = now_ms();
     /* The transaction is in Kafka: now the stores, each with its offsets. */
     for (int32_t p = 0; p < rt->n_partitions && !err; p++) {
         rt_task_t *t = rt->tasks[p];
@@ -938,6 +943,9 @@ static fl_err_t commit_batch(rt_t *rt)
         rt->fatal = true; /* the store is behind its changelog: restart restores it */
     rt->m.commits++;
     rt->m.commit_ms_sum += (double)(now_ms() - t0);
+    rt->m.phase_ms_sum[0] += (double)(t1 - t0);
+    rt->m.phase_ms_sum[1] += (double)(t2 - t1);
+    rt->m.phase_ms_sum[2] += (double)(now_ms() - t2);
     return err;
 }
 
@@ -977,6 +985,28 @@ static enum MHD_Result rt_http(void *cls, struct MHD_Connection *conn, const cha
     return ret;
 }
 
+/* The stores' read caches: hits, misses, evictions and size. */
+static void metrics_cache(rt_t *rt, FILE *f)
+{
+    static const char *const names[] = {"hits_total", "misses_total", "evictions_total", "bytes"};
+    for (size_t m = 0; m < sizeof(names) / sizeof(names[0]); m++) {
+        fprintf(f, "# TYPE feedline_store_cache_%s %s\n", names[m], m < 3 ? "counter" : "gauge");
+        for (int32_t p = 0; p < rt->n_partitions; p++) {
+            rt_task_t *t = rt->tasks[p];
+            for (size_t s = 0; t && s < rt->proc->n_stores; s++) {
+                fl_store_cache_stats_t st;
+                fl_store_cache_stats(t->stores[s], &st);
+                uint64_t v = m == 0   ? st.hits
+                             : m == 1 ? st.misses
+                             : m == 2 ? st.evictions
+                                      : st.bytes;
+                fprintf(f, "feedline_store_cache_%s{store=\"%s\",partition=\"%d\"} %" PRIu64 "\n",
+                        names[m], fl_store_name(t->stores[s]), p, v);
+            }
+        }
+    }
+}
+
 static void render_metrics(rt_t *rt)
 {
     char *buf = NULL;
@@ -1005,6 +1035,16 @@ static void render_metrics(rt_t *rt)
     fprintf(f, "# TYPE feedline_commit_seconds_sum counter\n");
     fprintf(f, "feedline_commit_seconds_sum{processor=\"%s\"} %.3f\n", n,
             rt->m.commit_ms_sum / 1e3);
+    /* Where commits spend their time: producing the changelogs, committing
+     * the Kafka transaction (waiting for every record's acknowledgement),
+     * writing the stores. */
+    fprintf(f, "# TYPE feedline_commit_phase_seconds_sum counter\n");
+    for (int i = 0; i < 3; i++)
+        fprintf(f, "feedline_commit_phase_seconds_sum{processor=\"%s\",phase=\"%s\"} %.3f\n", n,
+                i == 0   ? "changelog"
+                : i == 1 ? "transaction"
+                         : "stores",
+                rt->m.phase_ms_sum[i] / 1e3);
     fprintf(f, "# TYPE feedline_assigned_partitions gauge\n");
     fprintf(f, "feedline_assigned_partitions{processor=\"%s\"} %d\n", n, rt->assigned);
     fprintf(f, "# TYPE feedline_restored_records_total counter\n");
@@ -1044,6 +1084,7 @@ static void render_metrics(rt_t *rt)
                     fl_store_name(t->stores[s]), p, st.bytes);
         }
     }
+    metrics_cache(rt, f);
     fclose(f);
     pthread_mutex_lock(&rt->snap_lock);
     free(rt->snapshot);

@@ -137,11 +137,18 @@ static fl_kv_t *open_kv(const char *dir)
     return kv;
 }
 
-static fl_store_t *open_store(const char *dir)
+/* cache_bytes 0: no read cache. */
+static fl_store_t *open_store_cached(const char *dir, size_t cache_bytes)
 {
     fl_store_t *s = fl_store_new(open_kv(dir), STORE_NAME, CHANGELOG, PARTITION);
     cr_assert_not_null(s);
+    cr_assert_eq(fl_store_set_cache(s, cache_bytes), FL_OK);
     return s;
+}
+
+static fl_store_t *open_store(const char *dir)
+{
+    return open_store_cached(dir, 0);
 }
 
 /* ---- helpers for the focused tests: values are C strings ---- */
@@ -277,7 +284,8 @@ typedef struct {
 
 typedef struct {
     const char *backend;
-    const char *dir; /* NULL: memory */
+    const char *dir;    /* NULL: memory */
+    size_t cache_bytes; /* the store's read cache, 0: none */
     fl_store_t *s;
     uint64_t seed, rng;
     int step;
@@ -966,7 +974,8 @@ static void check_full(model_t *m)
     check_pending_count(m);
 }
 
-static void model_run(const char *backend, const char *dir, uint64_t seed, int nops)
+static void model_run(const char *backend, const char *dir, uint64_t seed, int nops,
+                      size_t cache_bytes)
 {
     model_t *m = calloc(1, sizeof(*m));
     cr_assert_not_null(m);
@@ -975,7 +984,8 @@ static void model_run(const char *backend, const char *dir, uint64_t seed, int n
     m->dir = dir;
     m->seed = seed;
     m->rng = seed;
-    m->s = open_store(dir);
+    m->cache_bytes = cache_bytes;
+    m->s = open_store_cached(dir, cache_bytes);
 
     for (m->step = 0; m->step < nops; m->step++) {
         uint64_t r = rnd_below(&m->rng, 1000);
@@ -1010,7 +1020,7 @@ static void model_run(const char *backend, const char *dir, uint64_t seed, int n
         } else if (r < 758 && dir) {
             /* a crash before the commit: the pending batch is lost */
             fl_store_free(m->s);
-            m->s = open_store(dir);
+            m->s = open_store_cached(dir, m->cache_bytes);
             clear_pending(m);
             check_committed(m);
         } else {
@@ -1034,7 +1044,17 @@ static const uint64_t model_seeds[] = {1, 2, 3, 0xfeed, 77, 31337};
 Test(store_model, memory, .timeout = 300)
 {
     for (size_t i = 0; i < sizeof(model_seeds) / sizeof(model_seeds[0]); i++)
-        model_run("memory", NULL, model_seeds[i], MODEL_OPS);
+        model_run("memory", NULL, model_seeds[i], MODEL_OPS, 0);
+}
+
+/* A read cache far smaller than the universe: reads mix hits, misses
+ * and evictions, and commits and aborts must keep every answer right. */
+#define MODEL_CACHE_BYTES 2048
+
+Test(store_model, memory_cached, .timeout = 300)
+{
+    for (size_t i = 0; i < sizeof(model_seeds) / sizeof(model_seeds[0]); i++)
+        model_run("memory+cache", NULL, model_seeds[i], MODEL_OPS, MODEL_CACHE_BYTES);
 }
 
 Test(store_model, rocksdb, .fini = rm_tmpdirs, .timeout = 300)
@@ -1042,7 +1062,18 @@ Test(store_model, rocksdb, .fini = rm_tmpdirs, .timeout = 300)
     for (size_t i = 0; i < sizeof(model_seeds) / sizeof(model_seeds[0]); i++) {
         char err[256];
         const char *dir = mk_tmpdir();
-        model_run("rocksdb", dir, model_seeds[i], MODEL_OPS);
+        model_run("rocksdb", dir, model_seeds[i], MODEL_OPS, 0);
+        cr_assert_eq(fl_kv_rocksdb_destroy(dir, err, sizeof(err)), FL_OK, "%s", err);
+        rm_tmpdirs();
+    }
+}
+
+Test(store_model, rocksdb_cached, .fini = rm_tmpdirs, .timeout = 300)
+{
+    for (size_t i = 0; i < sizeof(model_seeds) / sizeof(model_seeds[0]); i++) {
+        char err[256];
+        const char *dir = mk_tmpdir();
+        model_run("rocksdb+cache", dir, model_seeds[i], MODEL_OPS, MODEL_CACHE_BYTES);
         cr_assert_eq(fl_kv_rocksdb_destroy(dir, err, sizeof(err)), FL_OK, "%s", err);
         rm_tmpdirs();
     }
@@ -1568,7 +1599,8 @@ Test(store, bad_arguments_change_nothing)
 /*
  * A backend that can fail its iterators, as RocksDB does on an I/O error
  * (Valid() false, a non-OK status): a sorted array of at most 32 small
- * entries. The test holds the handle and sets fail_iter.
+ * entries. The test holds the handle and sets fail_iter or fail_write,
+ * and reads gets, the number of point reads that reached it.
  */
 typedef struct {
     uint8_t k[16], v[16];
@@ -1578,7 +1610,8 @@ typedef struct {
 typedef struct {
     fent_t e[32];
     size_t n;
-    bool fail_iter;
+    bool fail_iter, fail_write;
+    int gets;
 } fkv_t;
 
 typedef struct {
@@ -1601,6 +1634,7 @@ static fl_err_t fkv_get(void *self, const void *key, size_t klen, fl_kv_value_fn
 {
     fkv_t *f = self;
     size_t i = fkv_lb(f, key, klen);
+    f->gets++;
     *found = i < f->n && key_cmp(f->e[i].k, f->e[i].kl, key, klen) == 0;
     return *found ? fn(arg, f->e[i].v, f->e[i].vl) : FL_OK;
 }
@@ -1609,6 +1643,10 @@ static fl_err_t fkv_write(void *self, const fl_kv_op_t *ops, size_t n, char *err
                           size_t errstr_size)
 {
     fkv_t *f = self;
+    if (f->fail_write) {
+        snprintf(errstr, errstr_size, "injected write error");
+        return FL_ERR_IO;
+    }
     for (size_t j = 0; j < n; j++) {
         size_t i = fkv_lb(f, ops[j].key, ops[j].klen);
         bool hit = i < f->n && key_cmp(f->e[i].k, f->e[i].kl, ops[j].key, ops[j].klen) == 0;
@@ -1858,5 +1896,157 @@ Test(store_regress, get_empty_value_into_null_buffer)
     found = false;
     cr_assert_eq(fl_store_get(s, KEY(0x10), NULL, 0, &vl, &found), FL_OK);
     cr_assert(found && vl == 0);
+    fl_store_free(s);
+}
+
+/* ---- the read cache ---- */
+
+TestSuite(store_cache, .timeout = 60);
+
+/* Reads are answered from the cache once a key is admitted (on its
+ * second miss), absent keys too; a commit refreshes what is cached, so
+ * no read sees an old value. */
+Test(store_cache, hits_and_refresh)
+{
+    fkv_t *f;
+    fl_store_t *s = open_faulty_store(&f);
+    fl_store_cache_stats_t st;
+
+    cr_assert_eq(fl_store_set_cache(s, 1 << 16), FL_OK);
+    put_ok(s, KEY(0x10, 0x01), "a");
+    commit_ok(s, NULL, 0, -1);
+    f->gets = 0; /* opening read the store's version */
+    expect_get(s, KEY(0x10, 0x01), "a");
+    expect_get(s, KEY(0x10, 0x02), NULL);
+    cr_assert_eq(f->gets, 2);
+    fl_store_cache_stats(s, &st);
+    cr_assert_eq(st.entries, 0, "a key read once was admitted");
+    expect_get(s, KEY(0x10, 0x01), "a");
+    expect_get(s, KEY(0x10, 0x02), NULL);
+    cr_assert_eq(f->gets, 4);
+    expect_get(s, KEY(0x10, 0x01), "a");
+    expect_get(s, KEY(0x10, 0x02), NULL);
+    cr_assert_eq(f->gets, 4, "cached keys reached the backend");
+
+    /* a pending change wins over the cache; the commit refreshes it */
+    put_ok(s, KEY(0x10, 0x01), "a2");
+    put_ok(s, KEY(0x10, 0x02), "b");
+    expect_get(s, KEY(0x10, 0x01), "a2");
+    commit_ok(s, NULL, 0, -1);
+    expect_get(s, KEY(0x10, 0x01), "a2");
+    expect_get(s, KEY(0x10, 0x02), "b");
+    del_ok(s, KEY(0x10, 0x01));
+    commit_ok(s, NULL, 0, -1);
+    expect_get(s, KEY(0x10, 0x01), NULL);
+    cr_assert_eq(f->gets, 4, "refreshed keys reached the backend");
+
+    /* a value of another size replaces the entry */
+    put_ok(s, KEY(0x10, 0x02), "longer value");
+    commit_ok(s, NULL, 0, -1);
+    expect_get(s, KEY(0x10, 0x02), "longer value");
+
+    /* written but never read: not cached, read from the backend */
+    put_ok(s, KEY(0x10, 0x03), "c");
+    commit_ok(s, NULL, 0, -1);
+    expect_get(s, KEY(0x10, 0x03), "c");
+    cr_assert_eq(f->gets, 5);
+
+    fl_store_cache_stats(s, &st);
+    cr_assert_eq(st.misses, 5);
+    cr_assert_eq(st.entries, 2);
+    cr_assert_eq(st.hits, 6);
+    fl_store_free(s);
+}
+
+/* An aborted batch, or one whose commit failed, leaves the cache holding
+ * only committed values. */
+Test(store_cache, abort_and_failed_commit)
+{
+    fkv_t *f;
+    fl_store_t *s = open_faulty_store(&f);
+
+    cr_assert_eq(fl_store_set_cache(s, 1 << 16), FL_OK);
+    put_ok(s, KEY(0x10, 0x01), "a");
+    commit_ok(s, NULL, 0, -1);
+    for (int i = 0; i < 2; i++) { /* admitted on the second miss */
+        expect_get(s, KEY(0x10, 0x01), "a");
+        expect_get(s, KEY(0x10, 0x02), NULL);
+    }
+    fl_store_cache_stats_t st;
+    fl_store_cache_stats(s, &st);
+    cr_assert_eq(st.entries, 2);
+
+    put_ok(s, KEY(0x10, 0x01), "x");
+    put_ok(s, KEY(0x10, 0x02), "y");
+    fl_store_abort(s);
+    expect_get(s, KEY(0x10, 0x01), "a");
+    expect_get(s, KEY(0x10, 0x02), NULL);
+
+    put_ok(s, KEY(0x10, 0x01), "x");
+    put_ok(s, KEY(0x10, 0x02), "y");
+    f->fail_write = true;
+    cr_assert_eq(fl_store_commit(s, NULL, 0, -1), FL_ERR_IO);
+    f->fail_write = false;
+    expect_get(s, KEY(0x10, 0x01), "x"); /* still pending */
+    fl_store_abort(s);
+    expect_get(s, KEY(0x10, 0x01), "a");
+    expect_get(s, KEY(0x10, 0x02), NULL);
+    fl_store_free(s);
+}
+
+/* The budget holds under many keys: entries are evicted, answers stay right. */
+Test(store_cache, eviction_keeps_budget)
+{
+    fl_store_t *s = open_store(NULL);
+    fl_store_cache_stats_t st;
+    const size_t budget = 4096;
+    uint8_t k[3] = {0x10, 0, 0};
+    char v[8];
+
+    cr_assert_eq(fl_store_set_cache(s, budget), FL_OK);
+    for (int i = 0; i < 300; i++) {
+        k[1] = (uint8_t)(i >> 8);
+        k[2] = (uint8_t)i;
+        snprintf(v, sizeof(v), "v%d", i);
+        put_ok(s, k, sizeof(k), v);
+    }
+    commit_ok(s, NULL, 0, -1);
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 300; i++) {
+            k[1] = (uint8_t)(i >> 8);
+            k[2] = (uint8_t)i;
+            snprintf(v, sizeof(v), "v%d", i);
+            expect_get(s, k, sizeof(k), v);
+            fl_store_cache_stats(s, &st);
+            cr_assert_leq(st.bytes, budget, "cache over its budget: %zu", st.bytes);
+        }
+    }
+    fl_store_cache_stats(s, &st);
+    cr_assert_gt(st.evictions, 0);
+    cr_assert_gt(st.entries, 0);
+    /* turning the cache off */
+    cr_assert_eq(fl_store_set_cache(s, 0), FL_OK);
+    fl_store_cache_stats(s, &st);
+    cr_assert_eq(st.entries, 0);
+    expect_get(s, k, sizeof(k), "v299");
+    fl_store_free(s);
+}
+
+/* An empty committed value read into no buffer (NULL, capacity 0) was
+ * cached as an absent key, found by the model test: presence is not
+ * "has a value pointer". */
+Test(store_regress, cache_keeps_empty_value_present)
+{
+    fl_store_t *s = open_store_cached(NULL, 1 << 16);
+    size_t vl;
+    bool found;
+
+    cr_assert_eq(fl_store_put(s, KEY(0x10, 0x01), "", 0), FL_OK);
+    commit_ok(s, NULL, 0, -1);
+    for (int i = 0; i < 3; i++) { /* miss, admitted miss, hit */
+        found = false;
+        cr_assert_eq(fl_store_get(s, KEY(0x10, 0x01), NULL, 0, &vl, &found), FL_OK);
+        cr_assert(found && vl == 0, "read %d: the empty value is gone", i);
+    }
     fl_store_free(s);
 }

@@ -1,0 +1,308 @@
+/*
+ * fl_cache.c - bounded cache of committed values (see fl_cache.h).
+ *
+ * A chained hash table finds entries; a ring of entry pointers is the
+ * CLOCK: each hit sets an entry's reference bit, and eviction sweeps the
+ * ring from the hand, clearing bits, and drops the first entry found
+ * without one. Removing an entry moves the ring's last entry into its
+ * slot, so the ring stays dense.
+ *
+ * Admission: a key read once is not worth a slot (the timeline's
+ * existence checks read each new key once, and would flush out the USER
+ * entries read on every batch), so a read miss is admitted only when a
+ * "doorkeeper" bitset (TinyLFU's) has seen the key since its last reset;
+ * the first miss only marks it. Refreshes never admit.
+ *
+ * Workload: one lookup per store read that misses the pending batch (the
+ * timeline's per-recipient USER read), one refresh per committed change.
+ * Entries are small (a 9-byte key and a 40-byte value for USER), so the
+ * per-entry overhead is counted in the budget.
+ */
+#include "fl_cache.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct entry {
+    struct entry *next; /* hash chain */
+    uint64_t hash;
+    uint32_t slot; /* index in the ring */
+    uint32_t klen, vlen;
+    uint8_t present, ref;
+    uint8_t data[]; /* key, then value */
+} entry_t;
+
+struct fl__cache {
+    entry_t **buckets;
+    size_t nbuckets; /* a power of two */
+    entry_t **ring;
+    size_t n, ring_cap, hand;
+    size_t bytes, max_bytes;
+    uint64_t hits, misses, evictions;
+    uint64_t *door; /* the doorkeeper: 2^door_log2 bits */
+    unsigned door_log2;
+    size_t door_marks, door_reset_at;
+};
+
+#define INITIAL_SLOTS 1024
+/* The table's bucket and the ring's slot for each entry, plus malloc's own. */
+#define ENTRY_OVERHEAD (sizeof(entry_t) + 2 * sizeof(void *) + 16)
+/* No single entry may take more than this share of the budget. */
+#define MAX_ENTRY_SHARE 8
+/* Doorkeeper: about one bit per 8 bytes of budget, at least 2^12 and at
+ * most 2^24 bits, cleared after bits/8 marks (two probes: ~5% false
+ * admissions at worst). */
+#define DOOR_MIN_LOG2 12
+#define DOOR_MAX_LOG2 24
+
+static size_t entry_size(size_t klen, size_t vlen)
+{
+    return ENTRY_OVERHEAD + klen + vlen;
+}
+
+static uint64_t hash_key(const uint8_t *k, size_t n)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ (uint64_t)n;
+    uint64_t w;
+    while (n >= 8) {
+        memcpy(&w, k, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+        k += 8;
+        n -= 8;
+    }
+    w = 0;
+    if (n)
+        memcpy(&w, k, n);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 29;
+    return h;
+}
+
+fl__cache_t *fl__cache_new(size_t max_bytes)
+{
+    if (max_bytes == 0)
+        return NULL;
+    fl__cache_t *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->max_bytes = max_bytes;
+    c->nbuckets = INITIAL_SLOTS;
+    c->ring_cap = INITIAL_SLOTS;
+    c->door_log2 = DOOR_MIN_LOG2;
+    while (c->door_log2 < DOOR_MAX_LOG2 && ((size_t)1 << c->door_log2) < max_bytes / 8)
+        c->door_log2++;
+    c->door_reset_at = ((size_t)1 << c->door_log2) / 8;
+    c->buckets = calloc(c->nbuckets, sizeof(*c->buckets));
+    c->ring = malloc(c->ring_cap * sizeof(*c->ring));
+    c->door = calloc(((size_t)1 << c->door_log2) / 64, sizeof(uint64_t));
+    if (!c->buckets || !c->ring || !c->door) {
+        fl__cache_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void fl__cache_clear(fl__cache_t *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->n; i++)
+        free(c->ring[i]);
+    memset(c->buckets, 0, c->nbuckets * sizeof(*c->buckets));
+    c->n = 0;
+    c->hand = 0;
+    c->bytes = 0;
+}
+
+void fl__cache_free(fl__cache_t *c)
+{
+    if (!c)
+        return;
+    if (c->buckets && c->ring)
+        fl__cache_clear(c);
+    free(c->buckets);
+    free(c->ring);
+    free(c->door);
+    free(c);
+}
+
+/* Marks h in the doorkeeper; true when both its bits were set already. */
+static bool door_seen(fl__cache_t *c, uint64_t h)
+{
+    uint64_t mask = ((uint64_t)1 << c->door_log2) - 1;
+    uint64_t b1 = h & mask, b2 = (h >> 32) & mask;
+    uint64_t *w1 = &c->door[b1 >> 6], *w2 = &c->door[b2 >> 6];
+    uint64_t m1 = (uint64_t)1 << (b1 & 63), m2 = (uint64_t)1 << (b2 & 63);
+    if ((*w1 & m1) && (*w2 & m2))
+        return true;
+    if (++c->door_marks > c->door_reset_at) {
+        memset(c->door, 0, ((size_t)1 << c->door_log2) / 8);
+        c->door_marks = 0;
+    }
+    *w1 |= m1;
+    *w2 |= m2;
+    return false;
+}
+
+static entry_t **chain_of(fl__cache_t *c, uint64_t h)
+{
+    return &c->buckets[h & (c->nbuckets - 1)];
+}
+
+/* The link that points at the entry for key (*link NULL when absent). */
+static entry_t **find_link(fl__cache_t *c, const void *key, size_t klen, uint64_t h)
+{
+    entry_t **link = chain_of(c, h);
+    for (entry_t *e = *link; e; link = &e->next, e = e->next) {
+        if (e->hash == h && e->klen == klen && memcmp(e->data, key, klen) == 0)
+            return link;
+    }
+    return link;
+}
+
+/* Unlinks e (found through link) from the table and the ring, and frees it. */
+static void remove_entry(fl__cache_t *c, entry_t **link, entry_t *e)
+{
+    *link = e->next;
+    size_t last = c->n - 1;
+    if (e->slot != last) {
+        c->ring[e->slot] = c->ring[last];
+        c->ring[e->slot]->slot = e->slot;
+    }
+    c->n = last;
+    if (c->hand >= c->n)
+        c->hand = 0;
+    c->bytes -= entry_size(e->klen, e->vlen);
+    free(e);
+}
+
+static void evict_one(fl__cache_t *c)
+{
+    for (;;) {
+        entry_t *e = c->ring[c->hand];
+        if (e->ref) {
+            e->ref = 0;
+            c->hand = c->hand + 1 < c->n ? c->hand + 1 : 0;
+            continue;
+        }
+        remove_entry(c, find_link(c, e->data, e->klen, e->hash), e);
+        c->evictions++;
+        return;
+    }
+}
+
+/* Doubles the table; on allocation failure chains just grow longer. */
+static void grow_table(fl__cache_t *c)
+{
+    size_t nb = c->nbuckets * 2;
+    entry_t **b = calloc(nb, sizeof(*b));
+    if (!b)
+        return;
+    for (size_t i = 0; i < c->n; i++) {
+        entry_t *e = c->ring[i];
+        entry_t **head = &b[e->hash & (nb - 1)];
+        e->next = *head;
+        *head = e;
+    }
+    free(c->buckets);
+    c->buckets = b;
+    c->nbuckets = nb;
+}
+
+bool fl__cache_get(fl__cache_t *c, const void *key, size_t klen, const void **val, size_t *vlen,
+                   bool *present)
+{
+    entry_t *e = *find_link(c, key, klen, hash_key(key, klen));
+    if (!e) {
+        c->misses++;
+        return false;
+    }
+    e->ref = 1;
+    c->hits++;
+    *present = e->present;
+    *vlen = e->vlen;
+    *val = e->data + e->klen;
+    return true;
+}
+
+/* only_if_cached: a refresh; otherwise a read miss, subject to admission. */
+static void store(fl__cache_t *c, const void *key, size_t klen, bool present, const void *val,
+                  size_t vlen, bool only_if_cached)
+{
+    uint64_t h = hash_key(key, klen);
+    entry_t **link = find_link(c, key, klen, h);
+    entry_t *e = *link;
+    uint8_t ref = 0; /* a new entry earns its reference bit by a hit */
+
+    if (!present)
+        vlen = 0;
+    if (e && e->vlen == vlen) { /* same size: overwrite in place */
+        e->present = present;
+        if (vlen)
+            memcpy(e->data + klen, val, vlen);
+        return;
+    }
+    if (e) {
+        ref = e->ref;
+        remove_entry(c, link, e);
+    } else if (only_if_cached || !door_seen(c, h)) {
+        return;
+    }
+    size_t size = entry_size(klen, vlen);
+    if (size > c->max_bytes / MAX_ENTRY_SHARE || klen > UINT32_MAX)
+        return;
+    if (c->n == c->ring_cap) {
+        entry_t **r = realloc(c->ring, c->ring_cap * 2 * sizeof(*r));
+        if (!r)
+            return;
+        c->ring = r;
+        c->ring_cap *= 2;
+    }
+    while (c->n && c->bytes + size > c->max_bytes)
+        evict_one(c);
+    e = malloc(sizeof(*e) + klen + vlen);
+    if (!e)
+        return;
+    e->hash = h;
+    e->klen = (uint32_t)klen;
+    e->vlen = (uint32_t)vlen;
+    e->present = present;
+    e->ref = ref;
+    memcpy(e->data, key, klen);
+    if (vlen)
+        memcpy(e->data + klen, val, vlen);
+    if (c->n >= c->nbuckets)
+        grow_table(c);
+    link = chain_of(c, h);
+    e->next = *link;
+    *link = e;
+    e->slot = (uint32_t)c->n;
+    c->ring[c->n++] = e;
+    c->bytes += size;
+}
+
+void fl__cache_put(fl__cache_t *c, const void *key, size_t klen, bool present, const void *val,
+                   size_t vlen)
+{
+    store(c, key, klen, present, val, vlen, false);
+}
+
+void fl__cache_refresh(fl__cache_t *c, const void *key, size_t klen, bool present, const void *val,
+                       size_t vlen)
+{
+    store(c, key, klen, present, val, vlen, true);
+}
+
+void fl__cache_stats(const fl__cache_t *c, fl__cache_stats_t *st)
+{
+    memset(st, 0, sizeof(*st));
+    if (!c)
+        return;
+    st->hits = c->hits;
+    st->misses = c->misses;
+    st->evictions = c->evictions;
+    st->entries = c->n;
+    st->bytes = c->bytes;
+    st->max_bytes = c->max_bytes;
+}
