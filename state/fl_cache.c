@@ -19,6 +19,7 @@
  * per-entry overhead is counted in the budget.
  */
 #include "fl_cache.h"
+#include "fl_state_int.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -58,25 +59,6 @@ struct fl__cache {
 static size_t entry_size(size_t klen, size_t vlen)
 {
     return ENTRY_OVERHEAD + klen + vlen;
-}
-
-static uint64_t hash_key(const uint8_t *k, size_t n)
-{
-    uint64_t h = 0x9e3779b97f4a7c15ull ^ (uint64_t)n;
-    uint64_t w;
-    while (n >= 8) {
-        memcpy(&w, k, 8);
-        h = (h ^ w) * 0xff51afd7ed558ccdull;
-        h ^= h >> 32;
-        k += 8;
-        n -= 8;
-    }
-    w = 0;
-    if (n)
-        memcpy(&w, k, n);
-    h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 29;
-    return h;
 }
 
 fl__cache_t *fl__cache_new(size_t max_bytes)
@@ -213,7 +195,7 @@ static void grow_table(fl__cache_t *c)
 bool fl__cache_get(fl__cache_t *c, const void *key, size_t klen, const void **val, size_t *vlen,
                    bool *present)
 {
-    entry_t *e = *find_link(c, key, klen, hash_key(key, klen));
+    entry_t *e = *find_link(c, key, klen, fl__key_hash(key, klen));
     if (!e) {
         c->misses++;
         return false;
@@ -230,7 +212,7 @@ bool fl__cache_get(fl__cache_t *c, const void *key, size_t klen, const void **va
 static void store(fl__cache_t *c, const void *key, size_t klen, bool present, const void *val,
                   size_t vlen, bool only_if_cached)
 {
-    uint64_t h = hash_key(key, klen);
+    uint64_t h = fl__key_hash(key, klen);
     entry_t **link = find_link(c, key, klen, h);
     entry_t *e = *link;
     uint8_t ref = 0; /* a new entry earns its reference bit by a hit */

@@ -873,6 +873,22 @@ void fl_kv_batch_clear(fl_kv_batch_t *b)
 
 fl_err_t fl_kv_batch_commit(fl_kv_t *kv, fl_kv_batch_t *b, char *errstr, size_t errstr_size)
 {
+    detach_all(kv);
+    return fl_kv_batch_write(kv, b, errstr, errstr_size);
+}
+
+void fl_kv_iters_resync(fl_kv_t *kv)
+{
+    detach_all(kv);
+}
+
+bool fl_kv_concurrent_write(const fl_kv_t *kv)
+{
+    return kv->be->concurrent_write;
+}
+
+fl_err_t fl_kv_batch_write(fl_kv_t *kv, fl_kv_batch_t *b, char *errstr, size_t errstr_size)
+{
     fl_err_t err = FL_OK;
     size_t n = fl__skl_count(b->map), i = 0;
     fl_kv_op_t *ops = NULL;
@@ -891,7 +907,6 @@ fl_err_t fl_kv_batch_commit(fl_kv_t *kv, fl_kv_batch_t *b, char *errstr, size_t 
         ops[i].del = fl__skl_flags(nd) & FL_KV_BATCH_TOMBSTONE;
     }
     FL_STATE_CHECK(i == n);
-    detach_all(kv);
     err = kv->be->write(kv->self, ops, n, errstr, errstr_size);
     if (err)
         goto out;

@@ -27,7 +27,8 @@
  * behave identically here.
  *
  * Threads: a store, its iterators and batches are used by one thread at a
- * time (one partition task); nothing here locks.
+ * time (one partition task); nothing here locks. The one exception is
+ * fl_kv_batch_write on a RocksDB store (see there).
  *
  * Errors: every call returns FL_OK or an fl_err_t and, when errstr is
  * non-NULL, a message in errstr. Not-found is FL_OK with *found = false.
@@ -183,6 +184,17 @@ void fl_kv_batch_clear(fl_kv_batch_t *b);
 /* Applies every write and offset in b to kv atomically. On FL_OK the batch
  * is emptied for reuse; on error nothing was applied and b is unchanged. */
 fl_err_t fl_kv_batch_commit(fl_kv_t *kv, fl_kv_batch_t *b, char *errstr, size_t errstr_size);
+/* fl_kv_batch_commit without the cursor guarantee: iterators open during
+ * the write may or may not see it (each sees all of it or none of it).
+ * On a RocksDB store it may run on another thread while the owning thread
+ * reads the store (gets, iterators, stats) but does not write it: fl_store
+ * writes a committed batch in the background this way. */
+fl_err_t fl_kv_batch_write(fl_kv_t *kv, fl_kv_batch_t *b, char *errstr, size_t errstr_size);
+/* Whether fl_kv_batch_write may run beside readers on another thread. */
+bool fl_kv_concurrent_write(const fl_kv_t *kv);
+/* After an fl_kv_batch_write, on the owning thread: open iterators see the
+ * store as it is now from their next move, as after fl_kv_batch_commit. */
+void fl_kv_iters_resync(fl_kv_t *kv);
 
 /* ---- input offsets and metrics ---- */
 

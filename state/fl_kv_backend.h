@@ -66,6 +66,10 @@ typedef struct fl_kv_backend {
     fl_err_t (*flush)(void *self, char *errstr, size_t errstr_size);
     /* Releases everything, self included, even when it returns an error. */
     fl_err_t (*close)(void *self, char *errstr, size_t errstr_size);
+    /* write may run on another thread while the owner reads (get,
+     * iterators, stats), an iterator open meanwhile seeing all of the
+     * write or none of it (RocksDB's implicit snapshots). */
+    bool concurrent_write;
 } fl_kv_backend_t;
 
 /* Wraps a backend in a store handle, checking (or, for an empty store,

@@ -311,6 +311,7 @@ static const fl_kv_backend_t rdb_backend = {
     .stats = rdb_stats,
     .flush = rdb_flush,
     .close = rdb_close,
+    .concurrent_write = true,
 };
 
 fl_err_t fl_kv_rocksdb_open(const char *dir, const fl_kv_rocksdb_opts_t *opts, fl_kv_t **kvp,

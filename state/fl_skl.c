@@ -11,6 +11,12 @@
  * key below the current one, O(log n) like a seek, which keeps nodes small
  * for the forward scans that dominate.
  *
+ * Point lookups (fl__skl_find) go through a hash index instead of the
+ * levels: a chained table over the same nodes (each node carries its hash
+ * and chain link), grown to keep chains short. A store's read misses its
+ * pending batch far more often than it hits it, and a miss in a skiplist
+ * of 10^5 nodes costs some 40 key comparisons; in the table, one probe.
+ *
  * Workload: the topology test driver and unit tests keep up to ~10^6
  * entries in one map; write batches hold hundreds to thousands. Heights
  * are drawn with p = 1/4 from a per-map xorshift generator, so the shape
@@ -29,6 +35,8 @@ struct fl__skl_node {
     uint32_t vlen;
     uint8_t height;
     uint8_t flags;
+    uint32_t hash;               /* of the key, low bits */
+    struct fl__skl_node *hnext;  /* hash chain */
     struct fl__skl_node *next[]; /* height pointers, then key bytes, then value bytes */
 };
 
@@ -38,17 +46,40 @@ struct fl__skl {
     size_t count;
     uint64_t bytes;
     uint64_t rng;
+    fl__skl_node_t **tab; /* the hash index; NULL until the first insert */
+    size_t tab_size;      /* a power of two */
 };
+
+#define FL_SKL_TAB_MIN 64
 
 static uint8_t *node_key(const fl__skl_node_t *n)
 {
     return (uint8_t *)&n->next[n->height];
 }
 
+/* Bytewise order, eight bytes at a time: the keys of fl_keys.h are a tag
+ * and big-endian 64-bit fields, so most comparisons end in the first or
+ * second word without a call to memcmp. */
 int fl__key_cmp(const void *a, size_t alen, const void *b, size_t blen)
 {
+    const uint8_t *x = a, *y = b;
     size_t min = alen < blen ? alen : blen;
-    int c = min ? memcmp(a, b, min) : 0;
+    while (min >= 8) {
+        uint64_t u, v;
+        memcpy(&u, x, 8);
+        memcpy(&v, y, 8);
+        if (u != v) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            u = __builtin_bswap64(u);
+            v = __builtin_bswap64(v);
+#endif
+            return u < v ? -1 : 1;
+        }
+        x += 8;
+        y += 8;
+        min -= 8;
+    }
+    int c = min ? memcmp(x, y, min) : 0;
     if (c)
         return c;
     return alen < blen ? -1 : alen > blen ? 1 : 0;
@@ -96,6 +127,8 @@ void fl__skl_clear(fl__skl_t *s)
         free(n);
     }
     memset(s->head->next, 0, FL_SKL_MAX_HEIGHT * sizeof(fl__skl_node_t *));
+    if (s->tab)
+        memset(s->tab, 0, s->tab_size * sizeof(*s->tab));
     s->height = 1;
     s->count = 0;
     s->bytes = 0;
@@ -106,6 +139,7 @@ void fl__skl_free(fl__skl_t *s)
     if (!s)
         return;
     fl__skl_clear(s);
+    free(s->tab);
     free(s->head);
     free(s);
 }
@@ -125,6 +159,8 @@ fl__skl_node_t *fl__skl_node_new(fl__skl_t *s, const void *key, size_t klen, con
     n->vlen = (uint32_t)vlen;
     n->height = (uint8_t)h;
     n->flags = flags;
+    n->hash = (uint32_t)fl__key_hash(key, klen);
+    n->hnext = NULL;
     memset(n->next, 0, (size_t)h * sizeof(fl__skl_node_t *));
     if (klen)
         memcpy(node_key(n), key, klen);
@@ -154,6 +190,43 @@ static fl__skl_node_t *find_ge(const fl__skl_t *s, const void *key, size_t klen,
     return x->next[0];
 }
 
+/* The chain link that points at n. */
+static fl__skl_node_t **chain_link(fl__skl_t *s, const fl__skl_node_t *n)
+{
+    fl__skl_node_t **l = &s->tab[n->hash & (s->tab_size - 1)];
+    while (*l != n) {
+        FL_STATE_CHECK(*l);
+        l = &(*l)->hnext;
+    }
+    return l;
+}
+
+static void chain_add(fl__skl_t *s, fl__skl_node_t *n)
+{
+    fl__skl_node_t **l = &s->tab[n->hash & (s->tab_size - 1)];
+    n->hnext = *l;
+    *l = n;
+}
+
+/* Sizes the index for one more node: at most one node per slot on average.
+ * Without memory for a larger table the chains just grow longer. */
+static void index_reserve(fl__skl_t *s)
+{
+    size_t want = s->tab_size ? s->tab_size : FL_SKL_TAB_MIN;
+    while (want < s->count + 1)
+        want *= 2;
+    if (want == s->tab_size)
+        return;
+    fl__skl_node_t **t = calloc(want, sizeof(*t));
+    if (!t)
+        return;
+    free(s->tab);
+    s->tab = t;
+    s->tab_size = want;
+    for (fl__skl_node_t *n = s->head->next[0]; n; n = n->next[0])
+        chain_add(s, n);
+}
+
 void fl__skl_insert(fl__skl_t *s, fl__skl_node_t *n)
 {
     fl__skl_node_t *update[FL_SKL_MAX_HEIGHT];
@@ -165,6 +238,8 @@ void fl__skl_insert(fl__skl_t *s, fl__skl_node_t *n)
             FL_STATE_CHECK(update[i]->next[i] == old);
             update[i]->next[i] = old->next[i];
         }
+        if (s->tab)
+            *chain_link(s, old) = old->hnext;
         s->count--;
         s->bytes -= (uint64_t)old->klen + old->vlen;
         free(old);
@@ -174,6 +249,9 @@ void fl__skl_insert(fl__skl_t *s, fl__skl_node_t *n)
             update[i] = s->head;
         s->height = n->height;
     }
+    index_reserve(s); /* before n is linked: a rebuild walks the list */
+    if (s->tab)
+        chain_add(s, n);
     for (i = 0; i < n->height; i++) {
         n->next[i] = update[i]->next[i];
         update[i]->next[i] = n;
@@ -192,6 +270,8 @@ bool fl__skl_remove(fl__skl_t *s, const void *key, size_t klen)
         FL_STATE_CHECK(update[i]->next[i] == n);
         update[i]->next[i] = n->next[i];
     }
+    if (s->tab)
+        *chain_link(s, n) = n->hnext;
     while (s->height > 1 && !s->head->next[s->height - 1])
         s->height--;
     FL_STATE_CHECK(s->count > 0);
@@ -203,9 +283,14 @@ bool fl__skl_remove(fl__skl_t *s, const void *key, size_t klen)
 
 fl__skl_node_t *fl__skl_find(const fl__skl_t *s, const void *key, size_t klen)
 {
-    fl__skl_node_t *n = find_ge(s, key, klen, NULL);
-    if (n && fl__key_cmp(node_key(n), n->klen, key, klen) == 0)
-        return n;
+    if (!s->tab) { /* no memory for the index: search the levels */
+        fl__skl_node_t *n = find_ge(s, key, klen, NULL);
+        return n && fl__key_cmp(node_key(n), n->klen, key, klen) == 0 ? n : NULL;
+    }
+    uint32_t h = (uint32_t)fl__key_hash(key, klen);
+    for (fl__skl_node_t *n = s->tab[h & (s->tab_size - 1)]; n; n = n->hnext)
+        if (n->hash == h && n->klen == klen && memcmp(node_key(n), key, klen) == 0)
+            return n;
     return NULL;
 }
 

@@ -16,8 +16,19 @@
  * stays positioned across moves and re-seeks only on a change of
  * direction.
  *
+ * Background writes (fl_store_set_background_writes): a commit hands the
+ * batch to the store's writer thread and moves the pending list to the
+ * "flushing" layer, which reads consult after the pending list and before
+ * the cache and the key-value store, so they see the batch whether or not
+ * RocksDB has applied it yet. RocksDB's view under the layer is either
+ * before or after the write, and both give the same answers. The next
+ * commit, fl_store_sync, a read of offsets or closing the store waits for
+ * the write and drops the layer. The writer thread touches only the
+ * kv-level batch and RocksDB; the skiplists stay with the owning thread.
+ *
  * Workload: a batch holds up to a few hundred thousand changes; every
- * read costs one skiplist search plus, on a miss, one RocksDB get.
+ * read costs one or two skiplist searches plus, on a miss, a cache lookup
+ * and one RocksDB get.
  */
 #include "fl_store.h"
 #include "fl_cache.h"
@@ -25,6 +36,7 @@
 #include "fl_skl.h"
 #include "fl_state_int.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,9 +45,24 @@
 #define FL_PENDING_DELETE   0x01
 #define FL_PENDING_RESTORED 0x02
 
+/* The writer thread of a store with background writes. */
+typedef struct writer {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool started, busy, stop;
+    fl_err_t err; /* of the last write */
+    char errmsg[256];
+} writer_t;
+
 struct fl_store {
     fl_kv_t *kv;
     fl__skl_t *pending;
+    fl__skl_t *flushing; /* the committed batch being written; empty when none */
+    bool background;     /* commits write in the background */
+    bool in_flight;      /* a handed-over write is not yet waited for */
+    uint64_t gen;        /* bumped by every change to the pending or flushing layer */
+    writer_t w;
     fl_kv_batch_t *batch; /* reused by every commit */
     fl__cache_t *cache;   /* committed values for point reads; NULL: none */
     char *name;
@@ -54,6 +81,12 @@ struct fl_store_iter {
     fl_err_t err;
     uint8_t *key, *val; /* copies of the current entry */
     size_t klen, vlen, kcap, vcap;
+    /* Forward cursors into the pending and flushing layers: the first node
+     * at or after the last position asked for, valid while the store's
+     * gen equals cur_gen (0: none). Moving forward then walks from them
+     * instead of searching each skiplist again. */
+    fl__skl_node_t *cur[2];
+    uint64_t cur_gen;
 };
 
 static fl_err_t store_fail(fl_store_t *s, fl_err_t err, const char *fmt, ...)
@@ -72,11 +105,13 @@ fl_store_t *fl_store_new(fl_kv_t *kv, const char *name, const char *changelog, i
         goto fail;
     s->kv = kv;
     s->partition = partition;
+    s->gen = 1;
     s->name = strdup(name);
     s->changelog = strdup(changelog);
     s->pending = fl__skl_new(0x5eed0000u + (uint64_t)partition);
+    s->flushing = fl__skl_new(0x5eed1000u + (uint64_t)partition);
     s->batch = fl_kv_batch_new();
-    if (!s->name || !s->changelog || !s->pending || !s->batch)
+    if (!s->name || !s->changelog || !s->pending || !s->flushing || !s->batch)
         goto fail;
     return s;
 fail:
@@ -88,12 +123,30 @@ fail:
     return NULL;
 }
 
+static void writer_stop(fl_store_t *s)
+{
+    if (!s->w.started)
+        return;
+    pthread_mutex_lock(&s->w.mu);
+    s->w.stop = true;
+    pthread_cond_broadcast(&s->w.cv);
+    pthread_mutex_unlock(&s->w.mu);
+    pthread_join(s->w.thread, NULL);
+    pthread_mutex_destroy(&s->w.mu);
+    pthread_cond_destroy(&s->w.cv);
+    s->w.started = false;
+}
+
 void fl_store_free(fl_store_t *s)
 {
     if (!s)
         return;
+    if (s->kv)
+        fl_store_sync(s);
+    writer_stop(s);
     fl_kv_free(s->kv);
     fl__skl_free(s->pending);
+    fl__skl_free(s->flushing);
     fl_kv_batch_free(s->batch);
     fl__cache_free(s->cache);
     free(s->name);
@@ -131,6 +184,85 @@ fl_err_t fl_store_set_cache(fl_store_t *s, size_t max_bytes)
     return s->cache ? FL_OK : store_fail(s, FL_ERR_NOMEM, "out of memory");
 }
 
+static void *writer_main(void *arg)
+{
+    fl_store_t *s = arg;
+    pthread_mutex_lock(&s->w.mu);
+    for (;;) {
+        while (!s->w.busy && !s->w.stop)
+            pthread_cond_wait(&s->w.cv, &s->w.mu);
+        if (!s->w.busy)
+            break;
+        pthread_mutex_unlock(&s->w.mu);
+        char msg[sizeof(s->w.errmsg)] = "";
+        fl_err_t err = fl_kv_batch_write(s->kv, s->batch, msg, sizeof(msg));
+        pthread_mutex_lock(&s->w.mu);
+        s->w.err = err;
+        memcpy(s->w.errmsg, msg, sizeof(msg));
+        s->w.busy = false;
+        pthread_cond_broadcast(&s->w.cv);
+    }
+    pthread_mutex_unlock(&s->w.mu);
+    return NULL;
+}
+
+fl_err_t fl_store_set_background_writes(fl_store_t *s, bool on)
+{
+    fl_err_t err = fl_store_sync(s);
+    if (err)
+        return err;
+    if (!on) {
+        writer_stop(s);
+        s->background = false;
+        return FL_OK;
+    }
+    if (!fl_kv_concurrent_write(s->kv))
+        return store_fail(s, FL_ERR_INVALID, "this backend cannot be written in the background");
+    if (!s->w.started) {
+        if (pthread_mutex_init(&s->w.mu, NULL))
+            return store_fail(s, FL_ERR_NOMEM, "cannot create the writer's lock");
+        if (pthread_cond_init(&s->w.cv, NULL)) {
+            pthread_mutex_destroy(&s->w.mu);
+            return store_fail(s, FL_ERR_NOMEM, "cannot create the writer's condition");
+        }
+        s->w.busy = s->w.stop = false;
+        if (pthread_create(&s->w.thread, NULL, writer_main, s)) {
+            pthread_mutex_destroy(&s->w.mu);
+            pthread_cond_destroy(&s->w.cv);
+            return store_fail(s, FL_ERR_NOMEM, "cannot start the writer thread");
+        }
+        s->w.started = true;
+    }
+    s->background = true;
+    return FL_OK;
+}
+
+fl_err_t fl_store_sync(fl_store_t *s)
+{
+    fl_err_t err;
+    char msg[sizeof(s->w.errmsg)];
+
+    if (!s->in_flight)
+        return FL_OK;
+    pthread_mutex_lock(&s->w.mu);
+    while (s->w.busy)
+        pthread_cond_wait(&s->w.cv, &s->w.mu);
+    err = s->w.err;
+    memcpy(msg, s->w.errmsg, sizeof(msg));
+    pthread_mutex_unlock(&s->w.mu);
+    s->in_flight = false;
+    fl__skl_clear(s->flushing);
+    s->gen++;
+    fl_kv_batch_clear(s->batch);
+    if (err) {
+        /* The cache was refreshed with the lost batch. */
+        fl__cache_clear(s->cache);
+        return store_fail(s, err, "background write: %s", msg);
+    }
+    fl_kv_iters_resync(s->kv);
+    return FL_OK;
+}
+
 void fl_store_cache_stats(const fl_store_t *s, fl_store_cache_stats_t *st)
 {
     fl__cache_stats_t cs;
@@ -163,6 +295,8 @@ fl_err_t fl_store_get(fl_store_t *s, const void *key, size_t klen, void *buf, si
     size_t len;
 
     *vlen = 0;
+    if (!n && s->in_flight)
+        n = fl__skl_find(s->flushing, key, klen);
     if (n) {
         *found = !(fl__skl_flags(n) & FL_PENDING_DELETE);
         if (!*found)
@@ -193,6 +327,7 @@ static fl_err_t pending_set(fl_store_t *s, const void *key, size_t klen, const v
     if (!n)
         return store_fail(s, FL_ERR_NOMEM, "out of memory");
     fl__skl_insert(s->pending, n);
+    s->gen++;
     return FL_OK;
 }
 
@@ -236,7 +371,10 @@ fl_err_t fl_store_changes(fl_store_t *s, fl_store_change_fn *fn, void *arg)
 fl_err_t fl_store_commit(fl_store_t *s, const fl_store_offset_t *offsets, size_t n,
                          int64_t changelog_position)
 {
-    fl_err_t err = FL_OK;
+    /* One write in flight at most; its failure surfaces here. */
+    fl_err_t err = fl_store_sync(s);
+    if (err)
+        return err;
 
     fl_kv_batch_clear(s->batch);
     for (fl__skl_node_t *node = fl__skl_first(s->pending); node && !err;
@@ -249,8 +387,9 @@ fl_err_t fl_store_commit(fl_store_t *s, const fl_store_offset_t *offsets, size_t
             err = fl_kv_batch_delete(s->batch, key, klen, s->errmsg, sizeof(s->errmsg));
         else
             err = fl_kv_batch_put(s->batch, key, klen, val, vlen, s->errmsg, sizeof(s->errmsg));
-        /* Refreshed before the write is known to succeed: a failure below
-         * empties the cache, so it never holds uncommitted data. */
+        /* Refreshed before the write is known to succeed: a failure empties
+         * the cache, and while a write is in flight reads find its keys in
+         * the flushing layer first, so no reader sees uncommitted data. */
         if (s->cache)
             fl__cache_refresh(s->cache, key, klen, !del, val, vlen);
     }
@@ -260,32 +399,55 @@ fl_err_t fl_store_commit(fl_store_t *s, const fl_store_offset_t *offsets, size_t
     if (!err && changelog_position >= 0)
         err = fl_kv_batch_set_offset(s->batch, s->changelog, s->partition, changelog_position,
                                      s->errmsg, sizeof(s->errmsg));
+    if (!err && s->background) {
+        fl__skl_t *t = s->flushing; /* empty after the sync */
+        s->flushing = s->pending;
+        s->pending = t;
+        s->in_flight = true;
+        s->gen++;
+        pthread_mutex_lock(&s->w.mu);
+        s->w.busy = true;
+        pthread_cond_broadcast(&s->w.cv);
+        pthread_mutex_unlock(&s->w.mu);
+        return FL_OK;
+    }
     if (!err)
         err = fl_kv_batch_commit(s->kv, s->batch, s->errmsg, sizeof(s->errmsg));
     fl_kv_batch_clear(s->batch);
-    if (!err)
+    if (!err) {
         fl__skl_clear(s->pending);
-    else
+        s->gen++;
+    } else {
         fl__cache_clear(s->cache);
+    }
     return err;
 }
 
 void fl_store_abort(fl_store_t *s)
 {
     fl__skl_clear(s->pending);
+    s->gen++;
 }
 
 fl_err_t fl_store_offset(fl_store_t *s, const char *topic, int32_t partition, int64_t *offset,
                          bool *found)
 {
+    fl_err_t err = fl_store_sync(s);
+    if (err) {
+        *found = false;
+        return err;
+    }
     return fl_kv_get_offset(s->kv, topic, partition, offset, found, s->errmsg, sizeof(s->errmsg));
 }
 
 fl_err_t fl_store_changelog_position(fl_store_t *s, int64_t *position)
 {
     bool found;
-    fl_err_t err = fl_kv_get_offset(s->kv, s->changelog, s->partition, position, &found, s->errmsg,
-                                    sizeof(s->errmsg));
+    fl_err_t err = fl_store_sync(s);
+    if (err)
+        return err;
+    err = fl_kv_get_offset(s->kv, s->changelog, s->partition, position, &found, s->errmsg,
+                           sizeof(s->errmsg));
     if (!err && !found)
         *position = 0;
     return err;
@@ -298,17 +460,56 @@ static bool in_prefix(const fl_store_iter_t *it, const void *key, size_t klen)
     return klen >= it->plen && memcmp(key, it->prefix, it->plen) == 0;
 }
 
-/* First pending node with key > (or >= when inclusive) key, within the prefix. */
-static fl__skl_node_t *pending_after(const fl_store_iter_t *it, const void *key, size_t klen,
-                                     bool inclusive)
+/* Of two nodes from the pending and flushing layers (either may be NULL),
+ * the one met first in direction dir; the pending layer wins a tie. */
+static fl__skl_node_t *layer_pick(fl__skl_node_t *p, fl__skl_node_t *f, int dir)
 {
-    fl__skl_node_t *n = fl__skl_seek(it->s->pending, key, klen);
+    size_t pk, fk;
+    if (!p || !f)
+        return p ? p : f;
+    const void *a = fl__skl_key(p, &pk);
+    const void *b = fl__skl_key(f, &fk);
+    int c = fl__key_cmp(a, pk, b, fk) * dir;
+    return c <= 0 ? p : f;
+}
+
+/* First node of one layer with key > (or >= when inclusive) key; layer
+ * 0 is the pending list, 1 the flushing one. */
+static fl__skl_node_t *layer_after(fl_store_iter_t *it, int layer, const void *key, size_t klen,
+                                   bool inclusive)
+{
+    const fl__skl_t *l = layer ? it->s->flushing : it->s->pending;
+    fl__skl_node_t *n;
+    if (it->cur_gen == it->s->gen) {
+        /* Forward moves ask for ever larger keys: walk from the cursor. */
+        for (n = it->cur[layer]; n; n = fl__skl_next(n)) {
+            size_t nk;
+            const void *k = fl__skl_key(n, &nk);
+            if (fl__key_cmp(k, nk, key, klen) >= 0)
+                break;
+        }
+    } else {
+        n = fl__skl_seek(l, key, klen);
+    }
+    it->cur[layer] = n;
     if (n && !inclusive) {
         size_t nk;
         const void *k = fl__skl_key(n, &nk);
         if (fl__key_cmp(k, nk, key, klen) == 0)
             n = fl__skl_next(n);
     }
+    return n;
+}
+
+/* First pending node with key > (or >= when inclusive) key, within the
+ * prefix, of both layers. */
+static fl__skl_node_t *pending_after(fl_store_iter_t *it, const void *key, size_t klen,
+                                     bool inclusive)
+{
+    fl__skl_node_t *n = layer_after(it, 0, key, klen, inclusive);
+    if (it->s->in_flight)
+        n = layer_pick(n, layer_after(it, 1, key, klen, inclusive), 1);
+    it->cur_gen = it->s->gen;
     if (n) {
         size_t nk;
         const void *k = fl__skl_key(n, &nk);
@@ -323,6 +524,8 @@ static fl__skl_node_t *pending_before(const fl_store_iter_t *it, const void *key
                                       bool inclusive)
 {
     fl__skl_node_t *n = fl__skl_seek_before(it->s->pending, key, klen, inclusive);
+    if (it->s->in_flight)
+        n = layer_pick(n, fl__skl_seek_before(it->s->flushing, key, klen, inclusive), -1);
     if (n) {
         size_t nk;
         const void *k = fl__skl_key(n, &nk);
@@ -454,6 +657,7 @@ out:
 void fl_store_iter_seek(fl_store_iter_t *it, const void *key, size_t klen)
 {
     it->dir = 1;
+    it->cur_gen = 0; /* a seek may go backwards: search afresh */
     /* Keys below the prefix start at the prefix itself. */
     if (fl__key_cmp(key, klen, it->prefix, it->plen) < 0) {
         key = it->prefix;
@@ -466,6 +670,7 @@ void fl_store_iter_seek(fl_store_iter_t *it, const void *key, size_t klen)
 void fl_store_iter_seek_first(fl_store_iter_t *it)
 {
     it->dir = 1;
+    it->cur_gen = 0;
     fl_kv_iter_seek_first(it->base);
     settle(it, it->prefix, it->plen, true);
 }
@@ -486,6 +691,8 @@ void fl_store_iter_seek_last(fl_store_iter_t *it)
         static const uint8_t top[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
                                       0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
         fl__skl_node_t *last = fl__skl_last(it->s->pending);
+        if (it->s->in_flight)
+            last = layer_pick(last, fl__skl_last(it->s->flushing), -1);
         if (!last) {
             settle(it, top, sizeof(top), true);
             return;
@@ -506,6 +713,7 @@ void fl_store_iter_next(fl_store_iter_t *it)
     if (it->dir < 0) {
         /* Turn around: the base stands at or before the current key. */
         it->dir = 1;
+        it->cur_gen = 0;
         fl_kv_iter_seek(it->base, it->key, it->klen);
     }
     if (fl_kv_iter_valid(it->base)) {

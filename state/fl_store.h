@@ -60,6 +60,21 @@ const char *fl_store_errmsg(const fl_store_t *s);
  */
 fl_err_t fl_store_set_cache(fl_store_t *s, size_t max_bytes);
 
+/*
+ * Background writes: with on, fl_store_commit hands the batch to a writer
+ * thread of the store and returns at once; reads go on seeing the batch
+ * (it stays readable as a layer under the pending changes) and the next
+ * commit, fl_store_sync, fl_store_offset, fl_store_changelog_position or
+ * fl_store_free waits for it. A failed background write is reported by
+ * whichever of those comes next, and the store is then behind what was
+ * committed: the caller treats it as a failed commit. Only for stores
+ * whose key-value store allows it (RocksDB; FL_ERR_INVALID otherwise).
+ * Off by default; turning it off waits for the write in flight.
+ */
+fl_err_t fl_store_set_background_writes(fl_store_t *s, bool on);
+/* Waits for the background write in flight, if any; its error, if it failed. */
+fl_err_t fl_store_sync(fl_store_t *s);
+
 typedef struct fl_store_cache_stats {
     uint64_t hits, misses, evictions;
     size_t entries, bytes;

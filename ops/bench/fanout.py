@@ -26,7 +26,7 @@ import time
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-from procs import Proc, total, wait_idle  # noqa: E402
+from procs import Proc, reset_topics, total, wait_idle  # noqa: E402
 
 BIN = os.path.join(ROOT, "build", "bin")
 KAFKA = os.environ.get("FEEDLINE_KAFKA", "127.0.0.1:19092")
@@ -110,12 +110,30 @@ def measure_lag(author, follower, n=40, interval=0.25):
     return lags
 
 
-def run_once(args, workdir):
-    sh("ops/stack", "wipe", stdout=subprocess.DEVNULL)
-    sh("ops/stack", "up", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def cpu_seconds(pid):
+    """User plus system CPU time of a process so far, in seconds."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def broker_pid():
+    try:
+        with open(os.path.join(ROOT, ".stack", "kafka", "kafka.pid")) as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def run_pipeline(args, workdir, users, posts, timed):
+    """Generates and produces a workload, runs the processors over it.
+    timed: measure rates, lag and sizes; otherwise just process it."""
     gen = os.path.join(workdir, "workload")
     sh(sys.executable, os.path.join(ROOT, "tests", "e2e", "workload.py"), "--seed", str(args.seed),
-       "--users", str(args.users), "--posts", str(args.posts), "--start-ms", "now",
+       "--users", str(users), "--posts", str(posts), "--start-ms", "now",
        "--out", gen, stderr=subprocess.DEVNULL)
     for topic in ("users", "follows", "posts"):
         produce(topic, os.path.join(gen, topic + ".jsonl"))
@@ -124,6 +142,11 @@ def run_once(args, workdir):
     tls = [Proc(BIN, "timeline", i, state, 19402 + i, workdir) for i in range(args.timelines)]
     procs = [fan] + tls
     try:
+        if not timed:
+            for p in procs:
+                p.start()
+            wait_idle(procs, quiet_s=3.0, timeout_s=600)
+            return None
         res = measure(gen, procs)
     finally:
         for p in procs:
@@ -136,12 +159,29 @@ def run_once(args, workdir):
     return res
 
 
+def run_once(args, workdir):
+    sh("ops/stack", "wipe", stdout=subprocess.DEVNULL)
+    sh("ops/stack", "up", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if args.warmup:
+        # A long-running broker has compiled its hot paths; a fresh one
+        # spends a core on its JIT compiler for the first minute or two.
+        warm = os.path.join(workdir, "warmup")
+        os.makedirs(warm)
+        run_pipeline(args, warm, max(500, args.users // 6), max(5000, args.posts // 6), False)
+        reset_topics(KAFKA, os.path.join(BIN, "feedline"))
+    run_dir = os.path.join(workdir, "run")
+    os.makedirs(run_dir)
+    return run_pipeline(args, run_dir, args.users, args.posts, True)
+
+
 def measure(gen, procs):
     """Starts procs (fan-out first, then the timelines), waits until the
     backlog is processed, then measures lag."""
     t0 = time.time()
     for p in procs:
         p.start()
+    bpid = broker_pid()
+    cpu0 = cpu_seconds(bpid) if bpid else None
     samples = []
     last_change = time.time()
     prev = -1
@@ -163,6 +203,10 @@ def measure(gen, procs):
             raise RuntimeError("no end in sight")
     elapsed = last_change - t0
     final = samples[-1][1]
+    # CPU seconds spent on the backlog, per program (2 cores: at most 2 s/s).
+    cpu = {"%s-%d" % (p.name, p.instance): round(cpu_seconds(p.p.pid) or 0, 1) for p in procs}
+    if cpu0 is not None:
+        cpu["kafka"] = round((cpu_seconds(bpid) or cpu0) - cpu0, 1)
     # Sustained rate: 5-second windows between 10% and 90% of the work.
     rates = []
     for i, (ts, v) in enumerate(samples):
@@ -185,6 +229,7 @@ def measure(gen, procs):
         "lag_ms_p50": round(statistics.median(lags), 1) if lags else None,
         "lag_ms_p99": round(sorted(lags)[max(0, int(len(lags) * 0.99) - 1)], 1) if lags else None,
         "lag_samples": len(lags),
+        "cpu_s": cpu,
         "events": summary.get("counts", summary),
     }
 
@@ -210,6 +255,8 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--timelines", type=int, default=1,
                     help="feedline-timeline instances sharing the partitions")
+    ap.add_argument("--no-warmup", dest="warmup", action="store_false",
+                    help="measure on a freshly started broker (no warm-up pass)")
     args = ap.parse_args()
     print("machine: %d cores, %.0f GiB" % (os.cpu_count(), os.sysconf("SC_PAGE_SIZE") *
                                           os.sysconf("SC_PHYS_PAGES") / 2**30))

@@ -553,8 +553,11 @@ static rt_task_t *task_open(rt_t *rt, int32_t partition)
         }
         free(dir);
         t->stores[i] = fl_store_new(kv, name, changelog, partition);
+        /* RocksDB applies each commit on the store's writer thread while
+         * the next batch is processed. */
         if (!t->stores[i] ||
             fl_store_set_cache(t->stores[i], (size_t)rt->topo->settings.store_cache_bytes) ||
+            fl_store_set_background_writes(t->stores[i], true) ||
             restore_store(rt, t->stores[i], changelog, partition))
             goto fail;
     }
@@ -823,8 +826,13 @@ static void rewind_tasks(rt_t *rt)
             queue_free(&t->q[i]);
             t->caught_up[i] = false;
             t->next_offset[i] = -1;
-            if (rt->proc->n_stores)
-                fl_store_offset(t->stores[0], rt->proc->inputs[i], p, &t->next_offset[i], &found);
+            if (rt->proc->n_stores &&
+                fl_store_offset(t->stores[0], rt->proc->inputs[i], p, &t->next_offset[i], &found)) {
+                /* e.g. the last background write failed: restart, restore */
+                fl_log_error("runtime", "rewind: store %s [%d]: %s", fl_store_name(t->stores[0]), p,
+                             fl_store_errmsg(t->stores[0]));
+                rt->fatal = true;
+            }
             if (!found)
                 t->next_offset[i] = -1;
             rd_kafka_topic_partition_list_add(tpl, rt->proc->inputs[i], p)->offset =

@@ -109,3 +109,22 @@ def wait_idle(procs, quiet_s=4.0, timeout_s=900, check_alive=True):
             return
         time.sleep(0.5)
     raise RuntimeError("pipeline not idle after %ds" % timeout_s)
+
+
+def reset_topics(kafka, feedline_bin):
+    """Deletes every topic of the topology (all but Kafka's own) and creates
+    them again, so that a run starts from empty topics on a broker that
+    may hold an earlier run's data."""
+    from confluent_kafka.admin import AdminClient
+    admin = AdminClient({"bootstrap.servers": kafka})
+    names = [t for t in admin.list_topics(timeout=10).topics if not t.startswith("__")]
+    if names:
+        for fut in admin.delete_topics(names, operation_timeout=30).values():
+            fut.result()
+    deadline = time.time() + 60
+    while set(names) & set(admin.list_topics(timeout=10).topics):
+        if time.time() > deadline:
+            raise RuntimeError("topics still listed 60s after their deletion")
+        time.sleep(0.5)
+    subprocess.run([feedline_bin, "topics", "create", "--wait", "60"], check=True,
+                   capture_output=True, text=True)

@@ -286,6 +286,7 @@ typedef struct {
     const char *backend;
     const char *dir;    /* NULL: memory */
     size_t cache_bytes; /* the store's read cache, 0: none */
+    bool background;    /* commits write in the background */
     fl_store_t *s;
     uint64_t seed, rng;
     int step;
@@ -569,7 +570,9 @@ static void check_committed(model_t *m)
 {
     char err[256] = "";
     committed_ck_t c = {m, 0};
-    fl_err_t rc = fl_kv_scan_prefix(fl_store_kv(m->s), NULL, 0, committed_cb, &c, err, sizeof(err));
+    fl_err_t rc = fl_store_sync(m->s); /* the key-value store itself is read */
+    cr_assert_eq(rc, FL_OK, "%s: sync: %s", m->ctx, fl_store_errmsg(m->s));
+    rc = fl_kv_scan_prefix(fl_store_kv(m->s), NULL, 0, committed_cb, &c, err, sizeof(err));
     cr_assert_eq(rc, FL_OK, "%s: scan: %s", m->ctx, err);
     for (size_t i = c.next; i < m->n; i++)
         cr_assert(!m->c[i].present, "%s: committed store misses %s", m->ctx,
@@ -626,7 +629,10 @@ static void do_commit(model_t *m)
     }
     if (clpos >= 0)
         m->clpos = clpos;
-    check_committed(m);
+    /* With background writes, most commits leave their write in flight
+     * for the operations that follow. */
+    if (!m->background || rnd_below(&m->rng, 4) == 0)
+        check_committed(m);
 }
 
 static void clear_pending(model_t *m)
@@ -974,8 +980,16 @@ static void check_full(model_t *m)
     check_pending_count(m);
 }
 
+static fl_store_t *model_open(model_t *m)
+{
+    fl_store_t *s = open_store_cached(m->dir, m->cache_bytes);
+    cr_assert_eq(fl_store_set_background_writes(s, m->background), FL_OK, "%s",
+                 fl_store_errmsg(s));
+    return s;
+}
+
 static void model_run(const char *backend, const char *dir, uint64_t seed, int nops,
-                      size_t cache_bytes)
+                      size_t cache_bytes, bool background)
 {
     model_t *m = calloc(1, sizeof(*m));
     cr_assert_not_null(m);
@@ -985,7 +999,8 @@ static void model_run(const char *backend, const char *dir, uint64_t seed, int n
     m->seed = seed;
     m->rng = seed;
     m->cache_bytes = cache_bytes;
-    m->s = open_store_cached(dir, cache_bytes);
+    m->background = background;
+    m->s = model_open(m);
 
     for (m->step = 0; m->step < nops; m->step++) {
         uint64_t r = rnd_below(&m->rng, 1000);
@@ -1020,7 +1035,7 @@ static void model_run(const char *backend, const char *dir, uint64_t seed, int n
         } else if (r < 758 && dir) {
             /* a crash before the commit: the pending batch is lost */
             fl_store_free(m->s);
-            m->s = open_store_cached(dir, m->cache_bytes);
+            m->s = model_open(m);
             clear_pending(m);
             check_committed(m);
         } else {
@@ -1044,7 +1059,7 @@ static const uint64_t model_seeds[] = {1, 2, 3, 0xfeed, 77, 31337};
 Test(store_model, memory, .timeout = 300)
 {
     for (size_t i = 0; i < sizeof(model_seeds) / sizeof(model_seeds[0]); i++)
-        model_run("memory", NULL, model_seeds[i], MODEL_OPS, 0);
+        model_run("memory", NULL, model_seeds[i], MODEL_OPS, 0, false);
 }
 
 /* A read cache far smaller than the universe: reads mix hits, misses
@@ -1054,29 +1069,40 @@ Test(store_model, memory, .timeout = 300)
 Test(store_model, memory_cached, .timeout = 300)
 {
     for (size_t i = 0; i < sizeof(model_seeds) / sizeof(model_seeds[0]); i++)
-        model_run("memory+cache", NULL, model_seeds[i], MODEL_OPS, MODEL_CACHE_BYTES);
+        model_run("memory+cache", NULL, model_seeds[i], MODEL_OPS, MODEL_CACHE_BYTES, false);
+}
+
+/* Every seed on a fresh RocksDB store; odd seeds add the cache when
+ * cache_odd, every seed has it when cache_all. */
+static void model_rocksdb(const char *name, bool cache_all, bool cache_odd, bool background)
+{
+    for (size_t i = 0; i < sizeof(model_seeds) / sizeof(model_seeds[0]); i++) {
+        char err[256], label[64];
+        const char *dir = mk_tmpdir();
+        bool cache = cache_all || (cache_odd && i % 2);
+        snprintf(label, sizeof(label), "%s%s", name, cache ? "+cache" : "");
+        model_run(label, dir, model_seeds[i], MODEL_OPS, cache ? MODEL_CACHE_BYTES : 0,
+                  background);
+        cr_assert_eq(fl_kv_rocksdb_destroy(dir, err, sizeof(err)), FL_OK, "%s", err);
+        rm_tmpdirs();
+    }
 }
 
 Test(store_model, rocksdb, .fini = rm_tmpdirs, .timeout = 300)
 {
-    for (size_t i = 0; i < sizeof(model_seeds) / sizeof(model_seeds[0]); i++) {
-        char err[256];
-        const char *dir = mk_tmpdir();
-        model_run("rocksdb", dir, model_seeds[i], MODEL_OPS, 0);
-        cr_assert_eq(fl_kv_rocksdb_destroy(dir, err, sizeof(err)), FL_OK, "%s", err);
-        rm_tmpdirs();
-    }
+    model_rocksdb("rocksdb", false, false, false);
 }
 
 Test(store_model, rocksdb_cached, .fini = rm_tmpdirs, .timeout = 300)
 {
-    for (size_t i = 0; i < sizeof(model_seeds) / sizeof(model_seeds[0]); i++) {
-        char err[256];
-        const char *dir = mk_tmpdir();
-        model_run("rocksdb+cache", dir, model_seeds[i], MODEL_OPS, MODEL_CACHE_BYTES);
-        cr_assert_eq(fl_kv_rocksdb_destroy(dir, err, sizeof(err)), FL_OK, "%s", err);
-        rm_tmpdirs();
-    }
+    model_rocksdb("rocksdb", true, false, false);
+}
+
+/* Background writes, with and without the cache: reads, walks, aborts
+ * and restores run while the last commit's write is in flight. */
+Test(store_model, rocksdb_background, .fini = rm_tmpdirs, .timeout = 300)
+{
+    model_rocksdb("rocksdb+background", false, true, true);
 }
 
 /* ---- restore staging ---- */
@@ -1781,20 +1807,33 @@ static fl_err_t fkv_close(void *self, char *errstr, size_t errstr_size)
 static const fl_kv_backend_t fkv_backend = {
     "faulty",      fkv_get,       fkv_write, fkv_iter_new, fkv_seek,  fkv_seek_for_prev,
     fkv_seek_last, fkv_next,      fkv_prev,  fkv_valid,    fkv_key,   fkv_value,
-    fkv_status,    fkv_iter_free, fkv_stats, fkv_flush,    fkv_close,
+    fkv_status,    fkv_iter_free, fkv_stats, fkv_flush,    fkv_close, false,
 };
 
-static fl_store_t *open_faulty_store(fkv_t **fp)
+/* The same, claiming concurrent writes: only for tests whose background
+ * writes fail before touching the entries (fail_write). */
+static const fl_kv_backend_t fkv_backend_bg = {
+    "faulty-bg",   fkv_get,       fkv_write, fkv_iter_new, fkv_seek,  fkv_seek_for_prev,
+    fkv_seek_last, fkv_next,      fkv_prev,  fkv_valid,    fkv_key,   fkv_value,
+    fkv_status,    fkv_iter_free, fkv_stats, fkv_flush,    fkv_close, true,
+};
+
+static fl_store_t *open_faulty_store_with(const fl_kv_backend_t *be, fkv_t **fp)
 {
     char err[256] = "";
     fl_kv_t *kv;
     fkv_t *f = calloc(1, sizeof(*f));
     cr_assert_not_null(f);
-    cr_assert_eq(fl_kv_from_backend(&fkv_backend, f, &kv, err, sizeof(err)), FL_OK, "%s", err);
+    cr_assert_eq(fl_kv_from_backend(be, f, &kv, err, sizeof(err)), FL_OK, "%s", err);
     fl_store_t *s = fl_store_new(kv, STORE_NAME, CHANGELOG, PARTITION);
     cr_assert_not_null(s);
     *fp = f;
     return s;
+}
+
+static fl_store_t *open_faulty_store(fkv_t **fp)
+{
+    return open_faulty_store_with(&fkv_backend, fp);
 }
 
 /* A read error of the committed store's iterator used to leave the merged
@@ -2048,5 +2087,48 @@ Test(store_regress, cache_keeps_empty_value_present)
         cr_assert_eq(fl_store_get(s, KEY(0x10, 0x01), NULL, 0, &vl, &found), FL_OK);
         cr_assert(found && vl == 0, "read %d: the empty value is gone", i);
     }
+    fl_store_free(s);
+}
+
+/* The in-memory backend cannot be written from another thread. */
+Test(store, background_writes_need_rocksdb)
+{
+    fl_store_t *s = open_store(NULL);
+    cr_assert_eq(fl_store_set_background_writes(s, true), FL_ERR_INVALID);
+    cr_assert_eq(fl_store_set_background_writes(s, false), FL_OK);
+    fl_store_free(s);
+}
+
+/* A background write that fails is reported by the next commit, and the
+ * cache forgets the batch it was refreshed with. */
+Test(store_regress, background_write_failure_reported)
+{
+    fkv_t *f;
+    fl_store_t *s = open_faulty_store_with(&fkv_backend_bg, &f);
+    fl_store_offset_t off = {"posts", 0, 9};
+    int64_t o;
+    bool found;
+
+    cr_assert_eq(fl_store_set_cache(s, 1 << 16), FL_OK);
+    put_ok(s, KEY(0x10, 0x01), "a");
+    commit_ok(s, &off, 1, -1);
+    for (int i = 0; i < 2; i++)
+        expect_get(s, KEY(0x10, 0x01), "a"); /* cached */
+
+    cr_assert_eq(fl_store_set_background_writes(s, true), FL_OK);
+    put_ok(s, KEY(0x10, 0x01), "lost");
+    f->fail_write = true;
+    off.offset = 20;
+    cr_assert_eq(fl_store_commit(s, &off, 1, -1), FL_OK); /* handed over */
+    expect_get(s, KEY(0x10, 0x01), "lost"); /* the flushing layer, until the write ends */
+    put_ok(s, KEY(0x10, 0x02), "b");
+    cr_assert_eq(fl_store_commit(s, NULL, 0, -1), FL_ERR_IO, "the failure went unreported");
+    cr_assert(strstr(fl_store_errmsg(s), "injected write error"), "%s", fl_store_errmsg(s));
+    f->fail_write = false;
+    /* the store holds what was written, the cache no longer claims more */
+    fl_store_abort(s);
+    expect_get(s, KEY(0x10, 0x01), "a");
+    cr_assert_eq(fl_store_offset(s, "posts", 0, &o, &found), FL_OK);
+    cr_assert(found && o == 9, "offset %" PRId64, o);
     fl_store_free(s);
 }
