@@ -983,8 +983,7 @@ static void check_full(model_t *m)
 static fl_store_t *model_open(model_t *m)
 {
     fl_store_t *s = open_store_cached(m->dir, m->cache_bytes);
-    cr_assert_eq(fl_store_set_background_writes(s, m->background), FL_OK, "%s",
-                 fl_store_errmsg(s));
+    cr_assert_eq(fl_store_set_background_writes(s, m->background), FL_OK, "%s", fl_store_errmsg(s));
     return s;
 }
 
@@ -1081,8 +1080,7 @@ static void model_rocksdb(const char *name, bool cache_all, bool cache_odd, bool
         const char *dir = mk_tmpdir();
         bool cache = cache_all || (cache_odd && i % 2);
         snprintf(label, sizeof(label), "%s%s", name, cache ? "+cache" : "");
-        model_run(label, dir, model_seeds[i], MODEL_OPS, cache ? MODEL_CACHE_BYTES : 0,
-                  background);
+        model_run(label, dir, model_seeds[i], MODEL_OPS, cache ? MODEL_CACHE_BYTES : 0, background);
         cr_assert_eq(fl_kv_rocksdb_destroy(dir, err, sizeof(err)), FL_OK, "%s", err);
         rm_tmpdirs();
     }
