@@ -16,7 +16,8 @@
  * Workload: a partition task does many point gets and short prefix scans
  * and commits a batch every few hundred records; open iterators are few,
  * so detaching on write is cheap. Batches are ordered maps, so a key
- * written twice costs one write and commits apply in key order.
+ * written twice costs one write; keys added in ascending order (a store's
+ * commit) are appended without a map insert.
  */
 #include "fl_kv.h"
 #include "fl_kv_backend.h"
@@ -62,8 +63,29 @@ struct fl_kv_iter {
     char errmsg[256];
 };
 
+/* One change held in a batch's run: offsets into the run's arena. */
+typedef struct run_op {
+    size_t koff, voff;
+    uint32_t klen, vlen;
+    bool del;
+} run_op_t;
+
+/*
+ * A batch is an ordered map, but the common writer (a store's commit) adds
+ * keys already in ascending order: those are appended to a "run", an array
+ * of operations over one byte arena, at the cost of one key comparison
+ * each. The first key that is not above the run's last moves the run into
+ * the map, which takes every later key. Offsets always go to the map
+ * (metadata keys sort first and are added last). A key is in the run or in
+ * the map, never both.
+ */
 struct fl_kv_batch {
     fl__skl_t *map; /* key -> value, or tombstone flag for a delete */
+    run_op_t *run;
+    size_t nrun, run_cap;
+    uint8_t *arena;
+    size_t arena_len, arena_cap;
+    bool unordered; /* the run has been moved into the map */
 };
 
 void fl__state_panic(const char *file, int line, const char *cond)
@@ -801,11 +823,13 @@ void fl_kv_batch_free(fl_kv_batch_t *b)
     if (!b)
         return;
     fl__skl_free(b->map);
+    free(b->run);
+    free(b->arena);
     free(b);
 }
 
-static fl_err_t batch_add(fl_kv_batch_t *b, const void *key, size_t klen, const void *val,
-                          size_t vlen, uint8_t flags, char *errstr, size_t errstr_size)
+static fl_err_t map_add(fl_kv_batch_t *b, const void *key, size_t klen, const void *val,
+                        size_t vlen, uint8_t flags, char *errstr, size_t errstr_size)
 {
     fl__skl_node_t *n = fl__skl_node_new(b->map, key, klen, val, vlen, flags);
     if (!n) {
@@ -813,6 +837,87 @@ static fl_err_t batch_add(fl_kv_batch_t *b, const void *key, size_t klen, const 
         return FL_ERR_NOMEM;
     }
     fl__skl_insert(b->map, n);
+    return FL_OK;
+}
+
+static const uint8_t *run_key(const fl_kv_batch_t *b, const run_op_t *op)
+{
+    return b->arena + op->koff;
+}
+
+/* Moves the run into the map; on failure the batch is unchanged. */
+static fl_err_t run_to_map(fl_kv_batch_t *b, char *errstr, size_t errstr_size)
+{
+    fl__skl_node_t **nodes = b->nrun ? malloc(b->nrun * sizeof(*nodes)) : NULL;
+    if (b->nrun && !nodes)
+        goto nomem;
+    for (size_t i = 0; i < b->nrun; i++) {
+        const run_op_t *op = &b->run[i];
+        nodes[i] = fl__skl_node_new(b->map, run_key(b, op), op->klen, b->arena + op->voff,
+                                    op->vlen, op->del ? FL_KV_BATCH_TOMBSTONE : 0);
+        if (!nodes[i]) {
+            while (i--)
+                fl__skl_node_free(nodes[i]);
+            free(nodes);
+            goto nomem;
+        }
+    }
+    for (size_t i = 0; i < b->nrun; i++)
+        fl__skl_insert(b->map, nodes[i]);
+    free(nodes);
+    b->nrun = 0;
+    b->arena_len = 0;
+    b->unordered = true;
+    return FL_OK;
+nomem:
+    fl__errf(errstr, errstr_size, "out of memory");
+    return FL_ERR_NOMEM;
+}
+
+static bool grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return true;
+    size_t c = *cap ? *cap : 256;
+    while (c < need)
+        c *= 2;
+    void *q = realloc(*p, c * elem);
+    if (!q)
+        return false;
+    *p = q;
+    *cap = c;
+    return true;
+}
+
+static fl_err_t batch_add(fl_kv_batch_t *b, const void *key, size_t klen, const void *val,
+                          size_t vlen, uint8_t flags, char *errstr, size_t errstr_size)
+{
+    if (!b->unordered && b->nrun) {
+        const run_op_t *last = &b->run[b->nrun - 1];
+        if (fl__key_cmp(run_key(b, last), last->klen, key, klen) >= 0) {
+            fl_err_t err = run_to_map(b, errstr, errstr_size);
+            if (err)
+                return err;
+        }
+    }
+    if (b->unordered)
+        return map_add(b, key, klen, val, vlen, flags, errstr, errstr_size);
+    if (!grow((void **)&b->run, &b->run_cap, b->nrun + 1, sizeof(*b->run)) ||
+        !grow((void **)&b->arena, &b->arena_cap, b->arena_len + klen + vlen, 1)) {
+        fl__errf(errstr, errstr_size, "out of memory");
+        return FL_ERR_NOMEM;
+    }
+    run_op_t *op = &b->run[b->nrun++];
+    op->koff = b->arena_len;
+    op->klen = (uint32_t)klen;
+    memcpy(b->arena + b->arena_len, key, klen);
+    b->arena_len += klen;
+    op->voff = b->arena_len;
+    op->vlen = (uint32_t)vlen;
+    if (vlen)
+        memcpy(b->arena + b->arena_len, val, vlen);
+    b->arena_len += vlen;
+    op->del = flags & FL_KV_BATCH_TOMBSTONE;
     return FL_OK;
 }
 
@@ -856,19 +961,22 @@ fl_err_t fl_kv_batch_set_offset(fl_kv_batch_t *b, const char *topic, int32_t par
         goto out;
     }
     put_be64(val, (uint64_t)offset);
-    err = batch_add(b, key, klen, val, sizeof(val), 0, errstr, errstr_size);
+    err = map_add(b, key, klen, val, sizeof(val), 0, errstr, errstr_size);
 out:
     return err;
 }
 
 size_t fl_kv_batch_count(const fl_kv_batch_t *b)
 {
-    return fl__skl_count(b->map);
+    return fl__skl_count(b->map) + b->nrun;
 }
 
 void fl_kv_batch_clear(fl_kv_batch_t *b)
 {
     fl__skl_clear(b->map);
+    b->nrun = 0;
+    b->arena_len = 0;
+    b->unordered = false;
 }
 
 fl_err_t fl_kv_batch_commit(fl_kv_t *kv, fl_kv_batch_t *b, char *errstr, size_t errstr_size)
@@ -890,7 +998,7 @@ bool fl_kv_concurrent_write(const fl_kv_t *kv)
 fl_err_t fl_kv_batch_write(fl_kv_t *kv, fl_kv_batch_t *b, char *errstr, size_t errstr_size)
 {
     fl_err_t err = FL_OK;
-    size_t n = fl__skl_count(b->map), i = 0;
+    size_t n = fl_kv_batch_count(b), i = 0;
     fl_kv_op_t *ops = NULL;
     if (n == 0)
         goto out;
@@ -900,17 +1008,26 @@ fl_err_t fl_kv_batch_write(fl_kv_t *kv, fl_kv_batch_t *b, char *errstr, size_t e
         err = FL_ERR_NOMEM;
         goto out;
     }
+    /* The map's keys (metadata first), then the run's: no key is in both. */
     for (fl__skl_node_t *nd = fl__skl_first(b->map); nd; nd = fl__skl_next(nd), i++) {
         FL_STATE_CHECK(i < n);
         ops[i].key = fl__skl_key(nd, &ops[i].klen);
         ops[i].val = fl__skl_value(nd, &ops[i].vlen);
         ops[i].del = fl__skl_flags(nd) & FL_KV_BATCH_TOMBSTONE;
     }
+    for (size_t j = 0; j < b->nrun; j++, i++) {
+        FL_STATE_CHECK(i < n);
+        ops[i].key = run_key(b, &b->run[j]);
+        ops[i].klen = b->run[j].klen;
+        ops[i].val = b->arena + b->run[j].voff;
+        ops[i].vlen = b->run[j].vlen;
+        ops[i].del = b->run[j].del;
+    }
     FL_STATE_CHECK(i == n);
     err = kv->be->write(kv->self, ops, n, errstr, errstr_size);
     if (err)
         goto out;
-    fl__skl_clear(b->map);
+    fl_kv_batch_clear(b);
 out:
     free(ops);
     return err;

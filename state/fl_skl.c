@@ -21,10 +21,16 @@
  * entries in one map; write batches hold hundreds to thousands. Heights
  * are drawn with p = 1/4 from a per-map xorshift generator, so the shape
  * is reproducible and no global state is involved. Not thread-safe.
+ *
+ * Arena maps (fl__skl_new_arena) serve maps that are emptied wholesale and
+ * often, like a store's pending batch: nodes are carved from large chunks,
+ * a replaced or removed node's memory stays unused until the next clear,
+ * and a clear costs nothing per node. The chunks are kept for reuse.
  */
 #include "fl_skl.h"
 #include "fl_state_int.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,13 +41,26 @@ struct fl__skl_node {
     uint32_t vlen;
     uint8_t height;
     uint8_t flags;
+    uint8_t in_arena; /* carved from its map's chunks: freed with them */
     uint32_t hash;               /* of the key, low bits */
     struct fl__skl_node *hnext;  /* hash chain */
     struct fl__skl_node *next[]; /* height pointers, then key bytes, then value bytes */
 };
 
+/* A chunk of an arena map's node memory. */
+typedef struct chunk {
+    struct chunk *next;
+    size_t size, used;
+    _Alignas(max_align_t) uint8_t mem[];
+} chunk_t;
+
+#define FL_SKL_CHUNK (256 * 1024)
+
 struct fl__skl {
     fl__skl_node_t *head; /* sentinel of full height, no key */
+    bool arena;           /* nodes come from chunks; clearing resets them */
+    chunk_t *chunks;      /* every chunk, the one in use first... */
+    chunk_t *spare;       /* ...and those emptied by a clear, for reuse */
     int height;           /* levels in use, >= 1 */
     size_t count;
     uint64_t bytes;
@@ -117,14 +136,54 @@ fl__skl_t *fl__skl_new(uint64_t seed)
     return s;
 }
 
+static void node_release(fl__skl_node_t *n)
+{
+    if (n && !n->in_arena)
+        free(n);
+}
+
+/* Memory for a node of size bytes from an arena map's chunks. */
+static void *arena_alloc(fl__skl_t *s, size_t size)
+{
+    size = (size + 7) & ~(size_t)7;
+    chunk_t *c = s->chunks;
+    if (!c || c->size - c->used < size) {
+        if (s->spare && s->spare->size >= size) {
+            c = s->spare;
+            s->spare = c->next;
+        } else {
+            size_t cap = size > FL_SKL_CHUNK ? size : FL_SKL_CHUNK;
+            c = malloc(sizeof(*c) + cap);
+            if (!c)
+                return NULL;
+            c->size = cap;
+        }
+        c->used = 0;
+        c->next = s->chunks;
+        s->chunks = c;
+    }
+    void *p = c->mem + c->used;
+    c->used += size;
+    return p;
+}
+
 void fl__skl_clear(fl__skl_t *s)
 {
     fl__skl_node_t *n, *next;
     if (!s)
         return;
-    for (n = s->head->next[0]; n; n = next) {
-        next = n->next[0];
-        free(n);
+    if (s->arena) {
+        while (s->chunks) { /* every node lives in them */
+            chunk_t *c = s->chunks;
+            s->chunks = c->next;
+            c->next = s->spare;
+            s->spare = c;
+        }
+    } else {
+        for (n = s->head->next[0]; n; n = next) {
+            next = n->next[0];
+            free(n);
+        }
     }
     memset(s->head->next, 0, FL_SKL_MAX_HEIGHT * sizeof(fl__skl_node_t *));
     if (s->tab)
@@ -139,9 +198,22 @@ void fl__skl_free(fl__skl_t *s)
     if (!s)
         return;
     fl__skl_clear(s);
+    while (s->spare) {
+        chunk_t *c = s->spare;
+        s->spare = c->next;
+        free(c);
+    }
     free(s->tab);
     free(s->head);
     free(s);
+}
+
+fl__skl_t *fl__skl_new_arena(uint64_t seed)
+{
+    fl__skl_t *s = fl__skl_new(seed);
+    if (s)
+        s->arena = true;
+    return s;
 }
 
 fl__skl_node_t *fl__skl_node_new(fl__skl_t *s, const void *key, size_t klen, const void *val,
@@ -152,13 +224,15 @@ fl__skl_node_t *fl__skl_node_new(fl__skl_t *s, const void *key, size_t klen, con
     if (klen > UINT32_MAX || vlen > UINT32_MAX)
         return NULL;
     h = random_height(s);
-    n = malloc(sizeof(*n) + (size_t)h * sizeof(fl__skl_node_t *) + klen + vlen);
+    size_t size = sizeof(*n) + (size_t)h * sizeof(fl__skl_node_t *) + klen + vlen;
+    n = s->arena ? arena_alloc(s, size) : malloc(size);
     if (!n)
         return NULL;
     n->klen = (uint32_t)klen;
     n->vlen = (uint32_t)vlen;
     n->height = (uint8_t)h;
     n->flags = flags;
+    n->in_arena = s->arena;
     n->hash = (uint32_t)fl__key_hash(key, klen);
     n->hnext = NULL;
     memset(n->next, 0, (size_t)h * sizeof(fl__skl_node_t *));
@@ -171,7 +245,7 @@ fl__skl_node_t *fl__skl_node_new(fl__skl_t *s, const void *key, size_t klen, con
 
 void fl__skl_node_free(fl__skl_node_t *n)
 {
-    free(n);
+    node_release(n);
 }
 
 /* Fills update[] with the last node before key at every level and returns
@@ -242,7 +316,7 @@ void fl__skl_insert(fl__skl_t *s, fl__skl_node_t *n)
             *chain_link(s, old) = old->hnext;
         s->count--;
         s->bytes -= (uint64_t)old->klen + old->vlen;
-        free(old);
+        node_release(old);
     }
     if (n->height > s->height) {
         for (i = s->height; i < n->height; i++)
@@ -277,7 +351,7 @@ bool fl__skl_remove(fl__skl_t *s, const void *key, size_t klen)
     FL_STATE_CHECK(s->count > 0);
     s->count--;
     s->bytes -= (uint64_t)n->klen + n->vlen;
-    free(n);
+    node_release(n);
     return true;
 }
 
@@ -292,6 +366,18 @@ fl__skl_node_t *fl__skl_find(const fl__skl_t *s, const void *key, size_t klen)
         if (n->hash == h && n->klen == klen && memcmp(node_key(n), key, klen) == 0)
             return n;
     return NULL;
+}
+
+bool fl__skl_overwrite(fl__skl_t *s, const void *key, size_t klen, const void *val, size_t vlen,
+                       uint8_t flags)
+{
+    fl__skl_node_t *n = fl__skl_find(s, key, klen);
+    if (!n || n->vlen != vlen)
+        return false;
+    if (vlen)
+        memcpy(node_key(n) + klen, val, vlen);
+    n->flags = flags;
+    return true;
 }
 
 fl__skl_node_t *fl__skl_seek(const fl__skl_t *s, const void *key, size_t klen)

@@ -20,12 +20,16 @@ typedef struct fl__skl_node fl__skl_node_t;
 /* Returns NULL when out of memory. The seed makes node heights, and so
  * the structure's shape, deterministic. */
 fl__skl_t *fl__skl_new(uint64_t seed);
+/* The same, with nodes carved from chunks that only fl__skl_clear and
+ * fl__skl_free give back (see fl_skl.c): for maps emptied wholesale. */
+fl__skl_t *fl__skl_new_arena(uint64_t seed);
 void fl__skl_free(fl__skl_t *s);
 void fl__skl_clear(fl__skl_t *s);
 
 /* A node not yet linked; NULL when out of memory. Key and value are copied. */
 fl__skl_node_t *fl__skl_node_new(fl__skl_t *s, const void *key, size_t klen, const void *val,
                                  size_t vlen, uint8_t flags);
+/* Frees a node never linked (NULL allowed); a no-op for an arena map's node. */
 void fl__skl_node_free(fl__skl_node_t *n);
 
 /* Links n, which the map then owns; a node with an equal key is replaced and freed. */
@@ -34,6 +38,11 @@ void fl__skl_insert(fl__skl_t *s, fl__skl_node_t *n);
 bool fl__skl_remove(fl__skl_t *s, const void *key, size_t klen);
 
 fl__skl_node_t *fl__skl_find(const fl__skl_t *s, const void *key, size_t klen);
+/* When a node with this key and a value of vlen bytes exists, overwrites
+ * its value and flags in place (one hash probe, no allocation) and returns
+ * true; otherwise changes nothing and returns false. */
+bool fl__skl_overwrite(fl__skl_t *s, const void *key, size_t klen, const void *val, size_t vlen,
+                       uint8_t flags);
 /* First node whose key is >= key, NULL past the end. */
 fl__skl_node_t *fl__skl_seek(const fl__skl_t *s, const void *key, size_t klen);
 /* Last node whose key is < key, or <= key when inclusive; NULL if none. */

@@ -108,8 +108,8 @@ fl_store_t *fl_store_new(fl_kv_t *kv, const char *name, const char *changelog, i
     s->gen = 1;
     s->name = strdup(name);
     s->changelog = strdup(changelog);
-    s->pending = fl__skl_new(0x5eed0000u + (uint64_t)partition);
-    s->flushing = fl__skl_new(0x5eed1000u + (uint64_t)partition);
+    s->pending = fl__skl_new_arena(0x5eed0000u + (uint64_t)partition);
+    s->flushing = fl__skl_new_arena(0x5eed1000u + (uint64_t)partition);
     s->batch = fl_kv_batch_new();
     if (!s->name || !s->changelog || !s->pending || !s->flushing || !s->batch)
         goto fail;
@@ -323,10 +323,14 @@ static fl_err_t pending_set(fl_store_t *s, const void *key, size_t klen, const v
     if (vlen > FL_KV_VALUE_MAX)
         return store_fail(s, FL_ERR_OVERSIZED, "value of %zu bytes exceeds %d", vlen,
                           FL_KV_VALUE_MAX);
-    fl__skl_node_t *n = fl__skl_node_new(s->pending, key, klen, val, vlen, flags);
-    if (!n)
-        return store_fail(s, FL_ERR_NOMEM, "out of memory");
-    fl__skl_insert(s->pending, n);
+    /* A key changed again in the same batch (the timeline's USER entry, once
+     * per recipient) is usually rewritten with a value of the same size. */
+    if (!fl__skl_overwrite(s->pending, key, klen, val, vlen, flags)) {
+        fl__skl_node_t *n = fl__skl_node_new(s->pending, key, klen, val, vlen, flags);
+        if (!n)
+            return store_fail(s, FL_ERR_NOMEM, "out of memory");
+        fl__skl_insert(s->pending, n);
+    }
     s->gen++;
     return FL_OK;
 }

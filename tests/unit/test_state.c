@@ -828,6 +828,22 @@ static void op_batch(model_t *m)
         ops[i].del = rnd_below(&m->rng, 3) == 0;
         if (!ops[i].del)
             ops[i].vl = gen_value(m, ops[i].v, sizeof(ops[i].v));
+    }
+    /* Half the batches add their keys in ascending order (a stable sort:
+     * a key written twice keeps its order), as a store's commit does; a
+     * repeated key then moves the batch's run into its map midway. */
+    if (rnd_below(&m->rng, 2) == 0) {
+        for (int i = 1; i < n; i++) {
+            for (int j = i; j > 0 && key_cmp(ops[j - 1].k, ops[j - 1].kl, ops[j].k, ops[j].kl) > 0;
+                 j--) {
+                uint8_t tmp[sizeof(*ops)];
+                memcpy(tmp, &ops[j], sizeof(*ops));
+                memcpy(&ops[j], &ops[j - 1], sizeof(*ops));
+                memcpy(&ops[j - 1], tmp, sizeof(*ops));
+            }
+        }
+    }
+    for (int i = 0; i < n; i++) {
         for (int s = 0; s < 2; s++) {
             fl_err_t rc = ops[i].del
                               ? fl_kv_batch_delete(b[s], ops[i].k, ops[i].kl, err, sizeof(err))
