@@ -13,6 +13,12 @@
  * "doorkeeper" bitset (TinyLFU's) has seen the key since its last reset;
  * the first miss only marks it. Refreshes never admit.
  *
+ * A membership bitset (one bit per key hash, never a false negative)
+ * answers most lookups of absent keys without touching the table: every
+ * commit refreshes each of its changes, and most were never cached. Bits
+ * of evicted keys stay set until the set is rebuilt from the ring, after
+ * as many insertions as it has bytes.
+ *
  * Workload: one lookup per store read that misses the pending batch (the
  * timeline's per-recipient USER read), one refresh per committed change.
  * Entries are small (a 9-byte key and a 40-byte value for USER), so the
@@ -43,6 +49,8 @@ struct fl__cache {
     uint64_t *door; /* the doorkeeper: 2^door_log2 bits */
     unsigned door_log2;
     size_t door_marks, door_reset_at;
+    uint64_t *member; /* bit (h >> 24) of every cached key's hash h: same size as door */
+    size_t member_adds;
 };
 
 #define INITIAL_SLOTS 1024
@@ -78,7 +86,8 @@ fl__cache_t *fl__cache_new(size_t max_bytes)
     c->buckets = calloc(c->nbuckets, sizeof(*c->buckets));
     c->ring = malloc(c->ring_cap * sizeof(*c->ring));
     c->door = calloc(((size_t)1 << c->door_log2) / 64, sizeof(uint64_t));
-    if (!c->buckets || !c->ring || !c->door) {
+    c->member = calloc(((size_t)1 << c->door_log2) / 64, sizeof(uint64_t));
+    if (!c->buckets || !c->ring || !c->door || !c->member) {
         fl__cache_free(c);
         return NULL;
     }
@@ -92,6 +101,8 @@ void fl__cache_clear(fl__cache_t *c)
     for (size_t i = 0; i < c->n; i++)
         free(c->ring[i]);
     memset(c->buckets, 0, c->nbuckets * sizeof(*c->buckets));
+    memset(c->member, 0, ((size_t)1 << c->door_log2) / 8);
+    c->member_adds = 0;
     c->n = 0;
     c->hand = 0;
     c->bytes = 0;
@@ -101,11 +112,12 @@ void fl__cache_free(fl__cache_t *c)
 {
     if (!c)
         return;
-    if (c->buckets && c->ring)
+    if (c->buckets && c->ring && c->member)
         fl__cache_clear(c);
     free(c->buckets);
     free(c->ring);
     free(c->door);
+    free(c->member);
     free(c);
 }
 
@@ -125,6 +137,37 @@ static bool door_seen(fl__cache_t *c, uint64_t h)
     *w1 |= m1;
     *w2 |= m2;
     return false;
+}
+
+static uint64_t member_bit(const fl__cache_t *c, uint64_t h, size_t *word)
+{
+    uint64_t b = (h >> 24) & (((uint64_t)1 << c->door_log2) - 1);
+    *word = (size_t)(b >> 6);
+    return (uint64_t)1 << (b & 63);
+}
+
+static bool member_maybe(const fl__cache_t *c, uint64_t h)
+{
+    size_t w;
+    uint64_t m = member_bit(c, h, &w);
+    return (c->member[w] & m) != 0;
+}
+
+/* Sets h's bit; rebuilds the set from the live entries first when bits
+ * of evicted keys may have piled up. */
+static void member_add(fl__cache_t *c, uint64_t h)
+{
+    size_t w, bytes = ((size_t)1 << c->door_log2) / 8;
+    if (++c->member_adds > bytes) {
+        memset(c->member, 0, bytes);
+        for (size_t i = 0; i < c->n; i++) {
+            uint64_t m = member_bit(c, c->ring[i]->hash, &w);
+            c->member[w] |= m;
+        }
+        c->member_adds = c->n;
+    }
+    uint64_t m = member_bit(c, h, &w);
+    c->member[w] |= m;
 }
 
 static entry_t **chain_of(fl__cache_t *c, uint64_t h)
@@ -195,7 +238,8 @@ static void grow_table(fl__cache_t *c)
 bool fl__cache_get(fl__cache_t *c, const void *key, size_t klen, const void **val, size_t *vlen,
                    bool *present)
 {
-    entry_t *e = *find_link(c, key, klen, fl__key_hash(key, klen));
+    uint64_t h = fl__key_hash(key, klen);
+    entry_t *e = member_maybe(c, h) ? *find_link(c, key, klen, h) : NULL;
     if (!e) {
         c->misses++;
         return false;
@@ -213,6 +257,8 @@ static void store(fl__cache_t *c, const void *key, size_t klen, bool present, co
                   size_t vlen, bool only_if_cached)
 {
     uint64_t h = fl__key_hash(key, klen);
+    if (only_if_cached && !member_maybe(c, h))
+        return;
     entry_t **link = find_link(c, key, klen, h);
     entry_t *e = *link;
     uint8_t ref = 0; /* a new entry earns its reference bit by a hit */
@@ -259,6 +305,7 @@ static void store(fl__cache_t *c, const void *key, size_t klen, bool present, co
     link = chain_of(c, h);
     e->next = *link;
     *link = e;
+    member_add(c, h);
     e->slot = (uint32_t)c->n;
     c->ring[c->n++] = e;
     c->bytes += size;

@@ -853,8 +853,8 @@ static fl_err_t run_to_map(fl_kv_batch_t *b, char *errstr, size_t errstr_size)
         goto nomem;
     for (size_t i = 0; i < b->nrun; i++) {
         const run_op_t *op = &b->run[i];
-        nodes[i] = fl__skl_node_new(b->map, run_key(b, op), op->klen, b->arena + op->voff,
-                                    op->vlen, op->del ? FL_KV_BATCH_TOMBSTONE : 0);
+        nodes[i] = fl__skl_node_new(b->map, run_key(b, op), op->klen, b->arena + op->voff, op->vlen,
+                                    op->del ? FL_KV_BATCH_TOMBSTONE : 0);
         if (!nodes[i]) {
             while (i--)
                 fl__skl_node_free(nodes[i]);

@@ -16,6 +16,9 @@
  * and chain link), grown to keep chains short. A store's read misses its
  * pending batch far more often than it hits it, and a miss in a skiplist
  * of 10^5 nodes costs some 40 key comparisons; in the table, one probe.
+ * A miss rarely gets even that far: a bitset of eight bits per slot,
+ * small enough to stay in the CPU's cache, rules out most absent keys.
+ * Bits of removed nodes stay set until the index is rebuilt or cleared.
  *
  * Workload: the topology test driver and unit tests keep up to ~10^6
  * entries in one map; write batches hold hundreds to thousands. Heights
@@ -41,7 +44,7 @@ struct fl__skl_node {
     uint32_t vlen;
     uint8_t height;
     uint8_t flags;
-    uint8_t in_arena; /* carved from its map's chunks: freed with them */
+    uint8_t in_arena;            /* carved from its map's chunks: freed with them */
     uint32_t hash;               /* of the key, low bits */
     struct fl__skl_node *hnext;  /* hash chain */
     struct fl__skl_node *next[]; /* height pointers, then key bytes, then value bytes */
@@ -67,6 +70,7 @@ struct fl__skl {
     uint64_t rng;
     fl__skl_node_t **tab; /* the hash index; NULL until the first insert */
     size_t tab_size;      /* a power of two */
+    uint64_t *filter;     /* 8 * tab_size bits: bit (hash >> 7) of every linked node */
 };
 
 #define FL_SKL_TAB_MIN 64
@@ -186,8 +190,10 @@ void fl__skl_clear(fl__skl_t *s)
         }
     }
     memset(s->head->next, 0, FL_SKL_MAX_HEIGHT * sizeof(fl__skl_node_t *));
-    if (s->tab)
+    if (s->tab) {
         memset(s->tab, 0, s->tab_size * sizeof(*s->tab));
+        memset(s->filter, 0, s->tab_size);
+    }
     s->height = 1;
     s->count = 0;
     s->bytes = 0;
@@ -204,6 +210,7 @@ void fl__skl_free(fl__skl_t *s)
         free(c);
     }
     free(s->tab);
+    free(s->filter);
     free(s->head);
     free(s);
 }
@@ -275,11 +282,22 @@ static fl__skl_node_t **chain_link(fl__skl_t *s, const fl__skl_node_t *n)
     return l;
 }
 
+/* The filter's bit for hash h: 8 * tab_size bits, apart from the slot's bits. */
+static uint64_t filter_bit(const fl__skl_t *s, uint32_t h, size_t *word)
+{
+    size_t b = (h >> 7) & (8 * s->tab_size - 1);
+    *word = b >> 6;
+    return (uint64_t)1 << (b & 63);
+}
+
 static void chain_add(fl__skl_t *s, fl__skl_node_t *n)
 {
     fl__skl_node_t **l = &s->tab[n->hash & (s->tab_size - 1)];
+    size_t w;
+    uint64_t m = filter_bit(s, n->hash, &w);
     n->hnext = *l;
     *l = n;
+    s->filter[w] |= m;
 }
 
 /* Sizes the index for one more node: at most one node per slot on average.
@@ -292,10 +310,16 @@ static void index_reserve(fl__skl_t *s)
     if (want == s->tab_size)
         return;
     fl__skl_node_t **t = calloc(want, sizeof(*t));
-    if (!t)
+    uint64_t *f = calloc(want / 8, sizeof(*f)); /* 8 * want bits */
+    if (!t || !f) {
+        free(t);
+        free(f);
         return;
+    }
     free(s->tab);
+    free(s->filter);
     s->tab = t;
+    s->filter = f;
     s->tab_size = want;
     for (fl__skl_node_t *n = s->head->next[0]; n; n = n->next[0])
         chain_add(s, n);
@@ -362,6 +386,10 @@ fl__skl_node_t *fl__skl_find(const fl__skl_t *s, const void *key, size_t klen)
         return n && fl__key_cmp(node_key(n), n->klen, key, klen) == 0 ? n : NULL;
     }
     uint32_t h = (uint32_t)fl__key_hash(key, klen);
+    size_t w;
+    uint64_t m = filter_bit(s, h, &w);
+    if (!(s->filter[w] & m))
+        return NULL;
     for (fl__skl_node_t *n = s->tab[h & (s->tab_size - 1)]; n; n = n->hnext)
         if (n->hash == h && n->klen == klen && memcmp(node_key(n), key, klen) == 0)
             return n;

@@ -2031,6 +2031,39 @@ Test(store_cache, abort_and_failed_commit)
     fl_store_free(s);
 }
 
+/* Commits refresh cached keys long after the membership bits of evicted
+ * keys have been rebuilt many times over: no read ever sees a stale value. */
+Test(store_cache, refresh_survives_membership_rebuilds)
+{
+    fl_store_t *s = open_store(NULL);
+    fl_store_cache_stats_t st;
+    uint8_t k[3] = {0x10, 0, 0};
+    char v[16];
+
+    cr_assert_eq(fl_store_set_cache(s, 4096), FL_OK);
+    for (int round = 0; round < 12; round++) {
+        for (int i = 0; i < 200; i++) {
+            k[1] = (uint8_t)(i >> 8);
+            k[2] = (uint8_t)i;
+            snprintf(v, sizeof(v), "r%d-%d", round, i);
+            put_ok(s, k, sizeof(k), v);
+        }
+        commit_ok(s, NULL, 0, -1);
+        for (int pass = 0; pass < 2; pass++) { /* the second pass is admitted */
+            for (int i = 0; i < 200; i++) {
+                k[1] = (uint8_t)(i >> 8);
+                k[2] = (uint8_t)i;
+                snprintf(v, sizeof(v), "r%d-%d", round, i);
+                expect_get(s, k, sizeof(k), v);
+            }
+        }
+    }
+    fl_store_cache_stats(s, &st);
+    cr_assert_gt(st.hits, 0);
+    cr_assert_gt(st.evictions, 600, "too few evictions to rebuild the set: %" PRIu64, st.evictions);
+    fl_store_free(s);
+}
+
 /* The budget holds under many keys: entries are evicted, answers stay right. */
 Test(store_cache, eviction_keeps_budget)
 {
