@@ -257,11 +257,15 @@ static void store(fl__cache_t *c, const void *key, size_t klen, bool present, co
                   size_t vlen, bool only_if_cached)
 {
     uint64_t h = fl__key_hash(key, klen);
-    if (only_if_cached && !member_maybe(c, h))
-        return;
-    entry_t **link = find_link(c, key, klen, h);
-    entry_t *e = *link;
+    entry_t **link = NULL, *e = NULL;
     uint8_t ref = 0; /* a new entry earns its reference bit by a hit */
+
+    if (member_maybe(c, h)) {
+        link = find_link(c, key, klen, h);
+        e = *link;
+    } else if (only_if_cached) {
+        return;
+    }
 
     if (!present)
         vlen = 0;
