@@ -971,9 +971,19 @@ size_t fl_kv_batch_count(const fl_kv_batch_t *b)
     return fl__skl_count(b->map) + b->nrun;
 }
 
+/* A run's memory is kept for the next batch up to this size. */
+#define FL_KV_RUN_KEEP (8u << 20)
+
 void fl_kv_batch_clear(fl_kv_batch_t *b)
 {
     fl__skl_clear(b->map);
+    if (b->arena_cap + b->run_cap * sizeof(*b->run) > FL_KV_RUN_KEEP) {
+        free(b->arena);
+        free(b->run);
+        b->arena = NULL;
+        b->run = NULL;
+        b->arena_cap = b->run_cap = 0;
+    }
     b->nrun = 0;
     b->arena_len = 0;
     b->unordered = false;

@@ -58,6 +58,9 @@ typedef struct chunk {
 } chunk_t;
 
 #define FL_SKL_CHUNK (256 * 1024)
+/* Emptied chunks kept for reuse, at most; a clear after an unusually large
+ * batch gives the rest back. */
+#define FL_SKL_SPARE_MAX (16 * FL_SKL_CHUNK)
 
 struct fl__skl {
     fl__skl_node_t *head; /* sentinel of full height, no key */
@@ -177,9 +180,17 @@ void fl__skl_clear(fl__skl_t *s)
     if (!s)
         return;
     if (s->arena) {
+        size_t kept = 0;
+        for (chunk_t *c = s->spare; c; c = c->next)
+            kept += c->size;
         while (s->chunks) { /* every node lives in them */
             chunk_t *c = s->chunks;
             s->chunks = c->next;
+            if (kept + c->size > FL_SKL_SPARE_MAX) {
+                free(c);
+                continue;
+            }
+            kept += c->size;
             c->next = s->spare;
             s->spare = c;
         }
@@ -190,7 +201,15 @@ void fl__skl_clear(fl__skl_t *s)
         }
     }
     memset(s->head->next, 0, FL_SKL_MAX_HEIGHT * sizeof(fl__skl_node_t *));
-    if (s->tab) {
+    if (s->tab && s->tab_size > 4 * (s->count > FL_SKL_TAB_MIN ? s->count : FL_SKL_TAB_MIN)) {
+        /* An index sized for an unusually large batch: clearing it at every
+         * later commit would cost more than growing a new one. */
+        free(s->tab);
+        free(s->filter);
+        s->tab = NULL;
+        s->filter = NULL;
+        s->tab_size = 0;
+    } else if (s->tab) {
         memset(s->tab, 0, s->tab_size * sizeof(*s->tab));
         memset(s->filter, 0, s->tab_size);
     }

@@ -1271,6 +1271,62 @@ static void empty_checks(const char *dir)
     fl_store_free(NULL);
 }
 
+/* One batch far larger than the next: the pending list's index, its
+ * chunks and the kv batch's run shrink back, and every answer stays right
+ * across the change of size (background writes on RocksDB included). */
+static void large_then_small_checks(fl_store_t *s)
+{
+    enum { BIG = 200000 };
+    uint8_t k[5] = {0x10, 0, 0, 0, 0};
+    char v[16];
+    size_t n = 0;
+
+    for (uint32_t i = 0; i < BIG; i++) {
+        k[1] = (uint8_t)(i >> 24), k[2] = (uint8_t)(i >> 16), k[3] = (uint8_t)(i >> 8);
+        k[4] = (uint8_t)i;
+        snprintf(v, sizeof(v), "big%u", i);
+        put_ok(s, k, sizeof(k), v);
+    }
+    commit_ok(s, NULL, 0, -1);
+    for (int round = 0; round < 3; round++) {
+        for (uint32_t i = 0; i < 10; i++) { /* rewrite ten keys, delete ten */
+            k[1] = 0, k[2] = (uint8_t)(round + 1), k[3] = 0, k[4] = (uint8_t)i;
+            snprintf(v, sizeof(v), "small%d-%u", round, i);
+            put_ok(s, k, sizeof(k), v);
+            expect_get(s, k, sizeof(k), v);
+            k[4] = (uint8_t)(i + 100);
+            cr_assert_eq(fl_store_delete(s, k, sizeof(k)), FL_OK);
+            expect_get(s, k, sizeof(k), NULL);
+        }
+        commit_ok(s, NULL, 0, -1);
+    }
+    k[1] = 0, k[2] = 3, k[3] = 0, k[4] = 9;
+    expect_get(s, k, sizeof(k), "small2-9");
+    k[1] = 0, k[2] = 0x01, k[3] = 0x86, k[4] = 0xa0; /* an untouched big key */
+    expect_get(s, k, sizeof(k), "big100000");
+    fl_store_iter_t *it = NULL;
+    cr_assert_eq(fl_store_iter_new(s, k, 1, &it), FL_OK);
+    for (fl_store_iter_seek_first(it); fl_store_iter_valid(it); fl_store_iter_next(it))
+        n++;
+    fl_store_iter_free(it);
+    cr_assert_eq(n, BIG - 30, "entries after the small batches: %zu", n);
+}
+
+Test(store, large_then_small_batches_memory)
+{
+    fl_store_t *s = open_store(NULL);
+    large_then_small_checks(s);
+    fl_store_free(s);
+}
+
+Test(store, large_then_small_batches_rocksdb_background, .fini = rm_tmpdirs, .timeout = 120)
+{
+    fl_store_t *s = open_store(mk_tmpdir());
+    cr_assert_eq(fl_store_set_background_writes(s, true), FL_OK);
+    large_then_small_checks(s);
+    fl_store_free(s);
+}
+
 Test(store, empty_store_memory)
 {
     empty_checks(NULL);
