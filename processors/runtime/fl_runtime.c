@@ -52,11 +52,12 @@ static void fl_rt_on_signal(int sig)
     fl_rt_stop = 1;
 }
 
-#define FL_RT_MAX_INPUTS    8
-#define FL_RT_MAX_STORES    8
-#define FL_RT_MARKER_KEY    "\0offsets"
-#define FL_RT_MARKER_KLEN   8
-#define FL_RT_RESTORE_CHUNK 20000
+#define FL_RT_MAX_INPUTS     8
+#define FL_RT_MAX_STORES     8
+#define FL_RT_MAX_OUT_TOPICS 16
+#define FL_RT_MARKER_KEY     "\0offsets"
+#define FL_RT_MARKER_KLEN    8
+#define FL_RT_RESTORE_CHUNK  20000
 
 static int64_t now_ms(void)
 {
@@ -122,6 +123,10 @@ typedef struct rt {
     fl_codec_t *codec;
     rd_kafka_t *consumer;
     rd_kafka_t *producer;
+    /* Topic handles of the producer, by name: producing by name looks the
+     * topic up under a lock for every record. */
+    rd_kafka_topic_t *rkts[FL_RT_MAX_OUT_TOPICS];
+    int n_rkts;
     bool input_is_event[FL_RT_MAX_INPUTS];
     rt_task_t **tasks; /* by partition; NULL when not assigned */
     int32_t n_partitions;
@@ -229,22 +234,50 @@ static fl_err_t rt_begin(rt_t *rt)
     return FL_OK;
 }
 
+/* The producer's handle for topic, created on first use and kept; with
+ * the table full, a handle the caller destroys (*owned). NULL when
+ * librdkafka refuses the topic. */
+static rd_kafka_topic_t *rt_topic(rt_t *rt, const char *topic, bool *owned)
+{
+    *owned = false;
+    for (int i = 0; i < rt->n_rkts; i++)
+        if (strcmp(rd_kafka_topic_name(rt->rkts[i]), topic) == 0)
+            return rt->rkts[i];
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rt->producer, topic, NULL);
+    if (rkt && rt->n_rkts < FL_RT_MAX_OUT_TOPICS)
+        rt->rkts[rt->n_rkts++] = rkt;
+    else
+        *owned = rkt != NULL;
+    return rkt;
+}
+
+/* Produces one record in the open transaction; takes hdrs (may be NULL).
+ * rd_kafka_producev, not produceva: the latter frees the headers itself
+ * on failure in the librdkafka versions we build against. */
 static fl_err_t rt_produce(rt_t *rt, const char *topic, int32_t partition, const void *key,
                            size_t klen, const void *val, size_t vlen, rd_kafka_headers_t *hdrs,
                            void *opaque)
 {
+    bool owned;
     fl_err_t err = rt_begin(rt);
     if (err)
-        return err;
+        goto fail;
+    rd_kafka_topic_t *rkt = rt_topic(rt, topic, &owned);
+    if (!rkt) {
+        fl_log_error("runtime", "produce to %s: %s", topic,
+                     rd_kafka_err2str(rd_kafka_last_error()));
+        err = FL_ERR_INVALID;
+        goto fail;
+    }
     for (;;) {
         rd_kafka_resp_err_t kerr =
             hdrs ? rd_kafka_producev(
-                       rt->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+                       rt->producer, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(partition),
                        RD_KAFKA_V_KEY((void *)key, klen), RD_KAFKA_V_VALUE((void *)val, vlen),
                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
                        RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END)
                  : rd_kafka_producev(
-                       rt->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+                       rt->producer, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(partition),
                        RD_KAFKA_V_KEY((void *)key, klen), RD_KAFKA_V_VALUE((void *)val, vlen),
                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(opaque),
                        RD_KAFKA_V_END);
@@ -252,15 +285,20 @@ static fl_err_t rt_produce(rt_t *rt, const char *topic, int32_t partition, const
             rd_kafka_poll(rt->producer, 50);
             continue;
         }
+        if (owned)
+            rd_kafka_topic_destroy(rkt);
         if (kerr) {
-            if (hdrs)
-                rd_kafka_headers_destroy(hdrs);
             fl_log_error("runtime", "produce to %s [%d]: %s", topic, partition,
                          rd_kafka_err2str(kerr));
-            return fl_kafka_err(kerr);
+            err = fl_kafka_err(kerr);
+            goto fail;
         }
         return FL_OK;
     }
+fail:
+    if (hdrs)
+        rd_kafka_headers_destroy(hdrs);
+    return err;
 }
 
 static fl_err_t rt_forward(void *opaque, const char *topic, int32_t partition, const void *key,
@@ -1436,6 +1474,8 @@ int fl_runtime_main(const fl_processor_def_t *def, int argc, char **argv)
             if (e)
                 rd_kafka_error_destroy(e);
         }
+        for (int i = 0; i < rt.n_rkts; i++)
+            rd_kafka_topic_destroy(rt.rkts[i]);
         rd_kafka_destroy(rt.producer);
     }
     if (rt.mhd)
