@@ -69,6 +69,12 @@ static size_t entry_size(size_t klen, size_t vlen)
     return ENTRY_OVERHEAD + klen + vlen;
 }
 
+/* Bytes of each of the two bitsets (doorkeeper, membership): 2^door_log2 bits. */
+static size_t bitset_bytes(const fl__cache_t *c)
+{
+    return ((size_t)1 << c->door_log2) / 8;
+}
+
 fl__cache_t *fl__cache_new(size_t max_bytes)
 {
     if (max_bytes == 0)
@@ -82,11 +88,11 @@ fl__cache_t *fl__cache_new(size_t max_bytes)
     c->door_log2 = DOOR_MIN_LOG2;
     while (c->door_log2 < DOOR_MAX_LOG2 && ((size_t)1 << c->door_log2) < max_bytes / 8)
         c->door_log2++;
-    c->door_reset_at = ((size_t)1 << c->door_log2) / 8;
+    c->door_reset_at = bitset_bytes(c);
     c->buckets = calloc(c->nbuckets, sizeof(*c->buckets));
     c->ring = malloc(c->ring_cap * sizeof(*c->ring));
-    c->door = calloc(((size_t)1 << c->door_log2) / 64, sizeof(uint64_t));
-    c->member = calloc(((size_t)1 << c->door_log2) / 64, sizeof(uint64_t));
+    c->door = calloc(bitset_bytes(c), 1);
+    c->member = calloc(bitset_bytes(c), 1);
     if (!c->buckets || !c->ring || !c->door || !c->member) {
         fl__cache_free(c);
         return NULL;
@@ -101,7 +107,7 @@ void fl__cache_clear(fl__cache_t *c)
     for (size_t i = 0; i < c->n; i++)
         free(c->ring[i]);
     memset(c->buckets, 0, c->nbuckets * sizeof(*c->buckets));
-    memset(c->member, 0, ((size_t)1 << c->door_log2) / 8);
+    memset(c->member, 0, bitset_bytes(c));
     c->member_adds = 0;
     c->n = 0;
     c->hand = 0;
@@ -131,7 +137,7 @@ static bool door_seen(fl__cache_t *c, uint64_t h)
     if ((*w1 & m1) && (*w2 & m2))
         return true;
     if (++c->door_marks > c->door_reset_at) {
-        memset(c->door, 0, ((size_t)1 << c->door_log2) / 8);
+        memset(c->door, 0, bitset_bytes(c));
         c->door_marks = 0;
     }
     *w1 |= m1;
@@ -157,7 +163,7 @@ static bool member_maybe(const fl__cache_t *c, uint64_t h)
  * of evicted keys may have piled up. */
 static void member_add(fl__cache_t *c, uint64_t h)
 {
-    size_t w, bytes = ((size_t)1 << c->door_log2) / 8;
+    size_t w, bytes = bitset_bytes(c);
     if (++c->member_adds > bytes) {
         memset(c->member, 0, bytes);
         for (size_t i = 0; i < c->n; i++) {
