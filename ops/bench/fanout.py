@@ -138,8 +138,8 @@ def run_pipeline(args, workdir, users, posts, timed):
     for topic in ("users", "follows", "posts"):
         produce(topic, os.path.join(gen, topic + ".jsonl"))
     state = os.path.join(workdir, "state")
-    fan = Proc(BIN, "fanout", 0, state, 19401, workdir)
-    tls = [Proc(BIN, "timeline", i, state, 19402 + i, workdir) for i in range(args.timelines)]
+    fan = Proc(BIN, "fanout", 0, state, None, workdir)
+    tls = [Proc(BIN, "timeline", i, state, None, workdir) for i in range(args.timelines)]
     procs = [fan] + tls
     try:
         if not timed:

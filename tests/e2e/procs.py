@@ -1,20 +1,40 @@
 """Running feedline processor binaries for end-to-end tests and benchmarks:
 start, kill -9, restart, read their /metrics, wait until they are idle."""
+import itertools
 import os
 import re
 import signal
+import socket
 import subprocess
 import time
 import urllib.request
 
+_port_base = os.environ.get("FEEDLINE_METRICS_PORT_BASE")
+_next_port = itertools.count(int(_port_base)) if _port_base else None
+
+
+def free_port():
+    """A metrics port for a processor, so that runs on one machine (two
+    stacks, a test next to a benchmark) never share one: the port the
+    kernel gives a bind to 127.0.0.1:0, free at that moment. Linux hands
+    out odd ports to bind() and even ones to connect(), so an outgoing
+    connection is unlikely to take it before the processor binds it.
+    FEEDLINE_METRICS_PORT_BASE=N hands out N, N+1, ... instead."""
+    if _next_port is not None:
+        return next(_next_port)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
 
 class Proc:
     """One processor instance: feedline-<name> with its own instance id,
-    state directory, metrics port and log file."""
+    state directory, metrics port (None: a free_port(), kept across
+    restarts) and log file."""
 
     def __init__(self, bindir, name, instance, state_dir, port, log_dir):
         self.bindir, self.name, self.instance = bindir, name, instance
-        self.state_dir, self.port = state_dir, port
+        self.state_dir, self.port = state_dir, free_port() if port is None else port
         self.log_path = os.path.join(log_dir, "%s-%s.log" % (name, instance))
         self.p = None
         self.starts = 0

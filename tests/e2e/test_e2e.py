@@ -176,8 +176,8 @@ def check_run_with_kill9():
     inject_bad_records()
     log("workload produced in %.1fs" % (time.time() - t0))
 
-    fan = Proc(BIN, "fanout", 0, STATE, 19301, WORK)
-    tl = Proc(BIN, "timeline", 0, STATE, 19302, WORK)
+    fan = Proc(BIN, "fanout", 0, STATE, None, WORK)
+    tl = Proc(BIN, "timeline", 0, STATE, None, WORK)
     ctx.update(fan=fan, tl=tl)
     t0 = time.time()
     fan.start()
@@ -250,7 +250,7 @@ def after_first_workload():
 
 def check_scale_out_and_failover():
     fan, tl0 = ctx["fan"], ctx["tl"]
-    tl1 = Proc(BIN, "timeline", 1, STATE, 19303, WORK)
+    tl1 = Proc(BIN, "timeline", 1, STATE, None, WORK)
     ctx["tl1"] = tl1
     tl1.start()
 
