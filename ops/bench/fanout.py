@@ -26,10 +26,8 @@ import time
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+from itlib import BIN, KAFKA  # noqa: E402  (the stack ops/stack runs, env included)
 from procs import Proc, reset_topics, total, wait_idle  # noqa: E402
-
-BIN = os.path.join(ROOT, "build", "bin")
-KAFKA = os.environ.get("FEEDLINE_KAFKA", "127.0.0.1:19092")
 
 
 def sh(*args, **kw):

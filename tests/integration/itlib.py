@@ -1,8 +1,9 @@
 """Helpers shared by feedline's integration tests (stdlib only).
 
-Tests run from the repository root against the local stack; endpoints come
-from the same environment variables the binaries read, with the stack's
-defaults.
+Tests run against the local stack that ops/stack runs with the same
+environment: endpoints, ports and folders come from ops/lib/common.sh
+(FEEDLINE_KAFKA or FEEDLINE_KAFKA_PORT, FEEDLINE_STACK_DIR, ...), and the
+endpoints are exported so that the binaries the tests start agree.
 """
 import json
 import os
@@ -10,10 +11,33 @@ import subprocess
 import sys
 import time
 
-ROOT = os.environ.get("FEEDLINE_SOURCE_DIR", os.getcwd())
-BIN = os.environ.get("FEEDLINE_BIN_DIR", os.path.join(ROOT, "build", "bin"))
+ROOT = os.environ.get("FEEDLINE_SOURCE_DIR") or os.path.abspath(
+    os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def _stack_settings():
+    """What ops/lib/common.sh makes of the environment (FEEDLINE_KAFKA_PORT,
+    FEEDLINE_STACK_DIR, FEEDLINE_BUILD_DIR, ... with the same defaults as
+    ops/stack): endpoints, topology and schema paths, and its FL_* folders."""
+    names = ("FEEDLINE_KAFKA", "FEEDLINE_REDIS", "FEEDLINE_POSTGRES", "FEEDLINE_TOPOLOGY",
+             "FEEDLINE_SCHEMAS", "FL_STACK_DIR", "FL_BIN", "FL_KAFKA_LIBS")
+    script = '. "$1/ops/lib/common.sh"; shift; for n; do printf "%s\\0" "${!n}"; done'
+    out = subprocess.run(["bash", "-c", script, "common.sh", ROOT, *names], capture_output=True,
+                         text=True, check=True).stdout
+    return dict(zip(names, out.split("\0")))
+
+
+# The stack the tests talk to is the one ops/stack runs with this
+# environment; the binaries they start read FEEDLINE_KAFKA (not the port
+# variables), so it is exported for them.
+STACK = _stack_settings()
+for _name in ("FEEDLINE_KAFKA", "FEEDLINE_REDIS", "FEEDLINE_POSTGRES", "FEEDLINE_TOPOLOGY",
+              "FEEDLINE_SCHEMAS"):
+    os.environ[_name] = STACK[_name]
+BIN = os.environ.get("FEEDLINE_BIN_DIR", STACK["FL_BIN"])
 FEEDLINE = os.path.join(BIN, "feedline")
-KAFKA = os.environ.get("FEEDLINE_KAFKA", "127.0.0.1:19092")
+KAFKA = STACK["FEEDLINE_KAFKA"]
+STACK_DIR = STACK["FL_STACK_DIR"]
 
 # A prefix unique to this run, so tests can share topics with earlier runs.
 RUN = "it-%d-%d" % (time.time_ns(), os.getpid())
@@ -38,9 +62,7 @@ def tail(topic, prefix=RUN):
 
 
 def kafka_libs():
-    out = subprocess.run(["bash", "-c", ". ops/lib/common.sh; echo $FL_KAFKA_LIBS"],
-                         capture_output=True, text=True, check=True, cwd=ROOT)
-    return out.stdout.strip()
+    return STACK["FL_KAFKA_LIBS"]
 
 
 class Suite:
