@@ -26,7 +26,7 @@ import time
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-from itlib import BIN, KAFKA  # noqa: E402  (the stack ops/stack runs, env included)
+from itlib import BIN, KAFKA, STACK_DIR  # noqa: E402  (the stack ops/stack runs, env included)
 from procs import Proc, reset_topics, total, wait_idle  # noqa: E402
 
 
@@ -118,12 +118,29 @@ def cpu_seconds(pid):
         return None
 
 
+def warn(msg):
+    print("warning: " + msg, file=sys.stderr, flush=True)
+
+
 def broker_pid():
+    """The pid of the stack's Kafka broker (FEEDLINE_STACK_DIR, as ops/stack
+    keeps it), or None with a warning: the Kafka CPU figure is left out."""
+    path = os.path.join(STACK_DIR, "kafka", "kafka.pid")
     try:
-        with open(os.path.join(ROOT, ".stack", "kafka", "kafka.pid")) as f:
-            return int(f.read().strip())
-    except (OSError, ValueError):
+        with open(path) as f:
+            pid = int(f.read().strip())
+    except (OSError, ValueError) as e:
+        warn("no Kafka broker pid in %s (%s): no Kafka CPU figure" % (path, e))
         return None
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            cmdline = f.read()
+    except OSError:
+        cmdline = b""
+    if b"kafka.Kafka" not in cmdline:
+        warn("pid %d of %s is not a running Kafka broker: no Kafka CPU figure" % (pid, path))
+        return None
+    return pid
 
 
 def run_pipeline(args, workdir, users, posts, timed):
@@ -203,8 +220,13 @@ def measure(gen, procs):
     final = samples[-1][1]
     # CPU seconds spent on the backlog, per program (2 cores: at most 2 s/s).
     cpu = {"%s-%d" % (p.name, p.instance): round(cpu_seconds(p.p.pid) or 0, 1) for p in procs}
-    if cpu0 is not None:
-        cpu["kafka"] = round((cpu_seconds(bpid) or cpu0) - cpu0, 1)
+    cpu1 = cpu_seconds(bpid) if cpu0 is not None else None
+    if cpu1 is not None:
+        cpu["kafka"] = round(cpu1 - cpu0, 1)
+    else:
+        if bpid:
+            warn("cannot read the CPU time of Kafka broker pid %d: no Kafka CPU figure" % bpid)
+        cpu["kafka"] = None
     # Sustained rate: 5-second windows between 10% and 90% of the work.
     rates = []
     for i, (ts, v) in enumerate(samples):
