@@ -34,13 +34,26 @@ fl_port_open() {
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
-# fl_wait_for SECONDS DESCRIPTION COMMAND...: polls COMMAND until it succeeds.
+# fl_wait_for SECONDS DESCRIPTION CHECK COMMAND...: polls COMMAND until it
+# succeeds. CHECK runs before each poll and fails the script itself when
+# waiting is pointless (say, the server being waited for has exited).
 fl_wait_for() {
-    local secs=$1 what=$2 i
-    shift 2
+    local secs=$1 what=$2 check=$3 i
+    shift 3
     for ((i = 0; i < secs * 5; i++)); do
+        "$check"
         "$@" && return 0
         sleep 0.2
     done
     fl_die "$what not ready after ${secs}s"
+}
+
+# fl_show_logs FILE...: the last 30 lines of each non-empty FILE, on stderr.
+fl_show_logs() {
+    local f
+    for f; do
+        [ -s "$f" ] || continue
+        fl_say "== last 30 lines of $f"
+        tail -n 30 "$f" >&2
+    done
 }
