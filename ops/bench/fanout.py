@@ -64,9 +64,13 @@ def decode_timeline_key(k):
     return to_signed(u), to_signed(t), to_signed(p)
 
 
-def measure_lag(author, follower, n=40, interval=0.25):
+def measure_lag(author, follower, after_ms, n=40, interval=0.25):
     """Produces n posts by author and times each until the follower's
-    timeline entry is committed in the timelines changelog."""
+    timeline entry is committed in the timelines changelog. The posts are
+    stamped after after_ms (the workload's newest timestamp, minutes ahead
+    of now): stamped now they would be older than a full timeline's oldest
+    entry and trimmed at once. Like the workload's, their post ids are
+    created_at * 1000 + 1: time-ordered and unique."""
     from confluent_kafka import Consumer, TopicPartition
     c = Consumer({"bootstrap.servers": KAFKA, "group.id": "bench-lag-%d" % os.getpid(),
                   "enable.auto.commit": False, "isolation.level": "read_committed"})
@@ -78,7 +82,7 @@ def measure_lag(author, follower, n=40, interval=0.25):
         tps.append(TopicPartition("feedline.timelines-changelog", p, hi))
     c.assign(tps)
     sent, lags = {}, []
-    base = int(time.time() * 1000)
+    last_ms = after_ms
     proc = subprocess.Popen([os.path.join(BIN, "feedline"), "produce", "posts"],
                             stdin=subprocess.PIPE, text=True, stderr=subprocess.DEVNULL)
     t_end = time.time() + n * interval + 30
@@ -86,10 +90,11 @@ def measure_lag(author, follower, n=40, interval=0.25):
     next_send = time.time()
     while time.time() < t_end and (i < n or len(lags) < len(sent)):
         if i < n and time.time() >= next_send:
-            post = 9_000_000_000_000_000 + base * 100 + i
-            ev = {"type": "PostCreated", "event_id": "bench-lag-%d-%d" % (base, i),
-                  "occurred_at": base + i, "post_id": post, "author_id": author,
-                  "created_at": base + i, "text": "probe", "visibility": "PUBLIC",
+            last_ms = max(int(time.time() * 1000), last_ms + 1)
+            post = last_ms * 1000 + 1
+            ev = {"type": "PostCreated", "event_id": "bench-lag-%d-%d" % (after_ms, i),
+                  "occurred_at": last_ms, "post_id": post, "author_id": author,
+                  "created_at": last_ms, "text": "probe", "visibility": "PUBLIC",
                   "reply_to": None}
             proc.stdin.write(json.dumps(ev) + "\n")
             proc.stdin.flush()
@@ -239,8 +244,10 @@ def measure(gen, procs):
     with open(os.path.join(gen, "summary.json")) as f:
         summary = json.load(f)
     # End-to-end lag with the backlog gone: a regular author's post to a follower.
-    author, follower = pick_author_and_follower(gen)
-    lags = measure_lag(author, follower)
+    author, follower = pick_author_and_follower(gen, summary)
+    lags = measure_lag(author, follower, summary["end_ms"])
+    if not lags:
+        warn("no lag sample: no probe post by %d reached follower %d" % (author, follower))
     return {
         "deliveries": int(final),
         "elapsed_s": round(elapsed, 1),
@@ -254,15 +261,23 @@ def measure(gen, procs):
     }
 
 
-def pick_author_and_follower(gen):
-    """A regular (non-celebrity) author with at least one follower."""
+def pick_author_and_follower(gen, summary):
+    """A regular (non-celebrity) author with a middling number of followers
+    and one of them, as the follow graph stands at the end of the workload
+    (the generator unfollows some edges later)."""
     follows = {}
-    with open(os.path.join(gen, "follows.jsonl")) as f:
+    with open(os.path.join(gen, "follows.jsonl")) as f:  # in occurred_at order
         for line in f:
             e = json.loads(line)
-            if e["type"] == "FollowAdded" and e["follower_id"] != e["followee_id"]:
+            if e["follower_id"] == e["followee_id"]:
+                continue
+            if e["type"] == "FollowAdded":
                 follows.setdefault(e["followee_id"], set()).add(e["follower_id"])
-    cands = sorted((len(v), a) for a, v in follows.items() if 5 <= len(v) < 1000)
+            elif e["type"] == "FollowRemoved":
+                follows.get(e["followee_id"], set()).discard(e["follower_id"])
+    celebs = {c["user_id"] for c in summary.get("celebrities", [])}
+    cands = sorted((len(v), a) for a, v in follows.items()
+                   if 5 <= len(v) < 1000 and a not in celebs)
     author = cands[len(cands) // 2][1]
     return author, min(follows[author])
 
