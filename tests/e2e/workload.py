@@ -21,7 +21,10 @@ The same arguments always give byte-identical files. Shape of the run:
   celebrity #0 then loses 30% of them (7,350 < threshold - hysteresis =
   9,000) and regains them later, celebrity #1 loses them and stays below,
   the others stay celebrities. Any F works if F > threshold and
-  0.7 F < threshold - hysteresis;
+  0.7 F < threshold - hysteresis: summary.json names settings that fit
+  (celebrity_settings: 10,000 and 1,000 for the default F). With fewer
+  users than F + 1, F becomes the number of users - 1, below the default
+  threshold: such a workload needs the lower settings it names;
 - posts interleaved with the follows over the whole run: 80% PUBLIC, 15%
   FOLLOWERS, 5% PRIVATE, ~10% replies, per-author counts Pareto-distributed
   but bounded, so that most timelines stay under the default cap of 800
@@ -138,6 +141,25 @@ def parse_args(argv):
     return a
 
 
+def celebrity_settings_fit(followers, threshold, hysteresis):
+    """Whether a workload whose celebrities get this many followers plays its
+    celebrity scenarios under these settings: F followers reach the
+    threshold, and the 30% a dropping celebrity loses take it below
+    threshold - hysteresis."""
+    return followers >= threshold and followers - int(0.3 * followers) < threshold - hysteresis
+
+
+def celebrity_settings(followers):
+    """{celebrity_threshold, celebrity_hysteresis} that fit F followers per
+    celebrity, in the default's proportions (10,500 followers: 10,000 and
+    1,000), or None when F is too small for any."""
+    threshold = followers * 20 // 21
+    hysteresis = threshold // 10
+    if threshold < 1 or not celebrity_settings_fit(followers, threshold, hysteresis):
+        return None
+    return {"celebrity_threshold": threshold, "celebrity_hysteresis": hysteresis}
+
+
 def weighted_picker(rng, weights):
     """A function returning an index drawn with the given weights."""
     cum, s = [], 0.0
@@ -168,7 +190,8 @@ def generate(a, log=sys.stderr):
     F = a.celebrity_followers
     if K and F > N - 1:
         F = N - 1
-        print("workload: only %d users, celebrities get %d followers" % (N, F), file=log)
+        print("workload: only %d users, celebrities get %d followers (settings that fit: %s)"
+              % (N, F, celebrity_settings(F)), file=log)
 
     actions = []  # (t, seq, kind, payload...)
     seq = iter(range(1 << 62))
@@ -399,6 +422,7 @@ def generate(a, log=sys.stderr):
         "seed": a.seed, "run_id": a.run_id, "users": N, "posts": P, "user_base": a.user_base,
         "start_ms": a.start_ms, "end_ms": end_ms, "partitions": a.partitions,
         "celebrity_followers": F if K else 0, "celebrities": celeb_info, "counts": counts,
+        "celebrity_settings": celebrity_settings(F) if K else None,
         "special": special,
         "invalid_events": self_follows + n_bad_del + n_bad_create,
         "files": {t: os.path.basename(p) for t, p in paths.items()},
