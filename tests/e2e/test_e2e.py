@@ -6,12 +6,19 @@ input topics. Then: restore after deleting a processor's local state,
 scale-out to two timeline instances and fail-over, and bad records in
 every input topic end up in the dead-letter topic with their context.
 
+The workload's celebrities cross the celebrity threshold and drop below
+it again; when the topology's celebrity settings do not fit the
+workload's follower counts (fewer users than the default threshold), the
+run uses a copy of the topology with the settings the workload names, for
+the processors and the oracle alike.
+
 Environment: E2E_USERS, E2E_POSTS, E2E_SEED, E2E_KILLS (kills per
 processor), E2E_CELEB_FOLLOWERS.
 """
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -23,6 +30,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 
 from itlib import BIN, KAFKA, ROOT, RUN, Suite, feedline  # noqa: E402
 from procs import Proc, reset_topics, wait_idle  # noqa: E402
+import workload  # noqa: E402
 
 USERS = int(os.environ.get("E2E_USERS", "12000"))
 POSTS = int(os.environ.get("E2E_POSTS", "100000"))
@@ -162,6 +170,34 @@ def compare(expected, got, cap):
     assert not bad, "mismatches (first 5): %s" % bad[:5]
 
 
+def use_celebrity_settings(summary):
+    """Makes the run's topology one under which the workload's celebrities
+    cross the threshold and drop below it: the topology itself when its
+    settings fit, else a copy with the settings the workload names.
+    FEEDLINE_TOPOLOGY points the processors started afterwards and the
+    oracle (through `feedline topology`) at the same file."""
+    want = summary["celebrity_settings"]
+    assert want, "workload of %d users has no celebrity scenario" % USERS
+    have = settings()
+    if workload.celebrity_settings_fit(summary["celebrity_followers"],
+                                       have["celebrity_threshold"], have["celebrity_hysteresis"]):
+        return
+    with open(os.environ["FEEDLINE_TOPOLOGY"]) as f:
+        text = f.read()
+    for k, v in want.items():
+        text, n = re.subn(r"(?m)^([ \t]+%s:[ \t]*)\d+" % k, r"\g<1>%d" % v, text)
+        assert n == 1, "%s not found once in %s" % (k, os.environ["FEEDLINE_TOPOLOGY"])
+    path = os.path.join(WORK, "topology.yaml")
+    with open(path, "w") as f:
+        f.write(text)
+    os.environ["FEEDLINE_TOPOLOGY"] = path
+    got = settings()
+    assert all(got[k] == v for k, v in want.items()), (got, want)
+    log("%d followers per celebrity: celebrity_threshold %d, hysteresis %d (topology copy %s)"
+        % (summary["celebrity_followers"], got["celebrity_threshold"],
+           got["celebrity_hysteresis"], path))
+
+
 def check_run_with_kill9():
     gen = os.path.join(WORK, "workload")
     args = [sys.executable, os.path.join(HERE, "workload.py"), "--seed", str(SEED), "--users",
@@ -170,6 +206,9 @@ def check_run_with_kill9():
     if CELEB_FOLLOWERS:
         args += ["--celebrity-followers", CELEB_FOLLOWERS]
     subprocess.run(args, check=True, timeout=600)
+    with open(os.path.join(gen, "summary.json")) as f:
+        ctx["summary"] = json.load(f)
+    use_celebrity_settings(ctx["summary"])
     t0 = time.time()
     for topic in ("users", "follows", "posts"):
         produce_file(topic, os.path.join(gen, topic + ".jsonl"))
@@ -202,6 +241,29 @@ def check_run_with_kill9():
     got = dump_timelines()
     ctx["got"] = got
     compare(expected, got, settings()["timeline_cap"])
+
+
+def check_celebrities():
+    """The run crossed the celebrity threshold and dropped below it, as the
+    workload planned, and the fan-out's last word on each author in
+    feedline.celebrities is the oracle's."""
+    exp, summary = ctx["expected"], ctx["summary"]
+    stats = exp["stats"]
+    on, off = stats.get("celebrity on", 0), stats.get("celebrity off", 0)
+    log("oracle: %d authors became celebrities, %d stopped being one" % (on, off))
+    assert on >= 1 and off >= 1, "no celebrity change in both directions: %s" % stats
+    planned = sorted(c["user_id"] for c in summary["celebrities"] if c["scenario"] != "drops")
+    assert exp["celebrities"] == planned, (exp["celebrities"], planned)
+    last = {}
+    out = feedline("tail", "feedline.celebrities", "--from-beginning", "--exit-at-end").stdout
+    for line in out.splitlines():
+        r = json.loads(line)
+        assert isinstance(r.get("value"), dict), r
+        last[r["value"]["author_id"]] = r["value"]["celebrity"]
+    got = sorted(a for a, c in last.items() if c)
+    assert got == exp["celebrities"], "feedline.celebrities says %s, the oracle %s" % (
+        got, exp["celebrities"])
+    assert not all(last.values()), "no author dropped below the threshold: %s" % last
 
 
 def check_dead_letters():
@@ -308,8 +370,8 @@ def main():
     log("e2e: %d users, %d posts, seed %d, %d kills per processor; work in %s" % (
         USERS, POSTS, SEED, KILLS, WORK))
     try:
-        for fn in (check_run_with_kill9, check_dead_letters, check_restore_from_changelog,
-                   check_scale_out_and_failover):
+        for fn in (check_run_with_kill9, check_celebrities, check_dead_letters,
+                   check_restore_from_changelog, check_scale_out_and_failover):
             if s.failed and fn is not check_dead_letters:
                 print("skip %s: an earlier phase failed" % fn.__name__)
                 s.failed += 1
