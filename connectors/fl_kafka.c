@@ -74,71 +74,79 @@ out:
     return rk;
 }
 
-rd_kafka_t *fl_kafka_producer_new(const char *brokers,
-                                  void (*dr_cb)(rd_kafka_t *, const rd_kafka_message_t *, void *),
-                                  void *opaque, char *errstr, size_t errstr_size)
+/* The fixed choices of every producer and every consumer. */
+static const char *const fl_producer_props[][2] = {
+    {"enable.idempotence", "true"},    {"acks", "all"},
+    {"partitioner", "murmur2_random"}, {"linger.ms", "5"},
+    {"compression.type", "lz4"},       {"message.timeout.ms", "300000"},
+};
+static const char *const fl_consumer_props[][2] = {
+    {"enable.auto.commit", "false"},   {"enable.auto.offset.store", "false"},
+    {"auto.offset.reset", "earliest"}, {"enable.partition.eof", "true"},
+    {"fetch.wait.max.ms", "50"},       {"partition.assignment.strategy", "range"},
+};
+
+rd_kafka_t *fl_kafka_client_new(rd_kafka_type_t type, const fl_kafka_client_opts_t *o, char *errstr,
+                                size_t errstr_size)
 {
-    static const char *const props[][2] = {
-        {"enable.idempotence", "true"},    {"acks", "all"},
-        {"partitioner", "murmur2_random"}, {"linger.ms", "5"},
-        {"compression.type", "lz4"},       {"message.timeout.ms", "300000"},
-    };
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     rd_kafka_t *rk = NULL;
+    char gid[128];
+    const char *const(*fixed)[2] =
+        type == RD_KAFKA_PRODUCER ? fl_producer_props : fl_consumer_props;
+    size_t n_fixed = type == RD_KAFKA_PRODUCER
+                         ? sizeof(fl_producer_props) / sizeof(fl_producer_props[0])
+                         : sizeof(fl_consumer_props) / sizeof(fl_consumer_props[0]);
 
     rd_kafka_conf_set_log_cb(conf, fl_kafka_log_cb);
-    if (fl_kafka_set(conf, "bootstrap.servers", brokers, errstr, errstr_size))
+    if (fl_kafka_set(conf, "bootstrap.servers", o->brokers, errstr, errstr_size))
         goto out;
-    for (size_t i = 0; i < sizeof(props) / sizeof(props[0]); i++)
-        if (fl_kafka_set(conf, props[i][0], props[i][1], errstr, errstr_size))
+    for (size_t i = 0; i < n_fixed; i++)
+        if (fl_kafka_set(conf, fixed[i][0], fixed[i][1], errstr, errstr_size))
             goto out;
-    if (dr_cb)
-        rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
-    rd_kafka_conf_set_opaque(conf, opaque);
-    rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size);
-    if (rk)
+    for (size_t i = 0; i < o->n_props; i++)
+        if (fl_kafka_set(conf, o->props[i][0], o->props[i][1], errstr, errstr_size))
+            goto out;
+    if (type == RD_KAFKA_CONSUMER && !o->group) {
+        /* librdkafka needs a group.id for any consumer; an assign()-only
+         * one gets a throw-away id and never joins or commits. */
+        snprintf(gid, sizeof(gid), "feedline-assign-%ld", (long)getpid());
+    }
+    if (type == RD_KAFKA_CONSUMER &&
+        fl_kafka_set(conf, "group.id", o->group ? o->group : gid, errstr, errstr_size))
+        goto out;
+    if (o->dr_cb)
+        rd_kafka_conf_set_dr_msg_cb(conf, o->dr_cb);
+    if (o->rebalance_cb)
+        rd_kafka_conf_set_rebalance_cb(conf, o->rebalance_cb);
+    if (o->stats_cb)
+        rd_kafka_conf_set_stats_cb(conf, o->stats_cb);
+    rd_kafka_conf_set_opaque(conf, o->opaque);
+    rk = rd_kafka_new(type, conf, errstr, errstr_size);
+    if (rk) {
         conf = NULL; /* owned by rk now */
+        if (type == RD_KAFKA_CONSUMER)
+            rd_kafka_poll_set_consumer(rk);
+    }
 out:
     if (conf)
         rd_kafka_conf_destroy(conf);
     return rk;
 }
 
+rd_kafka_t *fl_kafka_producer_new(const char *brokers,
+                                  void (*dr_cb)(rd_kafka_t *, const rd_kafka_message_t *, void *),
+                                  void *opaque, char *errstr, size_t errstr_size)
+{
+    fl_kafka_client_opts_t o = {.brokers = brokers, .dr_cb = dr_cb, .opaque = opaque};
+    return fl_kafka_client_new(RD_KAFKA_PRODUCER, &o, errstr, errstr_size);
+}
+
 rd_kafka_t *fl_kafka_consumer_new(const char *brokers, const char *group, char *errstr,
                                   size_t errstr_size)
 {
-    static const char *const props[][2] = {
-        {"enable.auto.commit", "false"},   {"enable.auto.offset.store", "false"},
-        {"auto.offset.reset", "earliest"}, {"enable.partition.eof", "true"},
-        {"fetch.wait.max.ms", "50"},       {"partition.assignment.strategy", "range"},
-    };
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_t *rk = NULL;
-    char gid[128];
-
-    rd_kafka_conf_set_log_cb(conf, fl_kafka_log_cb);
-    if (fl_kafka_set(conf, "bootstrap.servers", brokers, errstr, errstr_size))
-        goto out;
-    for (size_t i = 0; i < sizeof(props) / sizeof(props[0]); i++)
-        if (fl_kafka_set(conf, props[i][0], props[i][1], errstr, errstr_size))
-            goto out;
-    /* librdkafka needs a group.id for any consumer; an assign()-only one
-     * gets a throw-away id and never joins or commits. */
-    if (!group) {
-        snprintf(gid, sizeof(gid), "feedline-assign-%ld", (long)getpid());
-        group = gid;
-    }
-    if (fl_kafka_set(conf, "group.id", group, errstr, errstr_size))
-        goto out;
-    rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
-    if (rk) {
-        conf = NULL;
-        rd_kafka_poll_set_consumer(rk);
-    }
-out:
-    if (conf)
-        rd_kafka_conf_destroy(conf);
-    return rk;
+    fl_kafka_client_opts_t o = {.brokers = brokers, .group = group};
+    return fl_kafka_client_new(RD_KAFKA_CONSUMER, &o, errstr, errstr_size);
 }
 
 static int64_t fl_now_ms(void)
@@ -199,7 +207,11 @@ static const char *const fl_kind_configs[][3][2] = {
     [FL_TOPIC_CHANGELOG] = {{"cleanup.policy", "compact"},
                             {"min.cleanable.dirty.ratio", "0.3"},
                             {NULL, NULL}},
-    [FL_TOPIC_DLQ] = {{"retention.ms", "-1"}, {"retention.bytes", "-1"}, {NULL, NULL}},
+    /* Dead letters keep values of up to the contract's 1 MiB plus their
+     * context headers (the runtime's producer allows 2 MiB per record). */
+    [FL_TOPIC_DLQ] = {{"retention.ms", "-1"},
+                      {"retention.bytes", "-1"},
+                      {"max.message.bytes", "4194304"}},
 };
 
 fl_err_t fl_kafka_create_topics(rd_kafka_t *rk, const fl_topology_t *t, FILE *report, char *errstr,

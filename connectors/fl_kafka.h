@@ -20,6 +20,28 @@
 /* Maps a librdkafka error to fl_err_t (retriable ones to FL_ERR_UNAVAILABLE / FL_ERR_TIMEOUT). */
 fl_err_t fl_kafka_err(rd_kafka_resp_err_t err);
 
+/* What a client adds to feedline's fixed choices (all optional but brokers). */
+typedef struct fl_kafka_client_opts {
+    const char *brokers;
+    const char *group;             /* consumers: NULL for an assign()-only one */
+    const char *const (*props)[2]; /* extra name/value pairs, applied last */
+    size_t n_props;
+    void (*dr_cb)(rd_kafka_t *, const rd_kafka_message_t *, void *);
+    void (*rebalance_cb)(rd_kafka_t *, rd_kafka_resp_err_t, rd_kafka_topic_partition_list_t *,
+                         void *);
+    int (*stats_cb)(rd_kafka_t *, char *, size_t, void *);
+    void *opaque; /* passed to the callbacks */
+} fl_kafka_client_opts_t;
+
+/*
+ * New producer or consumer (type) with feedline's fixed choices for its
+ * kind (idempotent, murmur2_random; no auto-commit, earliest, range
+ * assignor, partition EOF events) and o's additions. A consumer's poll
+ * queue is its main queue. NULL with a message on failure.
+ */
+rd_kafka_t *fl_kafka_client_new(rd_kafka_type_t type, const fl_kafka_client_opts_t *o, char *errstr,
+                                size_t errstr_size);
+
 /*
  * New idempotent producer for brokers. dr_cb may be NULL. opaque is passed
  * to callbacks. NULL with a message on failure; free with
