@@ -579,6 +579,7 @@ enum {
     S_BATCH_RECORDS,
     S_BATCH_MS,
     S_STORE_CACHE,
+    S_BUFFERED,
     S__COUNT
 };
 
@@ -595,6 +596,8 @@ static const struct setting {
     [S_BATCH_RECORDS] = {"batch_max_records", offsetof(fl_settings_t, batch_max_records), 5000},
     [S_BATCH_MS] = {"batch_max_ms", offsetof(fl_settings_t, batch_max_ms), 50},
     [S_STORE_CACHE] = {"store_cache_bytes", offsetof(fl_settings_t, store_cache_bytes), 8 << 20},
+    [S_BUFFERED] = {"buffered_records_per_partition",
+                    offsetof(fl_settings_t, buffered_records_per_partition), 10000},
 };
 
 static int64_t *setting_slot(fl_settings_t *s, size_t i)
@@ -678,6 +681,11 @@ static int read_settings(ctx_t *c, fl_topology_t *t, const node_t *map, int key_
     if (s->store_cache_bytes < 0 || s->store_cache_bytes > ((int64_t)1 << 40)) {
         fail(c, lines[S_STORE_CACHE], "store_cache_bytes must be between 0 and 2^40, got %" PRId64,
              s->store_cache_bytes);
+        return -1;
+    }
+    if (s->buffered_records_per_partition <= 0) {
+        fail(c, lines[S_BUFFERED], "buffered_records_per_partition must be > 0, got %" PRId64,
+             s->buffered_records_per_partition);
         return -1;
     }
     return 0;

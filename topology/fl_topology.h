@@ -67,6 +67,9 @@ typedef struct fl_settings {
     int64_t batch_max_records;    /* > 0 */
     int64_t batch_max_ms;         /* > 0 */
     int64_t store_cache_bytes;    /* read cache per store partition, 0 = none */
+    /* records a task buffers per input partition before it pauses the
+     * partition (resumed below half), like Kafka Streams' setting */
+    int64_t buffered_records_per_partition; /* > 0 */
 } fl_settings_t;
 
 typedef struct fl_topology {
