@@ -555,6 +555,27 @@ static int print_timelines(fl_kv_t *kv, bool full)
     return 0;
 }
 
+/* `timeline --all --store DIR...`: the timelines as the local RocksDB
+ * stores hold them (a stopped processor's folders), so that a restored
+ * store can be compared with what its changelog or an oracle says. */
+static int timeline_from_stores(int argc, char **argv)
+{
+    char err[512];
+    int ret = 0;
+    for (int i = 0; i < argc; i++) {
+        fl_kv_t *kv = NULL;
+        fl_kv_rocksdb_opts_t o = {.must_exist = true};
+        if (fl_kv_rocksdb_open(argv[i], &o, &kv, err, sizeof(err))) {
+            fprintf(stderr, "feedline timeline: %s: %s\n", argv[i], err);
+            return 1;
+        }
+        if (print_timelines(kv, false))
+            ret = 1;
+        fl_kv_free(kv);
+    }
+    return ret;
+}
+
 static int cmd_timeline(fl_cli_t *cli, int argc, char **argv)
 {
     char err[512], *end = NULL;
@@ -565,8 +586,10 @@ static int cmd_timeline(fl_cli_t *cli, int argc, char **argv)
     int64_t user = 0;
     int ret = 1, eofs = 0, parts = 0;
 
+    if (argc >= 4 && !strcmp(argv[1], "--all") && !strcmp(argv[2], "--store"))
+        return timeline_from_stores(argc - 3, argv + 3);
     if (argc != 2)
-        return usage_error("timeline", "%s", "expected a USER id or --all");
+        return usage_error("timeline", "%s", "expected a USER id, --all or --all --store DIR...");
     if (!all) {
         user = strtoll(argv[1], &end, 10);
         if (!*argv[1] || *end)
@@ -650,10 +673,12 @@ static const fl_command_t fl_commands[] = {
      "timeline operations, store changelog keys and values (null = tombstone). Starts at the end "
      "unless --from-beginning;\n"
      "--exit-at-end stops once every partition has been read to its end.\n"},
-    {"timeline", cmd_timeline, "timeline USER|--all",
+    {"timeline", cmd_timeline, "timeline USER|--all|--all --store DIR...",
      "Prints USER's current timeline, newest first, rebuilt from the timelines\n"
-     "store's changelog (no RocksDB files are read): one JSON line with every entry.\n"
-     "--all prints every user's timeline as post ids, one line per user.\n"},
+     "store's changelog: one JSON line with every entry.\n"
+     "--all prints every user's timeline as post ids, one line per user.\n"
+     "--all --store DIR... prints them from local store folders instead (a stopped\n"
+     "processor's <state-dir>/timeline-<instance>/timelines-<partition>).\n"},
     {"topology", cmd_topology, "topology",
      "Prints the topology file as loaded and validated, environment overrides applied.\n"},
     {"topics", cmd_topics, "topics create [--wait SECONDS]",
