@@ -1,0 +1,194 @@
+/*
+ * fl_rt_int.h - the processor runtime's parts (see fl_runtime.h), as its
+ * files share them. Not for processors.
+ *
+ * The runtime is split along Kafka Streams' seams:
+ *   fl_runtime.c    clients, group membership and assignment, the loop
+ *   fl_merge.c      a task's input queues and the choice of the next record
+ *   fl_rt_task.c    tasks: opening their stores, restore from changelogs
+ *   fl_rt_txn.c     the transaction: producing, dead letters, commit,
+ *                   abandon and rewind
+ *   fl_rt_metrics.c the metrics endpoint and its text
+ *   fl_rt_opts.c    the command line
+ * Everything runs on the one processing thread except the metrics
+ * endpoint, which reads a snapshot under snap_lock.
+ */
+#ifndef FL_RT_INT_H
+#define FL_RT_INT_H
+
+#include "fl_codec.h"
+#include "fl_ctx_int.h"
+#include "fl_merge.h"
+#include "fl_proc.h"
+
+#include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define FL_RT_MAX_INPUTS     8
+#define FL_RT_MAX_STORES     8
+#define FL_RT_MAX_OUT_TOPICS 16
+#define FL_RT_MAX_COUNTERS   16
+/* Changelogs written before input offsets travelled in the transaction
+ * hold offset markers under this key; restore skips them. */
+#define FL_RT_MARKER_KEY    "\0offsets"
+#define FL_RT_MARKER_KLEN   8
+#define FL_RT_RESTORE_CHUNK 20000
+/* The wall-clock time of a store's last commit is kept among its input
+ * offsets under this name (no processor has an input of that name). */
+#define FL_RT_COMMITTED_AT "__feedline.committed-at"
+/* How long one loop iteration may spend restoring. */
+#define FL_RT_RESTORE_SLICE_MS 200
+
+enum {
+    FL_RT_WIPE_AHEAD_OF_CHANGELOG,
+    FL_RT_WIPE_PAST_INPUT_END,
+    FL_RT_WIPE_TOMBSTONES_EXPIRED,
+    FL_RT_WIPE__COUNT
+};
+/* How long a task waits for an input known to hold records that it does
+ * not deliver, before merging past it (fl_merge.h). */
+#define FL_RT_MAX_LAG_WAIT_MS 30000
+
+typedef struct rt_opts {
+    const char *topology_path;
+    const char *schemas_dir;
+    const char *state_dir;
+    const char *instance;
+    const char *metrics_addr;
+    int max_idle_ms;
+} rt_opts_t;
+
+/* A buffered input record, decoded when it came from an input topic;
+ * the merge's item. */
+typedef struct rt_entry {
+    rd_kafka_message_t *m;
+    fl_event_t ev;
+    fl_err_t decode_err;
+    char *errmsg; /* decode/validation failure, malloc'd */
+} rt_entry_t;
+
+typedef struct rt_task {
+    int32_t partition;
+    fl_store_t **stores;
+    fl_merge_t *merge;
+    bool dirty; /* processed records since the last commit */
+    /* Highest changelog offset acknowledged in the open transaction, per
+     * store (delivery reports); -1 when the batch changed nothing. */
+    int64_t changelog_last[FL_RT_MAX_STORES];
+    uint64_t lag_giveups_logged;
+    int64_t input_end[FL_RT_MAX_INPUTS]; /* asked of the broker at assignment; -1 unknown */
+    int64_t committed[FL_RT_MAX_INPUTS]; /* the group's committed offsets; -1 none */
+    int64_t local[FL_RT_MAX_INPUTS];     /* the store's checkpoint; -1 none */
+    /* Restoring: the inputs are paused until every store caught up. */
+    bool restoring, paused, restored;
+    bool input_paused[FL_RT_MAX_INPUTS]; /* above buffered_records_per_partition */
+    bool bulk[FL_RT_MAX_STORES];      /* store open in bulk-load mode */
+    bool rs_needed[FL_RT_MAX_STORES]; /* store behind its changelog */
+    int64_t rs_hi[FL_RT_MAX_STORES];  /* changelog end at assignment */
+    size_t rs_store;                  /* the store being restored */
+    rd_kafka_t *rs_consumer;          /* reading its changelog */
+    int64_t rs_pos, rs_applied, rs_t0;
+    fl_ctx_t ctx;
+} rt_task_t;
+
+typedef struct rt_metrics {
+    const char *counter_names[FL_RT_MAX_COUNTERS]; /* static strings from processors */
+    uint64_t counters[FL_RT_MAX_COUNTERS];
+    uint64_t records_in, records_out, dead_letters, batches, commits, commit_failures;
+    double batch_ms_sum, commit_ms_sum;
+    double phase_ms_sum[4]; /* of commits: changelog, offsets, transaction, stores */
+    uint64_t restored_records;
+    uint64_t wipes[FL_RT_WIPE__COUNT];
+    uint64_t fenced;       /* batches the group refused (a newer generation owns them) */
+    uint64_t dirs_removed; /* store folders of partitions not owned for long */
+    uint64_t pauses;       /* input partitions paused above the buffer bound */
+} rt_metrics_t;
+
+typedef struct rt {
+    const fl_processor_def_t *def;
+    rt_opts_t opts;
+    volatile sig_atomic_t *stop; /* set by SIGINT/SIGTERM */
+    fl_topology_t *topo;
+    const fl_processor_t *proc;
+    fl_codec_t *codec;
+    rd_kafka_t *consumer;
+    rd_kafka_t *producer;
+    /* Topic handles of the producer, by name: producing by name looks the
+     * topic up under a lock for every record. */
+    rd_kafka_topic_t *rkts[FL_RT_MAX_OUT_TOPICS];
+    int n_rkts;
+    bool input_is_event[FL_RT_MAX_INPUTS];
+    rt_task_t **tasks; /* by partition; NULL when not assigned */
+    /* delete.retention.ms of each store's changelog; -1 unknown */
+    int64_t changelog_delete_retention_ms[FL_RT_MAX_STORES];
+    int32_t n_partitions;
+    bool in_txn;
+    int delivery_failures;
+    bool fatal;
+    rt_metrics_t m;
+    int64_t *lso;          /* [input][partition] last stable offsets from librdkafka's
+                            * statistics; -1 unknown, -2 fetched to the end */
+    int assigned;          /* partitions currently assigned */
+    const char *failpoint; /* FEEDLINE_FAILPOINT's name, NULL when off */
+    long failpoint_at, failpoint_hits;
+    bool failpoint_stop; /* SIGSTOP instead of SIGKILL: a zombie to be */
+    /* metrics endpoint */
+    struct MHD_Daemon *mhd;
+    pthread_mutex_t snap_lock;
+    char *snapshot;
+    int64_t last_snapshot_ms;
+} rt_t;
+
+int64_t fl__rt_now_ms(void);
+/* Frees an rt_entry_t (the merge's free callback). */
+void fl__rt_entry_free(void *item);
+/* Index of topic among the processor's inputs, -1 when it is not one. */
+int fl__rt_input_index(const rt_t *rt, const char *topic);
+
+/* fl_rt_opts.c: 0 to run, 1 after --help, 2 on a usage error. */
+int fl__rt_parse_opts(const fl_processor_def_t *def, int argc, char **argv, rt_opts_t *o);
+
+/* fl_rt_task.c */
+int64_t fl__rt_wall_ms(void);
+const char *fl__rt_wipe_reason(int reason);
+/* Opens partition's task: stores opened and checked, starting offsets
+ * chosen (committed: the group's committed offset per input, -1 none; NULL
+ * when unknown). t->restoring says whether it must restore before it
+ * processes. NULL on failure (logged). */
+rt_task_t *fl__rt_task_open(rt_t *rt, int32_t partition, const int64_t *committed);
+void fl__rt_task_free(rt_t *rt, rt_task_t *t);
+/* Restores for at most budget_ms; t->restoring turns false when done. */
+fl_err_t fl__rt_task_restore_step(rt_t *rt, rt_task_t *t, int64_t budget_ms);
+fl_err_t fl__rt_task_ready(rt_t *rt, rt_task_t *t);
+void fl__rt_cleanup_state_dirs(rt_t *rt);
+
+/* Crashes the process (SIGKILL) at the failpoint named name when the
+ * environment asks for it: FEEDLINE_FAILPOINT=NAME[:N[:stop]] kills at
+ * the Nth pass (default 1), or stops it (SIGSTOP, for zombie tests).
+ * Names: before-offsets (the batch's records are in the open transaction,
+ * its input offsets not yet), before-commit (records and offsets are in
+ * it), after-commit (the transaction committed, the stores did not).
+ * Compiled in unless FL_FAILPOINTS is off. */
+void fl__rt_failpoint(rt_t *rt, const char *name);
+
+/* fl_rt_txn.c */
+void fl__rt_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
+fl_err_t fl__rt_begin(rt_t *rt);
+fl_err_t fl__rt_forward(void *opaque, const char *topic, int32_t partition, const void *key,
+                        size_t klen, const void *val, size_t vlen);
+void fl__rt_count(void *opaque, const char *name, uint64_t n);
+fl_err_t fl__rt_dead_letter(rt_t *rt, const rd_kafka_message_t *m, const char *stage,
+                            fl_err_t cause, const char *msg);
+fl_err_t fl__rt_commit_batch(rt_t *rt);
+void fl__rt_abandon_batch(rt_t *rt);
+
+/* fl_rt_metrics.c */
+int fl__rt_metrics_start(rt_t *rt);
+void fl__rt_metrics_render(rt_t *rt);
+int fl__rt_stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaque);
+
+#endif

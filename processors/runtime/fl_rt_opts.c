@@ -1,0 +1,87 @@
+/*
+ * fl_rt_opts.c - the processor binaries' command line.
+ */
+#include "fl_codec.h"
+#include "fl_rt_int.h"
+#include "fl_topology.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static void usage(const fl_processor_def_t *def, FILE *out)
+{
+    fprintf(out,
+            "usage: feedline-%s [options]\n\n"
+            "Runs the %s processor: joins consumer group of the topology's processor entry,\n"
+            "restores its stores from their changelogs and processes until SIGINT/SIGTERM.\n\n"
+            "Options:\n"
+            "  --topology FILE   topology file   (default $FEEDLINE_TOPOLOGY or "
+            "topology/feedline.yaml)\n"
+            "  --schemas DIR     schema folder   (default $FEEDLINE_SCHEMAS or schemas)\n"
+            "  --state-dir DIR   local stores    (default $FEEDLINE_STATE_DIR or .state)\n"
+            "  --instance ID     instance id, unique per running instance; names the\n"
+            "                    transactional producer and the store folder (default 0)\n"
+            "  --metrics H:P     serve /metrics and /healthz on H:P (default off)\n"
+            "  --max-idle-ms N   how long a task with records of one input waits for another\n"
+            "                    input that is caught up, before merging past it (default 0:\n"
+            "                    only inputs known to hold records are waited for; -1: never\n"
+            "                    wait, not even for those)\n",
+            def->name, def->name);
+}
+
+int fl__rt_parse_opts(const fl_processor_def_t *def, int argc, char **argv, rt_opts_t *o)
+{
+    static const struct option lo[] = {{"topology", required_argument, NULL, 't'},
+                                       {"schemas", required_argument, NULL, 's'},
+                                       {"state-dir", required_argument, NULL, 'd'},
+                                       {"instance", required_argument, NULL, 'i'},
+                                       {"metrics", required_argument, NULL, 'm'},
+                                       {"max-idle-ms", required_argument, NULL, 'w'},
+                                       {"help", no_argument, NULL, 'h'},
+                                       {NULL, 0, NULL, 0}};
+    int c;
+    o->topology_path = fl_topology_default_path();
+    o->schemas_dir = fl_codec_default_dir();
+    o->state_dir = getenv("FEEDLINE_STATE_DIR") ? getenv("FEEDLINE_STATE_DIR") : ".state";
+    o->instance = getenv("FEEDLINE_INSTANCE") ? getenv("FEEDLINE_INSTANCE") : "0";
+    o->metrics_addr = NULL;
+    o->max_idle_ms = 0;
+    while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+        switch (c) {
+        case 't':
+            o->topology_path = optarg;
+            break;
+        case 's':
+            o->schemas_dir = optarg;
+            break;
+        case 'd':
+            o->state_dir = optarg;
+            break;
+        case 'i':
+            o->instance = optarg;
+            break;
+        case 'm':
+            o->metrics_addr = optarg;
+            break;
+        case 'w':
+            o->max_idle_ms = atoi(optarg);
+            if (o->max_idle_ms < -1) {
+                fprintf(stderr, "--max-idle-ms wants -1 or more\n");
+                return 2;
+            }
+            break;
+        case 'h':
+            usage(def, stdout);
+            return 1;
+        default:
+            usage(def, stderr);
+            return 2;
+        }
+    }
+    if (optind != argc) {
+        usage(def, stderr);
+        return 2;
+    }
+    return 0;
+}
