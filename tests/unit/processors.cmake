@@ -1,5 +1,5 @@
 # Processors: the fan-out and timeline rules and the whole fanout ->
 # timeline pipeline against an oracle, through the topology test driver.
-fl_criterion_test(test_fanout unit SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_fanout.c LIBS fl_logic)
-fl_criterion_test(test_timeline unit SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_timeline.c LIBS fl_logic)
-fl_criterion_test(test_pipeline unit SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_pipeline.c LIBS fl_logic)
+fl_criterion_test(test_fanout unit SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_fanout.c LIBS fl_testdriver)
+fl_criterion_test(test_timeline unit SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_timeline.c LIBS fl_testdriver)
+fl_criterion_test(test_pipeline unit SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_pipeline.c LIBS fl_testdriver)
