@@ -143,15 +143,18 @@ static int capture_change(void *arg, const void *key, size_t klen, const void *v
     return c->err != FL_OK;
 }
 
-/* Commits (or, after a failure, aborts) every store of the task. */
+/* Commits (or, after a failure, aborts) every store of the task. A
+ * rejected record has changed nothing (fl__ctx_process checks it) and
+ * commits its offset, as the runtime's dead-lettered records do. */
 static fl_err_t finish_batch(fl_driver_t *d, const char *topic, fl_err_t result)
 {
     fl_err_t err = FL_OK;
     fl_store_offset_t off = {topic, d->ctx.partition, ++d->next_offset};
+    bool failed = result && result != FL_ERR_INVALID;
 
     for (size_t i = 0; i < d->ctx.proc->n_stores; i++) {
         fl_store_t *s = d->ctx.stores[i];
-        if (result) {
+        if (failed) {
             fl_store_abort(s);
             continue;
         }
@@ -173,7 +176,7 @@ static fl_err_t pipe_record(fl_driver_t *d, const fl_proc_record_t *rec, char *e
                             size_t errstr_size)
 {
     size_t n_out = d->outputs.n;
-    fl_err_t result = d->def->process(&d->ctx, rec, errstr, errstr_size);
+    fl_err_t result = fl__ctx_process(&d->ctx, d->def, rec, errstr, errstr_size);
     if (result) {
         while (d->outputs.n > n_out)
             rec_free(&d->outputs.v[--d->outputs.n]);

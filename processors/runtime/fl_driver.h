@@ -5,11 +5,14 @@
  * pipe records in, read the forwarded outputs and the changelog records
  * each commit produced, and inspect the stores.
  *
- * Each pipe is one batch: the record is processed and, unless it failed,
- * its state changes are captured (as the runtime would produce them to
- * the changelog) and committed with the record's offset. A record that
- * fails with FL_ERR_INVALID is "dead-lettered": nothing of it is kept and
- * the driver counts it.
+ * Each pipe is one batch: the record is processed through
+ * fl__ctx_process, as the runtime does, and unless it failed its state
+ * changes are captured (as the runtime would produce them to the
+ * changelog) and committed with the record's offset. A record rejected
+ * with FL_ERR_INVALID is "dead-lettered": the driver counts it and
+ * commits its offset; it changed nothing, which fl__ctx_process checks (a
+ * processor that wrote or forwarded before rejecting gets FL_ERR_CORRUPT).
+ * After any other error nothing of the record is kept.
  */
 #ifndef FL_DRIVER_H
 #define FL_DRIVER_H

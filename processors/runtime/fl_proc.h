@@ -12,8 +12,13 @@
  *
  * Errors: process() returns FL_OK, or FL_ERR_INVALID with a message when
  * the record is invalid (the runtime sends it to the dead-letter topic and
- * goes on), or any other error when processing cannot go on (a store
- * failed); the runtime then abandons the batch uncommitted.
+ * goes on with the batch), or any other error when processing cannot go
+ * on (a store failed); the runtime then abandons the batch uncommitted.
+ * A record is rejected before anything is written for it: no store put or
+ * delete and no forward may come before FL_ERR_INVALID, since the batch
+ * cannot take back part of one record. The runtime and the test driver
+ * check this, and treat a violation as FL_ERR_CORRUPT (fl_ctx_int.h).
+ * Past its first write a processor reports failures with other errors.
  */
 #ifndef FL_PROC_H
 #define FL_PROC_H

@@ -3,3 +3,6 @@
 fl_criterion_test(test_fanout unit SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_fanout.c LIBS fl_testdriver)
 fl_criterion_test(test_timeline unit SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_timeline.c LIBS fl_testdriver)
 fl_criterion_test(test_pipeline unit SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_pipeline.c LIBS fl_testdriver)
+# The test driver itself, and the rule it shares with the runtime: a
+# processor rejects a record before writing or forwarding anything.
+fl_criterion_test(test_driver unit SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_driver.c LIBS fl_testdriver)
