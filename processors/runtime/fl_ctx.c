@@ -49,8 +49,11 @@ fl_err_t fl_ctx_forward(fl_ctx_t *ctx, const char *topic, int32_t partition, con
             is_output = true;
     int32_t parts = fl_ctx_partitions(ctx, topic);
     if (!is_output || partition < 0 || partition >= parts)
-        return FL_ERR_INVALID;
-    return ctx->forward(ctx->opaque, topic, partition, key, klen, val, vlen);
+        return FL_ERR_CONFIG;
+    /* A record is never at fault for a failed forward: an FL_ERR_INVALID
+     * passed up would have it dead-lettered after what it already wrote. */
+    fl_err_t err = ctx->forward(ctx->opaque, topic, partition, key, klen, val, vlen);
+    return err == FL_ERR_INVALID ? FL_ERR_CONFIG : err;
 }
 
 void fl_ctx_count(fl_ctx_t *ctx, const char *name, uint64_t n)

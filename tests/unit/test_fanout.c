@@ -859,3 +859,95 @@ Test(fanout, driver_changelog_is_in_the_task_partition)
     for (size_t i = 0; i < n; i++)
         cr_assert_eq(r[i].partition, 3, "changelog record %zu in partition %d", i, r[i].partition);
 }
+
+/* ---- regressions: no dead letter after a write ---- */
+
+/* A stored key committed behind the processor's back, as damage would. */
+static void inject(int64_t owner, const fl_key_t *k, const void *val, size_t vlen)
+{
+    fl_store_t *s = fl_driver_store(drv[part(owner)], FL_STORE_FANOUT);
+    cr_assert_eq(fl_store_put(s, k->buf, k->len, val, vlen), FL_OK);
+    cr_assert_eq(fl_store_commit(s, NULL, 0, -1), FL_OK, "%s", fl_store_errmsg(s));
+}
+
+static fl_key_t with_extra_byte(fl_key_t k)
+{
+    k.buf[k.len++] = 0x01;
+    return k;
+}
+
+/* The failure after a write must be the processor's own diagnosis, not
+ * the context's check catching an FL_ERR_INVALID. */
+static void expect_stopped(fl_err_t got, fl_err_t want, size_t dead_letters, const char *what)
+{
+    cr_assert_eq(got, want, "%s: got %s (%s)", what, fl_err_str(got), errstr);
+    cr_assert_null(strstr(errstr, "rejected"), "%s: the processor returned FL_ERR_INVALID: %s",
+                   what, errstr);
+    cr_assert_eq(fl_driver_dead_letters(last), dead_letters, "%s was dead-lettered", what);
+    expect_nothing(what);
+}
+
+/* A FOLLOWER or OUTBOX key that does not parse was reported as
+ * FL_ERR_INVALID after the post, outbox, edge and counter were written:
+ * the runtime dead-lettered the event and committed half of it. */
+Test(fanout, damaged_stored_key_is_corruption_not_a_dead_letter)
+{
+    const int64_t a = 1;
+    int64_t f = id_in(0, 1000, 0), g = id_in(1, 1000, 0);
+    fl_key_t k;
+
+    OK(follow(a, f));
+    fl_key_edge(&k, FL_KEY_TAG_FOLLOWER, a, g);
+    k = with_extra_byte(k);
+    inject(a, &k, "", 0);
+    expect_stopped(post(a, 500, 10000, FL_VIS_PUBLIC), FL_ERR_CORRUPT, 0,
+                   "post with a damaged follower key");
+    expect_stopped(post(a, 500, 10000, FL_VIS_PUBLIC), FL_ERR_CORRUPT, 0,
+                   "the same post again: it was not kept");
+    expect_outbox(a, NULL, 0);
+
+    const int64_t b = id_like(a, 2);
+    uint8_t vis = FL_VIS_PUBLIC;
+    fl_key_recent(&k, FL_KEY_TAG_OUTBOX, b, 10000, 600);
+    k = with_extra_byte(k);
+    inject(b, &k, &vis, 1);
+    expect_stopped(follow(b, f), FL_ERR_CORRUPT, 0, "follow backfilled from a damaged outbox key");
+    cr_assert_eq(author_of(b).followers, 0, "the follow was kept");
+}
+
+/* A topology in which fanout may not write feedline.timeline-ops made
+ * every post fail as FL_ERR_INVALID after its post record was written:
+ * each one dead-lettered while the store took it. */
+Test(fanout, undeclared_output_stops_instead_of_dead_lettering)
+{
+    char path[4096], err[512] = "", *yaml = NULL;
+    const char *dir = getenv("FEEDLINE_SOURCE_DIR");
+    const char *from = "outputs: [feedline.timeline-ops, feedline.celebrities]";
+    const char *to = "outputs: [feedline.celebrities]";
+    size_t len = 0;
+
+    snprintf(path, sizeof(path), "%s/tests/data/topology/driver.yaml", dir && *dir ? dir : ".");
+    FILE *fp = fopen(path, "r");
+    cr_assert_not_null(fp);
+    cr_assert_eq(getdelim(&yaml, &len, '\0', fp) > 0, true);
+    fclose(fp);
+    char *at = strstr(yaml, from);
+    cr_assert_not_null(at, "driver.yaml changed: no fanout outputs line");
+    memmove(at + strlen(to), at + strlen(from), strlen(at + strlen(from)) + 1);
+    memcpy(at, to, strlen(to));
+    fl_topology_t *t = fl_topology_parse(yaml, strlen(yaml), "no-timeline-ops", err, sizeof(err));
+    cr_assert_not_null(t, "topology: %s", err);
+    fl_driver_t *d = fl_driver_new(t, &fl_fanout_processor, part(1), err, sizeof(err));
+    cr_assert_not_null(d, "driver: %s", err);
+
+    fl_driver_t *saved = drv[part(1)];
+    drv[part(1)] = d;
+    expect_stopped(post(1, 500, 10000, FL_VIS_PRIVATE), FL_ERR_CONFIG, 0,
+                   "post with no timeline-ops output");
+    expect_stopped(post(1, 500, 10000, FL_VIS_PRIVATE), FL_ERR_CONFIG, 0,
+                   "the same post again: it was not kept");
+    drv[part(1)] = saved;
+    fl_driver_free(d);
+    fl_topology_free(t);
+    free(yaml);
+}

@@ -614,3 +614,34 @@ Test(timeline, garbage_and_truncated_records_are_dead_lettered)
             m_insert(u[k], p[i]);
     check_store("intact record");
 }
+
+/* A TIMELINE key that does not parse, met while trimming for the second
+ * post of an insert, was reported as FL_ERR_INVALID after the first post
+ * had trimmed and inserted: the runtime dead-lettered the operation and
+ * committed half of it. */
+Test(timeline, damaged_key_met_while_trimming_is_corruption_not_a_dead_letter)
+{
+    int64_t u = user_in(TPART, 0), count = -1;
+    fl_key_t k;
+    uint8_t author[8];
+
+    for (int i = 0; i < CAP; i++) {
+        fl_tlop_post_t p = {300 + i, 7, 5000 + i};
+        OK(pipe_op(FL_TLOP_INSERT, 0, &p, 1, &u, 1));
+    }
+    /* Right after the oldest entry, as damage would leave it. */
+    fl_key_timeline(&k, u, 5000, 300);
+    k.buf[k.len++] = 0x01;
+    fl_key_enc_i64(author, 7);
+    cr_assert_eq(fl_store_put(store(), k.buf, k.len, author, sizeof(author)), FL_OK);
+    cr_assert_eq(fl_store_commit(store(), NULL, 0, -1), FL_OK);
+
+    fl_tlop_post_t newer[2] = {{400, 8, 9000}, {401, 8, 9001}};
+    fl_err_t err = pipe_op(FL_TLOP_INSERT, 0, newer, 2, &u, 1);
+    cr_assert_eq(err, FL_ERR_CORRUPT, "got %s (%s)", fl_err_str(err), errstr);
+    cr_assert_null(strstr(errstr, "rejected"), "the processor returned FL_ERR_INVALID: %s", errstr);
+    cr_assert_eq(fl_driver_dead_letters(drv), 0);
+    expect_no_changelog("an operation stopped by corruption");
+    cr_assert_eq(fl_timeline_count(store(), u, &count), FL_OK);
+    cr_assert_eq(count, CAP, "the first post's trim and insert were kept");
+}
