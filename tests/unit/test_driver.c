@@ -8,6 +8,9 @@
  * outputs): each raw record's value is a script of one-letter steps run
  * in order, so that a test states exactly what the processor does before
  * it rejects. The record's key is the store key the steps write.
+ *
+ * The batch tests run on both backends: several records per commit, a
+ * rejection inside a batch, a failure abandoning one, offsets per topic.
  */
 #include <criterion/criterion.h>
 
@@ -15,6 +18,8 @@
 #include "fl_driver.h"
 #include "fl_topics.h"
 
+#include <ftw.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -251,4 +256,191 @@ Test(driver, ctx_process_passes_results_and_messages_through)
     cr_assert_eq(fl__ctx_process(&ctx, &scripted, &rec, tiny, sizeof(tiny)), FL_ERR_CORRUPT);
     cr_assert_eq(strlen(tiny), sizeof(tiny) - 1);
     fl_store_abort(store());
+}
+
+/* ---- batches of several records, on both backends ---- */
+
+static fl_driver_t *new_batched(fl_driver_backend_t backend, size_t n, const char *tmp_dir)
+{
+    char err[512] = "";
+    fl_driver_opts_t opts = {.backend = backend, .batch_records = n, .tmp_dir = tmp_dir};
+    fl_driver_t *d = fl_driver_new_opts(topo, &scripted, TPART, &opts, err, sizeof(err));
+    cr_assert_not_null(d, "driver: %s", err);
+    return d;
+}
+
+/* Replaces the fixture's driver. */
+static void use_batched(fl_driver_backend_t backend, size_t n)
+{
+    fl_driver_free(drv);
+    drv = new_batched(backend, n, NULL);
+}
+
+/* The changelog as "key=value" (or "key-" for a tombstone), space separated. */
+static const char *changelog_str(void)
+{
+    static char buf[1024];
+    size_t n, len = 0;
+    const fl_driver_record_t *r = fl_driver_changelog(drv, &n);
+    buf[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_str_eq(r[i].topic, FL_STORE_FANOUT);
+        cr_assert_eq(r[i].partition, TPART);
+        len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s%.*s%s%.*s", i ? " " : "",
+                                (int)r[i].klen, (const char *)r[i].key, r[i].value ? "=" : "-",
+                                (int)r[i].vlen, r[i].value ? (const char *)r[i].value : "");
+    }
+    return buf;
+}
+
+static void batch_commits_every_n_records(fl_driver_backend_t backend)
+{
+    use_batched(backend, 3);
+    OK(run("k1", "p"));
+    OK(run("k2", "pf"));
+    cr_assert_str_eq(changelog_str(), "", "committed before the batch was full");
+    cr_assert_eq(n_outputs(), 1, "outputs are seen as they are forwarded");
+    cr_assert_str_eq(value_of("k1"), "p", "reads see the open batch");
+    cr_assert_eq(committed_offset(), -1);
+    OK(run("k1", "pp")); /* the same key again in the batch: one changelog record */
+    cr_assert_str_eq(changelog_str(), "k1=pp k2=pf");
+    cr_assert_eq(committed_offset(), 3);
+    cr_assert_eq(fl_store_pending(store()), 0);
+
+    /* A partial batch waits for a flush. */
+    OK(run("k2", "d"));
+    cr_assert_str_eq(value_of("k2"), "");
+    cr_assert_eq(committed_offset(), 3);
+    OK(fl_driver_flush(drv, errstr, sizeof(errstr)));
+    cr_assert_str_eq(changelog_str(), "k1=pp k2=pf k2-");
+    cr_assert_eq(committed_offset(), 4);
+    OK(fl_driver_flush(drv, errstr, sizeof(errstr))); /* nothing open: nothing to do */
+    cr_assert_str_eq(changelog_str(), "k1=pp k2=pf k2-");
+    cr_assert_str_eq(value_of("k2"), "");
+    cr_assert_str_eq(value_of("k1"), "pp");
+}
+
+Test(driver, batch_commits_every_n_records_memory)
+{
+    batch_commits_every_n_records(FL_DRIVER_MEMORY);
+}
+
+Test(driver, batch_commits_every_n_records_rocksdb)
+{
+    batch_commits_every_n_records(FL_DRIVER_ROCKSDB);
+}
+
+/* As in the runtime: the rejected record is dead-lettered and the others
+ * of its batch commit. */
+static void rejected_record_leaves_the_rest_of_its_batch(fl_driver_backend_t backend)
+{
+    use_batched(backend, 4);
+    OK(run("k1", "pf"));
+    cr_assert_eq(run("k2", "r"), FL_ERR_INVALID);
+    cr_assert_eq(fl_driver_dead_letters(drv), 1, "counted as it happens");
+    OK(run("k3", "p"));
+    cr_assert_str_eq(value_of("k1"), "pf", "the rejection dropped an earlier record");
+    OK(run("k4", "p"));
+    cr_assert_str_eq(changelog_str(), "k1=pf k3=p k4=p");
+    cr_assert_eq(n_outputs(), 1);
+    cr_assert_eq(committed_offset(), 4, "the dead letter's offset commits with its batch");
+    cr_assert_eq(fl_driver_dead_letters(drv), 1);
+}
+
+Test(driver, rejected_record_leaves_the_rest_of_its_batch_memory)
+{
+    rejected_record_leaves_the_rest_of_its_batch(FL_DRIVER_MEMORY);
+}
+
+Test(driver, rejected_record_leaves_the_rest_of_its_batch_rocksdb)
+{
+    rejected_record_leaves_the_rest_of_its_batch(FL_DRIVER_ROCKSDB);
+}
+
+/* Any other failure abandons the whole open batch, as the runtime aborts
+ * its transaction and reprocesses from the stored offsets. */
+static void failure_abandons_the_open_batch(fl_driver_backend_t backend)
+{
+    use_batched(backend, 3);
+    OK(run("k0", "p"));
+    OK(run("k0", "p"));
+    OK(run("k0", "p")); /* committed: offset 3 */
+    fl_driver_clear_outputs(drv);
+    OK(run("k1", "pf"));
+    cr_assert_eq(run("k2", "r"), FL_ERR_INVALID);
+    cr_assert_eq(run("k3", "pfe"), FL_ERR_IO);
+    cr_assert_eq(n_outputs(), 0, "outputs of the abandoned batch were kept");
+    cr_assert_eq(fl_driver_dead_letters(drv), 0, "a dead letter of the abandoned batch was kept");
+    cr_assert_eq(fl_store_pending(store()), 0);
+    cr_assert_str_eq(value_of("k1"), "");
+    cr_assert_str_eq(value_of("k0"), "p");
+
+    /* Piped again, the batch's records get the same offsets. */
+    OK(run("k1", "p"));
+    OK(fl_driver_flush(drv, errstr, sizeof(errstr)));
+    cr_assert_eq(committed_offset(), 4);
+    cr_assert_str_eq(changelog_str(), "k1=p");
+}
+
+Test(driver, failure_abandons_the_open_batch_memory)
+{
+    failure_abandons_the_open_batch(FL_DRIVER_MEMORY);
+}
+
+Test(driver, failure_abandons_the_open_batch_rocksdb)
+{
+    failure_abandons_the_open_batch(FL_DRIVER_ROCKSDB);
+}
+
+/* Every topic keeps its own offsets, and a commit stores them all. */
+Test(driver, offsets_per_topic)
+{
+    int64_t off = -1;
+    bool found;
+
+    use_batched(FL_DRIVER_ROCKSDB, 2);
+    OK(fl_driver_pipe_raw(drv, FL_TOPIC_POSTS, "a", 1, "p", 1, errstr, sizeof(errstr)));
+    OK(fl_driver_pipe_raw(drv, FL_TOPIC_FOLLOWS, "b", 1, "p", 1, errstr, sizeof(errstr)));
+    OK(fl_driver_pipe_raw(drv, FL_TOPIC_POSTS, "c", 1, "p", 1, errstr, sizeof(errstr)));
+    OK(fl_driver_flush(drv, errstr, sizeof(errstr)));
+    cr_assert_eq(fl_store_offset(store(), FL_TOPIC_POSTS, TPART, &off, &found), FL_OK);
+    cr_assert(found && off == 2, "posts at %" PRId64, off);
+    cr_assert_eq(fl_store_offset(store(), FL_TOPIC_FOLLOWS, TPART, &off, &found), FL_OK);
+    cr_assert(found && off == 1, "follows at %" PRId64, off);
+}
+
+static int count_entries(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)path;
+    (void)sb;
+    (void)flag;
+    return ftw->level > 0; /* stop at the first entry below the top */
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+Test(driver, rocksdb_stores_live_in_a_directory_removed_by_free)
+{
+    char parent[] = "/tmp/fl_test_driver_XXXXXX";
+    cr_assert_not_null(mkdtemp(parent));
+    fl_driver_t *d = new_batched(FL_DRIVER_ROCKSDB, 5, parent);
+    cr_assert_eq(nftw(parent, count_entries, 8, FTW_PHYS), 1, "no store directory");
+    cr_assert_eq(fl_driver_pipe_raw(d, FL_TOPIC_POSTS, "a", 1, "p", 1, errstr, sizeof(errstr)),
+                 FL_OK);
+    fl_driver_free(d);
+    int left = nftw(parent, count_entries, 8, FTW_PHYS);
+    nftw(parent, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    cr_assert_eq(left, 0, "the driver left files in %s", parent);
+
+    char err[256] = "";
+    fl_driver_opts_t bad = {.backend = FL_DRIVER_ROCKSDB, .tmp_dir = "/nonexistent/feedline"};
+    cr_assert_null(fl_driver_new_opts(topo, &scripted, TPART, &bad, err, sizeof(err)));
+    cr_assert_neq(err[0], '\0');
 }
