@@ -139,8 +139,9 @@ static fl_err_t open_store(fl_driver_t *d, size_t i, const fl_driver_opts_t *opt
         err = fl_kv_rocksdb_open(path, &ro, &kv, errstr, errstr_size);
         if (err)
             goto out;
-    } else {
-        kv = fl_kv_mem_new();
+    } else if (!(kv = fl_kv_mem_new())) {
+        err = FL_ERR_NOMEM;
+        goto out;
     }
     d->ctx.stores[i] = fl_store_new(kv, name, changelog, d->ctx.partition);
     if (!d->ctx.stores[i]) {
@@ -287,6 +288,7 @@ static fl_err_t commit_batch(fl_driver_t *d, char *errstr, size_t errstr_size)
 {
     fl_store_offset_t *offs = NULL;
     fl_store_t *s = NULL;
+    size_t captured = d->changelog.n;
     fl_err_t err = FL_OK;
 
     if (!d->in_batch)
@@ -308,6 +310,8 @@ static fl_err_t commit_batch(fl_driver_t *d, char *errstr, size_t errstr_size)
         if (c.err)
             err = c.err;
     }
+    if (err) /* as an aborted transaction: none of its changelog records */
+        list_truncate(&d->changelog, captured);
     for (size_t i = 0; i < d->ctx.proc->n_stores && !err; i++) {
         s = d->ctx.stores[i];
         err = fl_store_commit(s, offs, d->n_topics, -1);
