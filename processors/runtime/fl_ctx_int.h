@@ -23,7 +23,7 @@ struct fl_ctx {
     fl_ctx_forward_fn *forward;
     fl_ctx_count_fn *count; /* may be NULL */
     void *opaque;
-    uint64_t forwards; /* fl_ctx_forward calls, for fl__ctx_process; start at 0 */
+    uint64_t forwards; /* fl_ctx_forward calls; fl__ctx_process compares them */
 };
 
 /*
