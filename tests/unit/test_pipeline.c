@@ -84,10 +84,37 @@ static void setup(void)
     cr_assert_eq(fl_topology_topic(topo, FL_TOPIC_TIMELINE_OPS)->partitions, NPART);
 }
 
+/* Every driver alive, so that a failed assertion does not leave the
+ * RocksDB directories of its pipelines behind. */
+#define MAX_LIVE (4 * 2 * NPART)
+static fl_driver_t *live[MAX_LIVE];
+
 static void teardown(void)
 {
+    for (int i = 0; i < MAX_LIVE; i++) {
+        fl_driver_free(live[i]);
+        live[i] = NULL;
+    }
     fl_topology_free(topo);
     topo = NULL;
+}
+
+static void live_add(fl_driver_t *d)
+{
+    for (int i = 0; i < MAX_LIVE; i++)
+        if (!live[i]) {
+            live[i] = d;
+            return;
+        }
+    cr_assert_fail("more than %d drivers alive", MAX_LIVE);
+}
+
+static void live_free(fl_driver_t *d)
+{
+    for (int i = 0; i < MAX_LIVE; i++)
+        if (live[i] == d)
+            live[i] = NULL;
+    fl_driver_free(d);
 }
 
 TestSuite(pipeline, .init = setup, .fini = teardown, .timeout = 600);
@@ -480,8 +507,10 @@ static void pipeline_new(pipeline_t *p, int times, const run_mode_t *m)
         fl_driver_opts_t to = {m->backend, m->tl_batch + (size_t)i * m->step, NULL};
         p->fan[i] = fl_driver_new_opts(topo, &fl_fanout_processor, i, &fo, err, sizeof(err));
         cr_assert_not_null(p->fan[i], "driver: %s", err);
+        live_add(p->fan[i]);
         p->tl[i] = fl_driver_new_opts(topo, &fl_timeline_processor, i, &to, err, sizeof(err));
         cr_assert_not_null(p->tl[i], "driver: %s", err);
+        live_add(p->tl[i]);
     }
 }
 
@@ -516,8 +545,8 @@ static uint64_t changes_of(const pipeline_t *p, fl_driver_t *d, const char *stor
 static void pipeline_free(pipeline_t *p)
 {
     for (int i = 0; i < NPART; i++) {
-        fl_driver_free(p->fan[i]);
-        fl_driver_free(p->tl[i]);
+        live_free(p->fan[i]);
+        live_free(p->tl[i]);
     }
 }
 
