@@ -62,6 +62,7 @@ struct fl_store {
     bool background;     /* commits write in the background */
     bool in_flight;      /* a handed-over write is not yet waited for */
     uint64_t gen;        /* bumped by every change to the pending or flushing layer */
+    uint64_t writes;     /* put and delete calls (fl_store_writes) */
     writer_t w;
     fl_kv_batch_t *batch; /* reused by every commit */
     fl__cache_t *cache;   /* committed values for point reads; NULL: none */
@@ -337,12 +338,19 @@ static fl_err_t pending_set(fl_store_t *s, const void *key, size_t klen, const v
 
 fl_err_t fl_store_put(fl_store_t *s, const void *key, size_t klen, const void *val, size_t vlen)
 {
+    s->writes++;
     return pending_set(s, key, klen, val, vlen, 0);
 }
 
 fl_err_t fl_store_delete(fl_store_t *s, const void *key, size_t klen)
 {
+    s->writes++;
     return pending_set(s, key, klen, NULL, 0, FL_PENDING_DELETE);
+}
+
+uint64_t fl_store_writes(const fl_store_t *s)
+{
+    return s->writes;
 }
 
 fl_err_t fl_store_restore_apply(fl_store_t *s, const void *key, size_t klen, const void *val,

@@ -108,6 +108,15 @@ void fl_store_iter_free(fl_store_iter_t *it);
 /* Number of keys changed in the pending batch. */
 size_t fl_store_pending(const fl_store_t *s);
 
+/*
+ * Write calls so far: every fl_store_put and fl_store_delete, whether or
+ * not it succeeded, counted over the store's life (commits and aborts do
+ * not reset it; restore staging is not counted). The processor context
+ * compares it before and after a record to check that a record the
+ * processor rejected changed nothing (fl_ctx_int.h).
+ */
+uint64_t fl_store_writes(const fl_store_t *s);
+
 /* Calls fn for every pending change in key order: val NULL for a delete.
  * fn returns non-zero to stop (then FL_ERR_INVALID is returned). */
 typedef int fl_store_change_fn(void *arg, const void *key, size_t klen, const void *val,

@@ -10,6 +10,10 @@
  * Invariants kept in the store (checked where read): USER(a).followers
  * equals the number of FOLLOWER(a, *) edges; OUTBOX holds exactly the live
  * non-private posts among the author's newest outbox_cap such posts.
+ *
+ * Every FL_ERR_INVALID (a record to dead-letter) is decided before the
+ * first write or forward (fl_proc.h); past that point a damaged stored
+ * key is FL_ERR_CORRUPT and a failed forward FL_ERR_CONFIG.
  */
 #include "fl_fanout.h"
 #include "fl_emit.h"
@@ -121,8 +125,9 @@ static fl_err_t followers_collect(fl_store_t *s, int64_t author, fl_i64vec_t *ou
         size_t klen;
         const void *key = fl_store_iter_key(it, &klen);
         int64_t a, f;
-        err = fl_key_parse_edge(key, klen, FL_KEY_TAG_FOLLOWER, &a, &f);
-        if (!err)
+        if (fl_key_parse_edge(key, klen, FL_KEY_TAG_FOLLOWER, &a, &f))
+            err = FL_ERR_CORRUPT; /* the stored key is damaged, not the record */
+        else
             err = fl_i64vec_push(out, f);
         if (err)
             break;
@@ -153,9 +158,10 @@ static fl_err_t outbox_recent(fl_store_t *s, int64_t author, int64_t limit, fl_t
         size_t klen;
         const void *key = fl_store_iter_key(it, &klen);
         int64_t a, t, p;
-        err = fl_key_parse_recent(key, klen, FL_KEY_TAG_OUTBOX, &a, &t, &p);
-        if (err)
+        if (fl_key_parse_recent(key, klen, FL_KEY_TAG_OUTBOX, &a, &t, &p)) {
+            err = FL_ERR_CORRUPT; /* the stored key is damaged, not the record */
             break;
+        }
         if (*n == cap) {
             cap = cap ? cap * 2 : 32;
             fl_tlop_post_t *np = realloc(*posts, cap * sizeof(*np));

@@ -12,8 +12,13 @@
  *
  * Errors: process() returns FL_OK, or FL_ERR_INVALID with a message when
  * the record is invalid (the runtime sends it to the dead-letter topic and
- * goes on), or any other error when processing cannot go on (a store
- * failed); the runtime then abandons the batch uncommitted.
+ * goes on with the batch), or any other error when processing cannot go
+ * on (a store failed); the runtime then abandons the batch uncommitted.
+ * A record is rejected before anything is written for it: no store put or
+ * delete and no forward may come before FL_ERR_INVALID, since the batch
+ * cannot take back part of one record. The runtime and the test driver
+ * check this, and treat a violation as FL_ERR_CORRUPT (fl_ctx_int.h).
+ * Past its first write a processor reports failures with other errors.
  */
 #ifndef FL_PROC_H
 #define FL_PROC_H
@@ -65,8 +70,10 @@ int32_t fl_ctx_partitions(const fl_ctx_t *ctx, const char *topic);
  * Queues an output record to topic and partition (explicit; use
  * fl_partition_for_id() to choose). Key and value are copied. The record
  * is produced when the batch commits and counted as acknowledged before
- * the state commits. FL_ERR_INVALID for a topic that is not an output of
- * the processor.
+ * the state commits. FL_ERR_CONFIG for a topic that is not an output of
+ * the processor or a partition it does not have, and for a topic the
+ * producer refuses. Never FL_ERR_INVALID: a failed forward is not the
+ * record's fault, and passing it up must not dead-letter the record.
  */
 fl_err_t fl_ctx_forward(fl_ctx_t *ctx, const char *topic, int32_t partition, const void *key,
                         size_t klen, const void *val, size_t vlen);

@@ -352,7 +352,7 @@ static fl_err_t process_task(rt_t *rt, rt_task_t *t, int64_t now)
                                     .event = rt->input_is_event[i] ? &e->ev : NULL};
             rc = fl__rt_begin(rt);
             if (!rc)
-                rc = rt->def->process(&t->ctx, &rec, err, sizeof(err));
+                rc = fl__ctx_process(&t->ctx, rt->def, &rec, err, sizeof(err));
             if (rc == FL_ERR_INVALID)
                 rc = fl__rt_dead_letter(rt, e->m, rt->def->name, rc, err);
             else if (rc)

@@ -11,7 +11,10 @@
  * Invariants: USER(u).count equals the number of TIMELINE(u, *) entries
  * and is at most timeline_cap after every operation; every entry lies
  * between USER(u).lo and USER(u).hi. A count mismatch seen while trimming
- * is reported as FL_ERR_CORRUPT rather than papered over.
+ * is reported as FL_ERR_CORRUPT rather than papered over, and so is a
+ * stored key that does not parse: the whole record is validated before
+ * any of it is applied, so no FL_ERR_INVALID may come after a write
+ * (fl_proc.h).
  */
 #include "fl_timeline.h"
 #include "fl_keys.h"
@@ -139,8 +142,9 @@ static fl_err_t make_room(fl_store_t *s, int64_t user, const fl_key_t *k, tl_met
             drop--;
             continue;
         }
-        err = fl_key_parse_timeline(key, klen, &u, &t, &p);
-        if (!err)
+        if (fl_key_parse_timeline(key, klen, &u, &t, &p))
+            err = FL_ERR_CORRUPT; /* the stored key is damaged, not the record */
+        else
             err = fl_store_delete(s, key, klen);
         if (err)
             break;

@@ -12,6 +12,15 @@
  * record per destination partition, each recipient in its record's
  * partition. Every test also checks the changelog the event produced and,
  * for no-ops, that there is none.
+ *
+ * The file is built twice: as test_fanout, one record per batch in
+ * memory; and as test_fanout_batched, FL_TEST_BATCH records per batch on
+ * RocksDB with background writes, as the runtime runs the processor, so
+ * that every rule is also checked against a store read through its
+ * pending and flushing layers. There a record's changes reach the
+ * changelog only when its batch commits: "changed nothing" is checked
+ * with the store's write counter instead, and the checks on exact
+ * changelog records are made in the single-record build only.
  */
 #include <criterion/criterion.h>
 
@@ -31,11 +40,19 @@
 #define NPART 4
 #define MAXV  64
 
+#ifndef FL_TEST_BATCH
+#define FL_TEST_BATCH 1
+#endif
+static const bool batched = FL_TEST_BATCH > 1;
+static const fl_driver_opts_t opts = {FL_TEST_BATCH > 1 ? FL_DRIVER_ROCKSDB : FL_DRIVER_MEMORY,
+                                      FL_TEST_BATCH, NULL};
+
 /* ---- fixture: one fan-out driver per partition ---- */
 
 static fl_topology_t *topo;
 static fl_driver_t *drv[NPART];
-static fl_driver_t *last; /* the driver that took the last event */
+static fl_driver_t *last;    /* the driver that took the last event */
+static uint64_t last_writes; /* the store writes it made */
 static char errstr[512];
 
 static void setup(void)
@@ -51,7 +68,7 @@ static void setup(void)
     cr_assert_eq(topo->settings.backfill_size, 3);
     cr_assert_eq(topo->settings.outbox_cap, 4);
     for (int p = 0; p < NPART; p++) {
-        drv[p] = fl_driver_new(topo, &fl_fanout_processor, p, err, sizeof(err));
+        drv[p] = fl_driver_new_opts(topo, &fl_fanout_processor, p, &opts, err, sizeof(err));
         cr_assert_not_null(drv[p], "driver: %s", err);
     }
 }
@@ -97,11 +114,15 @@ static char text[] = "hello";
 static fl_err_t pipe_ev(fl_event_t *ev, const char *topic, int64_t key)
 {
     fl_driver_t *d = drv[part(key)];
+    fl_store_t *s = fl_driver_store(d, FL_STORE_FANOUT);
+    uint64_t writes = fl_store_writes(s);
     ev->event_id = event_id;
     fl_driver_clear_outputs(d);
     last = d;
     errstr[0] = '\0';
-    return fl_driver_pipe_event(d, topic, ev, errstr, sizeof(errstr));
+    fl_err_t err = fl_driver_pipe_event(d, topic, ev, errstr, sizeof(errstr));
+    last_writes = fl_store_writes(s) - writes;
+    return err;
 }
 
 static fl_err_t post(int64_t author, int64_t post_id, int64_t created_at, fl_visibility_t vis)
@@ -166,8 +187,12 @@ static size_t n_changelog(void)
 static void expect_nothing(const char *what)
 {
     cr_assert_eq(n_outputs(), 0, "%s: expected no outputs, got %zu", what, n_outputs());
-    cr_assert_eq(n_changelog(), 0, "%s: expected no changelog records, got %zu", what,
-                 n_changelog());
+    if (batched)
+        cr_assert_eq(last_writes, 0, "%s: expected no store writes, got %" PRIu64, what,
+                     last_writes);
+    else
+        cr_assert_eq(n_changelog(), 0, "%s: expected no changelog records, got %zu", what,
+                     n_changelog());
 }
 
 /* The decoded timeline operations of the last event, in output order. */
@@ -407,7 +432,8 @@ static void check_fanout_to_followers(fl_visibility_t vis)
     cr_assert_eq(o.op[0].posts[0].created_at, 10000);
     ops_free(&o);
     expect_outbox(a, &p, 1);
-    cr_assert_gt(changelog_with_tag(FL_KEY_TAG_POST), 0);
+    if (!batched)
+        cr_assert_gt(changelog_with_tag(FL_KEY_TAG_POST), 0);
 }
 
 Test(fanout, public_post_reaches_author_and_every_follower)
@@ -424,7 +450,7 @@ Test(fanout, follow_with_empty_outbox_emits_nothing)
 {
     OK(follow(1, 2));
     cr_assert_eq(n_outputs(), 0);
-    cr_assert_gt(n_changelog(), 0, "the edge and the counter are stored");
+    cr_assert_gt(batched ? last_writes : n_changelog(), 0, "the edge and the counter are stored");
     cr_assert_eq(author_of(1).followers, 1);
 }
 
@@ -441,7 +467,8 @@ Test(fanout, private_post_reaches_only_the_author_and_stays_out_of_the_outbox)
     cr_assert_eq(o.n, 1);
     ops_free(&o);
     expect_outbox(a, NULL, 0);
-    cr_assert_eq(changelog_with_tag(FL_KEY_TAG_OUTBOX), 0);
+    if (!batched)
+        cr_assert_eq(changelog_with_tag(FL_KEY_TAG_OUTBOX), 0);
 
     /* A new follower is not backfilled with it either. */
     int64_t g = id_in(2, 5000, 0);
@@ -676,23 +703,27 @@ Test(fanout, outbox_keeps_the_newest_four_posts)
      * was: no OUTBOX change reaches the changelog. */
     OK(post(a, 400, 5000, FL_VIS_PUBLIC));
     expect_outbox(a, (int64_t[]){509, 508, 507, 506}, 4);
-    cr_assert_eq(changelog_with_tag(FL_KEY_TAG_OUTBOX), 0,
-                 "an outbox entry that was never kept must not be tombstoned");
+    if (!batched)
+        cr_assert_eq(changelog_with_tag(FL_KEY_TAG_OUTBOX), 0,
+                     "an outbox entry that was never kept must not be tombstoned");
 
     /* Ties on created_at are broken by post id, the larger being newer:
      * tied with the oldest (10060, 506) but smaller stays out, larger
      * displaces it. */
     OK(post(a, 450, 10060, FL_VIS_PUBLIC));
     expect_outbox(a, (int64_t[]){509, 508, 507, 506}, 4);
-    cr_assert_eq(changelog_with_tag(FL_KEY_TAG_OUTBOX), 0);
+    if (!batched)
+        cr_assert_eq(changelog_with_tag(FL_KEY_TAG_OUTBOX), 0);
     OK(post(a, 650, 10060, FL_VIS_PUBLIC));
     expect_outbox(a, (int64_t[]){509, 508, 507, 650}, 4);
-    cr_assert_eq(changelog_with_tag(FL_KEY_TAG_OUTBOX), 2, "one put, one tombstone");
+    if (!batched)
+        cr_assert_eq(changelog_with_tag(FL_KEY_TAG_OUTBOX), 2, "one put, one tombstone");
 
     /* A post between them displaces the oldest. */
     OK(post(a, 600, 10075, FL_VIS_FOLLOWERS));
     expect_outbox(a, (int64_t[]){509, 508, 600, 507}, 4);
-    cr_assert_eq(changelog_with_tag(FL_KEY_TAG_OUTBOX), 2, "one put, one tombstone");
+    if (!batched)
+        cr_assert_eq(changelog_with_tag(FL_KEY_TAG_OUTBOX), 2, "one put, one tombstone");
 
     /* Deleting shrinks it; trimmed posts do not come back. */
     OK(del(a, 509));
@@ -853,9 +884,106 @@ Test(fanout, driver_changelog_is_in_the_task_partition)
 {
     int64_t a = id_in(3, 1, 0);
     OK(post(a, 500, 10000, FL_VIS_PUBLIC));
+    OK(fl_driver_flush(last, errstr, sizeof(errstr))); /* a batch's changelog comes at its commit */
     size_t n;
     const fl_driver_record_t *r = fl_driver_changelog(last, &n);
     cr_assert_gt(n, 0);
     for (size_t i = 0; i < n; i++)
         cr_assert_eq(r[i].partition, 3, "changelog record %zu in partition %d", i, r[i].partition);
+}
+
+/* ---- regressions: no dead letter after a write ---- */
+
+/* A stored key committed behind the processor's back, as damage would. */
+static void inject(int64_t owner, const fl_key_t *k, const void *val, size_t vlen)
+{
+    fl_store_t *s = fl_driver_store(drv[part(owner)], FL_STORE_FANOUT);
+    OK(fl_driver_flush(drv[part(owner)], errstr, sizeof(errstr))); /* not into an open batch */
+    cr_assert_eq(fl_store_put(s, k->buf, k->len, val, vlen), FL_OK);
+    cr_assert_eq(fl_store_commit(s, NULL, 0, -1), FL_OK, "%s", fl_store_errmsg(s));
+}
+
+static fl_key_t with_extra_byte(fl_key_t k)
+{
+    k.buf[k.len++] = 0x01;
+    return k;
+}
+
+/* The failure after a write must be the processor's own diagnosis, not
+ * the context's check catching an FL_ERR_INVALID. */
+static void expect_stopped(fl_err_t got, fl_err_t want, size_t dead_letters, const char *what)
+{
+    cr_assert_eq(got, want, "%s: got %s (%s)", what, fl_err_str(got), errstr);
+    cr_assert_null(strstr(errstr, "rejected"), "%s: the processor returned FL_ERR_INVALID: %s",
+                   what, errstr);
+    cr_assert_eq(fl_driver_dead_letters(last), dead_letters, "%s was dead-lettered", what);
+    cr_assert_eq(n_outputs(), 0, "%s: outputs kept", what);
+    cr_assert_eq(n_changelog(), 0, "%s: changes committed", what);
+    cr_assert_eq(fl_store_pending(fl_driver_store(last, FL_STORE_FANOUT)), 0,
+                 "%s: changes left pending", what);
+}
+
+/* A FOLLOWER or OUTBOX key that does not parse was reported as
+ * FL_ERR_INVALID after the post, outbox, edge and counter were written:
+ * the runtime dead-lettered the event and committed half of it. */
+Test(fanout, damaged_stored_key_is_corruption_not_a_dead_letter)
+{
+    const int64_t a = 1;
+    int64_t f = id_in(0, 1000, 0), g = id_in(1, 1000, 0);
+    fl_key_t k;
+
+    OK(follow(a, f));
+    fl_key_edge(&k, FL_KEY_TAG_FOLLOWER, a, g);
+    k = with_extra_byte(k);
+    inject(a, &k, "", 0);
+    expect_stopped(post(a, 500, 10000, FL_VIS_PUBLIC), FL_ERR_CORRUPT, 0,
+                   "post with a damaged follower key");
+    expect_stopped(post(a, 500, 10000, FL_VIS_PUBLIC), FL_ERR_CORRUPT, 0,
+                   "the same post again: it was not kept");
+    expect_outbox(a, NULL, 0);
+
+    const int64_t b = id_like(a, 2);
+    uint8_t vis = FL_VIS_PUBLIC;
+    fl_key_recent(&k, FL_KEY_TAG_OUTBOX, b, 10000, 600);
+    k = with_extra_byte(k);
+    inject(b, &k, &vis, 1);
+    expect_stopped(follow(b, f), FL_ERR_CORRUPT, 0, "follow backfilled from a damaged outbox key");
+    cr_assert_eq(author_of(b).followers, 0, "the follow was kept");
+}
+
+/* A topology in which fanout may not write feedline.timeline-ops made
+ * every post fail as FL_ERR_INVALID after its post record was written:
+ * each one dead-lettered while the store took it. */
+Test(fanout, undeclared_output_stops_instead_of_dead_lettering)
+{
+    char path[4096], err[512] = "", *yaml = NULL;
+    const char *dir = getenv("FEEDLINE_SOURCE_DIR");
+    const char *from = "outputs: [feedline.timeline-ops, feedline.celebrities]";
+    const char *to = "outputs: [feedline.celebrities]";
+    size_t len = 0;
+
+    snprintf(path, sizeof(path), "%s/tests/data/topology/driver.yaml", dir && *dir ? dir : ".");
+    FILE *fp = fopen(path, "r");
+    cr_assert_not_null(fp);
+    cr_assert_eq(getdelim(&yaml, &len, '\0', fp) > 0, true);
+    fclose(fp);
+    char *at = strstr(yaml, from);
+    cr_assert_not_null(at, "driver.yaml changed: no fanout outputs line");
+    memmove(at + strlen(to), at + strlen(from), strlen(at + strlen(from)) + 1);
+    memcpy(at, to, strlen(to));
+    fl_topology_t *t = fl_topology_parse(yaml, strlen(yaml), "no-timeline-ops", err, sizeof(err));
+    cr_assert_not_null(t, "topology: %s", err);
+    fl_driver_t *d = fl_driver_new_opts(t, &fl_fanout_processor, part(1), &opts, err, sizeof(err));
+    cr_assert_not_null(d, "driver: %s", err);
+
+    fl_driver_t *saved = drv[part(1)];
+    drv[part(1)] = d;
+    expect_stopped(post(1, 500, 10000, FL_VIS_PRIVATE), FL_ERR_CONFIG, 0,
+                   "post with no timeline-ops output");
+    expect_stopped(post(1, 500, 10000, FL_VIS_PRIVATE), FL_ERR_CONFIG, 0,
+                   "the same post again: it was not kept");
+    drv[part(1)] = saved;
+    fl_driver_free(d);
+    fl_topology_free(t);
+    free(yaml);
 }

@@ -23,6 +23,15 @@
  * The same workload is then run with every event, and every timeline
  * operation, delivered twice in a row: the second delivery must produce
  * nothing, and every store must end byte-identical to the first run's.
+ *
+ * Both runs are made in two modes: one record per batch in memory, and
+ * as the runtime runs the processors, several records per batch (a
+ * different size per task, so that batches end anywhere) on RocksDB with
+ * background writes. The batched runs check "produced nothing" with the
+ * stores' write counters, since a batch's changelog comes at its commit.
+ * A model test then runs workloads in both modes side by side and
+ * requires the same outputs, dead letters, offsets, stores and compacted
+ * changelogs, and that each compacted changelog restores its store.
  */
 #include <criterion/criterion.h>
 
@@ -75,10 +84,37 @@ static void setup(void)
     cr_assert_eq(fl_topology_topic(topo, FL_TOPIC_TIMELINE_OPS)->partitions, NPART);
 }
 
+/* Every driver alive, so that a failed assertion does not leave the
+ * RocksDB directories of its pipelines behind. */
+#define MAX_LIVE (4 * 2 * NPART)
+static fl_driver_t *live[MAX_LIVE];
+
 static void teardown(void)
 {
+    for (int i = 0; i < MAX_LIVE; i++) {
+        fl_driver_free(live[i]);
+        live[i] = NULL;
+    }
     fl_topology_free(topo);
     topo = NULL;
+}
+
+static void live_add(fl_driver_t *d)
+{
+    for (int i = 0; i < MAX_LIVE; i++)
+        if (!live[i]) {
+            live[i] = d;
+            return;
+        }
+    cr_assert_fail("more than %d drivers alive", MAX_LIVE);
+}
+
+static void live_free(fl_driver_t *d)
+{
+    for (int i = 0; i < MAX_LIVE; i++)
+        if (live[i] == d)
+            live[i] = NULL;
+    fl_driver_free(d);
 }
 
 TestSuite(pipeline, .init = setup, .fini = teardown, .timeout = 600);
@@ -441,30 +477,76 @@ static void event_str(const fl_event_t *ev, char *buf, size_t size)
 
 /* ---- the drivers ---- */
 
+/* How the drivers run: the batch sizes of the fan-out and timeline tasks
+ * of partition 0, growing by step with the partition. */
+typedef struct run_mode {
+    const char *name;
+    fl_driver_backend_t backend;
+    size_t fan_batch, tl_batch, step;
+} run_mode_t;
+
+static const run_mode_t single = {"single records in memory", FL_DRIVER_MEMORY, 1, 1, 0};
+static const run_mode_t batched = {"batches on RocksDB", FL_DRIVER_ROCKSDB, 7, 19, 4};
+
 typedef struct pipeline {
     fl_driver_t *fan[NPART];
     fl_driver_t *tl[NPART];
+    bool batched;
     int times; /* deliveries of each timeline operation */
     int n_celebrity_records;
 } pipeline_t;
 
-static void pipeline_new(pipeline_t *p, int times)
+static void pipeline_new(pipeline_t *p, int times, const run_mode_t *m)
 {
     char err[256];
     memset(p, 0, sizeof(*p));
     p->times = times;
+    p->batched = m->fan_batch > 1 || m->tl_batch > 1;
     for (int i = 0; i < NPART; i++) {
-        p->fan[i] = fl_driver_new(topo, &fl_fanout_processor, i, err, sizeof(err));
-        p->tl[i] = fl_driver_new(topo, &fl_timeline_processor, i, err, sizeof(err));
-        cr_assert(p->fan[i] && p->tl[i], "driver: %s", err);
+        fl_driver_opts_t fo = {m->backend, m->fan_batch + (size_t)i * m->step, NULL};
+        fl_driver_opts_t to = {m->backend, m->tl_batch + (size_t)i * m->step, NULL};
+        p->fan[i] = fl_driver_new_opts(topo, &fl_fanout_processor, i, &fo, err, sizeof(err));
+        cr_assert_not_null(p->fan[i], "driver: %s", err);
+        live_add(p->fan[i]);
+        p->tl[i] = fl_driver_new_opts(topo, &fl_timeline_processor, i, &to, err, sizeof(err));
+        cr_assert_not_null(p->tl[i], "driver: %s", err);
+        live_add(p->tl[i]);
     }
+}
+
+/* Commits every open batch. */
+static void pipeline_flush(pipeline_t *p)
+{
+    char err[512] = "";
+    for (int i = 0; i < NPART; i++) {
+        cr_assert_eq(fl_driver_flush(p->fan[i], err, sizeof(err)), FL_OK, "flush: %s", err);
+        cr_assert_eq(fl_driver_flush(p->tl[i], err, sizeof(err)), FL_OK, "flush: %s", err);
+    }
+}
+
+/* Store writes of one driver's task so far. */
+static uint64_t writes_of(fl_driver_t *d, const char *store)
+{
+    return fl_store_writes(fl_driver_store(d, store));
+}
+
+/* What the last record changed: its changelog records with one record
+ * per batch, its store writes (committed later) with more. */
+static uint64_t changes_of(const pipeline_t *p, fl_driver_t *d, const char *store,
+                           uint64_t writes_before)
+{
+    size_t n_cl;
+    if (p->batched)
+        return writes_of(d, store) - writes_before;
+    fl_driver_changelog(d, &n_cl);
+    return n_cl;
 }
 
 static void pipeline_free(pipeline_t *p)
 {
     for (int i = 0; i < NPART; i++) {
-        fl_driver_free(p->fan[i]);
-        fl_driver_free(p->tl[i]);
+        live_free(p->fan[i]);
+        live_free(p->tl[i]);
     }
 }
 
@@ -502,15 +584,15 @@ static fl_err_t pipeline_pipe(pipeline_t *p, const fl_event_t *ev, int *celebrit
         cr_assert(out[i].partition >= 0 && out[i].partition < NPART);
         fl_driver_t *t = p->tl[out[i].partition];
         for (int k = 0; k < p->times; k++) {
-            size_t n_cl;
+            uint64_t n_cl, writes = writes_of(t, FL_STORE_TIMELINES);
             fl_driver_clear_outputs(t);
             fl_err_t e = fl_driver_pipe_raw(t, FL_TOPIC_TIMELINE_OPS, out[i].key, out[i].klen,
                                             out[i].value, out[i].vlen, err, sizeof(err));
             cr_assert_eq(e, FL_OK, "%s: timeline task %d rejected output %zu: %s (%s)", where,
                          out[i].partition, i, fl_err_str(e), err);
-            fl_driver_changelog(t, &n_cl);
+            n_cl = changes_of(p, t, FL_STORE_TIMELINES, writes);
             cr_assert(k == 0 || n_cl == 0,
-                      "%s: output %zu delivered again changed the timelines (%zu records)", where,
+                      "%s: output %zu delivered again changed the timelines (%" PRIu64 ")", where,
                       i, n_cl);
         }
         fl_driver_clear_outputs(t);
@@ -684,14 +766,15 @@ typedef struct stats {
 /* Runs the workload, each event (and each timeline operation) delivered
  * `times` times in a row, and checks it step by step against a fresh
  * oracle; dumps the stores. */
-static void run(const workload_t *w, uint64_t seed, int times, dump_t *out, stats_t *st)
+static void run(const workload_t *w, uint64_t seed, int times, const run_mode_t *m, dump_t *out,
+                stats_t *st)
 {
     oracle_t *o = calloc(1, sizeof(*o));
     pipeline_t p;
     char where[256], desc[160];
 
     cr_assert_not_null(o);
-    pipeline_new(&p, times);
+    pipeline_new(&p, times, m);
     memset(st, 0, sizeof(*st));
     for (size_t i = 0; i < w->n; i++) {
         const fl_event_t *ev = &w->ev[i];
@@ -700,10 +783,11 @@ static void run(const workload_t *w, uint64_t seed, int times, dump_t *out, stat
         for (int k = 0; k < times; k++) {
             int celebrity;
             size_t n_out;
-            snprintf(where, sizeof(where), "seed %" PRIu64 " event %zu %s, delivery %d", seed, i,
-                     desc, k + 1);
+            snprintf(where, sizeof(where), "%s, seed %" PRIu64 " event %zu %s, delivery %d",
+                     m->name, seed, i, desc, k + 1);
             fl_driver_t *d = p.fan[part(event_key(ev))];
             size_t dl = fl_driver_dead_letters(d);
+            uint64_t writes = writes_of(d, FL_STORE_FANOUT);
             fl_err_t res = pipeline_pipe(&p, ev, &celebrity, &n_out, where);
             cr_assert_eq(res, want.verdict, "%s: fan-out returned %s, oracle says %s", where,
                          fl_err_str(res), fl_err_str(want.verdict));
@@ -713,10 +797,9 @@ static void run(const workload_t *w, uint64_t seed, int times, dump_t *out, stat
                              "%s: celebrity record %d, oracle %d (-1: none)", where, celebrity,
                              want.celebrity);
             } else {
-                size_t n_cl;
-                fl_driver_changelog(d, &n_cl);
+                uint64_t n_cl = changes_of(&p, d, FL_STORE_FANOUT, writes);
                 cr_assert_eq(n_out, 0, "%s: a duplicate produced %zu outputs", where, n_out);
-                cr_assert_eq(n_cl, 0, "%s: a duplicate produced %zu changelog records", where,
+                cr_assert_eq(n_cl, 0, "%s: a duplicate changed the store (%" PRIu64 ")", where,
                              n_cl);
             }
         }
@@ -727,20 +810,21 @@ static void run(const workload_t *w, uint64_t seed, int times, dump_t *out, stat
             if (o->followers[a] > st->max_followers)
                 st->max_followers = o->followers[a];
         if ((i + 1) % CHECK_EVERY == 0 || i + 1 == w->n) {
-            snprintf(where, sizeof(where), "seed %" PRIu64 " x%d, after event %zu %s", seed, times,
-                     i, desc);
+            snprintf(where, sizeof(where), "%s, seed %" PRIu64 " x%d, after event %zu %s", m->name,
+                     seed, times, i, desc);
             check_timelines(&p, o, where);
             check_authors(&p, o, where);
         }
     }
     for (int i = 0; i < NPART; i++)
         cr_assert_eq(fl_driver_dead_letters(p.tl[i]), 0);
+    pipeline_flush(&p);
     dump_pipeline(out, &p);
     pipeline_free(&p);
     free(o);
 }
 
-static void run_seed(uint64_t seed)
+static void run_seed(uint64_t seed, const run_mode_t *m)
 {
     workload_t *w = malloc(sizeof(*w));
     dump_t once = {0}, twice = {0};
@@ -748,8 +832,8 @@ static void run_seed(uint64_t seed)
 
     cr_assert_not_null(w);
     gen_workload(w, seed);
-    run(w, seed, 1, &once, &st1);
-    run(w, seed, 2, &twice, &st2);
+    run(w, seed, 1, m, &once, &st1);
+    run(w, seed, 2, m, &twice, &st2);
 
     cr_log_info("seed %" PRIu64 ": %d invalid events, %d celebrity crossings up, %d down, "
                 "max %d followers; %d private posts, %d unknown deletes, %d late creates, "
@@ -779,25 +863,226 @@ static void run_seed(uint64_t seed)
 
 Test(pipeline, seed_1)
 {
-    run_seed(1);
+    run_seed(1, &single);
 }
 
 Test(pipeline, seed_2)
 {
-    run_seed(2);
+    run_seed(2, &single);
 }
 
 Test(pipeline, seed_3)
 {
-    run_seed(3);
+    run_seed(3, &single);
 }
 
 Test(pipeline, seed_20261122)
 {
-    run_seed(20261122);
+    run_seed(20261122, &single);
 }
 
 Test(pipeline, seed_deadbeef)
 {
-    run_seed(0xdeadbeef);
+    run_seed(0xdeadbeef, &single);
+}
+
+/* The oracle again, several records per batch on RocksDB. */
+Test(pipeline, seed_1_batched)
+{
+    run_seed(1, &batched);
+}
+
+Test(pipeline, seed_deadbeef_batched)
+{
+    run_seed(0xdeadbeef, &batched);
+}
+
+/* ---- model test: batches on RocksDB end as single records in memory ---- */
+
+/* Runs the workload once through a new pipeline, every timeline operation
+ * piped on at once, nothing cleared: the drivers keep every output and
+ * changelog record; then commits what is open. */
+static void run_kept(const workload_t *w, const run_mode_t *m, pipeline_t *p)
+{
+    char err[512] = "";
+
+    pipeline_new(p, 1, m);
+    for (size_t i = 0; i < w->n; i++) {
+        const fl_event_t *ev = &w->ev[i];
+        fl_driver_t *d = p->fan[part(event_key(ev))];
+        size_t from, n;
+        fl_driver_outputs(d, &from);
+        fl_err_t res = fl_driver_pipe_event(d, event_topic(ev), ev, err, sizeof(err));
+        cr_assert(res == FL_OK || res == FL_ERR_INVALID, "%s, event %zu: %s (%s)", m->name, i,
+                  fl_err_str(res), err);
+        const fl_driver_record_t *out = fl_driver_outputs(d, &n);
+        for (size_t k = from; k < n; k++) {
+            if (strcmp(out[k].topic, FL_TOPIC_TIMELINE_OPS))
+                continue;
+            res = fl_driver_pipe_raw(p->tl[out[k].partition], FL_TOPIC_TIMELINE_OPS, out[k].key,
+                                     out[k].klen, out[k].value, out[k].vlen, err, sizeof(err));
+            cr_assert_eq(res, FL_OK, "%s, event %zu: timeline: %s (%s)", m->name, i,
+                         fl_err_str(res), err);
+        }
+    }
+    pipeline_flush(p);
+}
+
+static bool same_bytes(const void *a, size_t alen, const void *b, size_t blen)
+{
+    return alen == blen && (!alen || !memcmp(a, b, alen));
+}
+
+static void expect_same_records(const fl_driver_record_t *a, size_t na, const fl_driver_record_t *b,
+                                size_t nb, const char *where)
+{
+    cr_assert_eq(na, nb, "%s: %zu records, then %zu", where, na, nb);
+    for (size_t i = 0; i < na; i++)
+        cr_assert(!strcmp(a[i].topic, b[i].topic) && a[i].partition == b[i].partition &&
+                      same_bytes(a[i].key, a[i].klen, b[i].key, b[i].klen) &&
+                      (a[i].value == NULL) == (b[i].value == NULL) &&
+                      same_bytes(a[i].value, a[i].vlen, b[i].value, b[i].vlen),
+                  "%s: record %zu differs", where, i);
+}
+
+static int cmp_record_key(const void *pa, const void *pb)
+{
+    const fl_driver_record_t *a = *(const fl_driver_record_t *const *)pa;
+    const fl_driver_record_t *b = *(const fl_driver_record_t *const *)pb;
+    int c = fl_key_cmp(a->key, a->klen, b->key, b->klen);
+    /* Records of one key keep their changelog order: they lie in one array. */
+    return c ? c : (a > b) - (a < b);
+}
+
+/*
+ * The changelog compacted as Kafka compacts it (the last record of each
+ * key, tombstones included) into cl, and what restoring it gives (the
+ * last values, without the tombstones) into restored, in dump_store's
+ * format. Returns the number of changelog records.
+ */
+static size_t dump_compacted(fl_driver_t *d, dump_t *cl, dump_t *restored)
+{
+    size_t n, kept = 0;
+    const fl_driver_record_t *r = fl_driver_changelog(d, &n);
+    const fl_driver_record_t **v = malloc((n ? n : 1) * sizeof(*v));
+    uint64_t entries = 0;
+
+    cr_assert_not_null(v);
+    for (size_t i = 0; i < n; i++)
+        v[i] = &r[i];
+    qsort(v, n, sizeof(*v), cmp_record_key);
+    for (size_t i = 0; i < n; i++) {
+        if (i + 1 < n && fl_key_cmp(v[i]->key, v[i]->klen, v[i + 1]->key, v[i + 1]->klen) == 0)
+            continue; /* a later record of the key follows */
+        uint8_t tombstone = v[i]->value == NULL;
+        dump_add(cl, &v[i]->klen, sizeof(v[i]->klen));
+        dump_add(cl, v[i]->key, v[i]->klen);
+        dump_add(cl, &tombstone, 1);
+        kept++;
+        if (tombstone)
+            continue;
+        dump_add(cl, &v[i]->vlen, sizeof(v[i]->vlen));
+        dump_add(cl, v[i]->value, v[i]->vlen);
+        dump_add(restored, &v[i]->klen, sizeof(v[i]->klen));
+        dump_add(restored, v[i]->key, v[i]->klen);
+        dump_add(restored, &v[i]->vlen, sizeof(v[i]->vlen));
+        dump_add(restored, v[i]->value, v[i]->vlen);
+        entries++;
+    }
+    dump_add(restored, &entries, sizeof(entries));
+    free(v);
+    cr_assert_gt(kept, 0);
+    return n;
+}
+
+static void expect_same_dump(const dump_t *a, const dump_t *b, const char *where)
+{
+    cr_assert(same_bytes(a->buf, a->len, b->buf, b->len), "%s differ (%zu and %zu bytes)", where,
+              a->len, b->len);
+}
+
+/* Task a (single records in memory) and task b (batches on RocksDB) of
+ * one partition ended the same; adds their changelog sizes to ncl. */
+static void expect_same_task(fl_driver_t *a, fl_driver_t *b, const char *store,
+                             const char *const *inputs, size_t n_inputs, size_t ncl[2],
+                             const char *where)
+{
+    char what[256];
+    size_t na, nb;
+    dump_t sa = {0}, sb = {0}, cla = {0}, clb = {0}, ra = {0}, rb = {0};
+
+    const fl_driver_record_t *oa = fl_driver_outputs(a, &na);
+    const fl_driver_record_t *ob = fl_driver_outputs(b, &nb);
+    snprintf(what, sizeof(what), "%s: outputs", where);
+    expect_same_records(oa, na, ob, nb, what);
+    cr_assert_eq(fl_driver_dead_letters(a), fl_driver_dead_letters(b), "%s: dead letters", where);
+    for (size_t i = 0; i < n_inputs; i++) {
+        int64_t off[2] = {-1, -1};
+        bool found[2];
+        cr_assert_eq(fl_store_offset(fl_driver_store(a, store), inputs[i],
+                                     fl_store_partition(fl_driver_store(a, store)), &off[0],
+                                     &found[0]),
+                     FL_OK);
+        cr_assert_eq(fl_store_offset(fl_driver_store(b, store), inputs[i],
+                                     fl_store_partition(fl_driver_store(b, store)), &off[1],
+                                     &found[1]),
+                     FL_OK);
+        cr_assert(found[0] == found[1] && off[0] == off[1],
+                  "%s: offset of %s: %" PRId64 " and %" PRId64, where, inputs[i], off[0], off[1]);
+    }
+    dump_store(&sa, fl_driver_store(a, store));
+    dump_store(&sb, fl_driver_store(b, store));
+    snprintf(what, sizeof(what), "%s: stores", where);
+    expect_same_dump(&sa, &sb, what);
+    ncl[0] += dump_compacted(a, &cla, &ra);
+    ncl[1] += dump_compacted(b, &clb, &rb);
+    snprintf(what, sizeof(what), "%s: compacted changelogs", where);
+    expect_same_dump(&cla, &clb, what);
+    snprintf(what, sizeof(what), "%s: the store and what its changelog restores", where);
+    expect_same_dump(&ra, &sa, what);
+    free(sa.buf);
+    free(sb.buf);
+    free(cla.buf);
+    free(clb.buf);
+    free(ra.buf);
+    free(rb.buf);
+}
+
+static void expect_batches_end_as_single_records(uint64_t seed)
+{
+    static const char *const fan_inputs[] = {FL_TOPIC_POSTS, FL_TOPIC_FOLLOWS};
+    static const char *const tl_inputs[] = {FL_TOPIC_TIMELINE_OPS};
+    workload_t *w = malloc(sizeof(*w));
+    pipeline_t a, b;
+    size_t ncl[2] = {0, 0};
+    char where[128];
+
+    cr_assert_not_null(w);
+    gen_workload(w, seed);
+    run_kept(w, &single, &a);
+    run_kept(w, &batched, &b);
+    for (int i = 0; i < NPART; i++) {
+        snprintf(where, sizeof(where), "seed %" PRIu64 ", fan-out task %d", seed, i);
+        expect_same_task(a.fan[i], b.fan[i], FL_STORE_FANOUT, fan_inputs, 2, ncl, where);
+        snprintf(where, sizeof(where), "seed %" PRIu64 ", timeline task %d", seed, i);
+        expect_same_task(a.tl[i], b.tl[i], FL_STORE_TIMELINES, tl_inputs, 1, ncl, where);
+    }
+    /* Batches keep one record per key changed in them. */
+    cr_assert_lt(ncl[1], ncl[0], "seed %" PRIu64 ": %zu changelog records in batches, %zu alone",
+                 seed, ncl[1], ncl[0]);
+    cr_log_info("seed %" PRIu64 ": %zu changelog records one record per batch, %zu in batches",
+                seed, ncl[0], ncl[1]);
+    pipeline_free(&a);
+    pipeline_free(&b);
+    free(w);
+}
+
+Test(pipeline, batches_on_rocksdb_end_as_single_records_in_memory_seed_7)
+{
+    expect_batches_end_as_single_records(7);
+}
+
+Test(pipeline, batches_on_rocksdb_end_as_single_records_in_memory_seed_20261122)
+{
+    expect_batches_end_as_single_records(20261122);
 }

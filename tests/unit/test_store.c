@@ -2186,6 +2186,33 @@ Test(store, background_writes_need_rocksdb)
     fl_store_free(s);
 }
 
+/* The write counter counts every put and delete call, failed ones too,
+ * and nothing else: reads, iteration, restore staging, commits and aborts
+ * leave it as it is. */
+Test(store, write_counter_counts_put_and_delete_calls)
+{
+    fl_store_t *s = open_store(NULL);
+    fl_store_offset_t off = {"posts", 0, 1};
+    char buf[4];
+    size_t vl;
+    bool found;
+
+    cr_assert_eq(fl_store_writes(s), 0);
+    put_ok(s, KEY(0x10, 0x01), "a");
+    put_ok(s, KEY(0x10, 0x01), "a"); /* the same value again is a write too */
+    del_ok(s, KEY(0x10, 0x02));
+    cr_assert_eq(fl_store_writes(s), 3);
+    cr_assert_eq(fl_store_put(s, KEY(0x00, 0x01), "x", 1), FL_ERR_INVALID);
+    cr_assert_eq(fl_store_writes(s), 4, "a refused write is a write call");
+    cr_assert_eq(fl_store_get(s, KEY(0x10, 0x01), buf, sizeof(buf), &vl, &found), FL_OK);
+    cr_assert_eq(fl_store_restore_apply(s, KEY(0x10, 0x03), "r", 1), FL_OK);
+    commit_ok(s, &off, 1, -1);
+    put_ok(s, KEY(0x10, 0x04), "b");
+    fl_store_abort(s);
+    cr_assert_eq(fl_store_writes(s), 5);
+    fl_store_free(s);
+}
+
 /* A background write that fails is reported by the next commit, and the
  * cache forgets the batch it was refreshed with. */
 Test(store_regress, background_write_failure_reported)
