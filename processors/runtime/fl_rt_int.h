@@ -40,6 +40,13 @@
 /* The wall-clock time of a store's last commit is kept among its input
  * offsets under this name (no processor has an input of that name). */
 #define FL_RT_COMMITTED_AT "__feedline.committed-at"
+/* Every forwarded record names its input record in this header:
+ * "topic/partition/offset". */
+#define FL_RT_SOURCE_HEADER "feedline.source"
+/* The largest value a dead letter keeps (the producer allows 2 MiB per
+ * record, headers included); a larger one is dropped and its size kept in
+ * a header. */
+#define FL_RT_DLQ_MAX_VALUE (1536 * 1024)
 /* How long one loop iteration may spend restoring. */
 #define FL_RT_RESTORE_SLICE_MS 200
 
@@ -86,11 +93,11 @@ typedef struct rt_task {
     /* Restoring: the inputs are paused until every store caught up. */
     bool restoring, paused, restored;
     bool input_paused[FL_RT_MAX_INPUTS]; /* above buffered_records_per_partition */
-    bool bulk[FL_RT_MAX_STORES];      /* store open in bulk-load mode */
-    bool rs_needed[FL_RT_MAX_STORES]; /* store behind its changelog */
-    int64_t rs_hi[FL_RT_MAX_STORES];  /* changelog end at assignment */
-    size_t rs_store;                  /* the store being restored */
-    rd_kafka_t *rs_consumer;          /* reading its changelog */
+    bool bulk[FL_RT_MAX_STORES];         /* store open in bulk-load mode */
+    bool rs_needed[FL_RT_MAX_STORES];    /* store behind its changelog */
+    int64_t rs_hi[FL_RT_MAX_STORES];     /* changelog end at assignment */
+    size_t rs_store;                     /* the store being restored */
+    rd_kafka_t *rs_consumer;             /* reading its changelog */
     int64_t rs_pos, rs_applied, rs_t0;
     fl_ctx_t ctx;
 } rt_task_t;
@@ -127,6 +134,7 @@ typedef struct rt {
     int64_t changelog_delete_retention_ms[FL_RT_MAX_STORES];
     int32_t n_partitions;
     bool in_txn;
+    char source[320]; /* the input record being processed, for FL_RT_SOURCE_HEADER */
     int delivery_failures;
     bool fatal;
     rt_metrics_t m;

@@ -124,7 +124,12 @@ fl_err_t fl__rt_forward(void *opaque, const char *topic, int32_t partition, cons
 {
     rt_t *rt = opaque;
     rt->m.records_out++;
-    return rt_produce(rt, topic, partition, key, klen, val, vlen, NULL, NULL);
+    /* Provenance: the input record this output came from, so that a
+     * consumer (or a test) can tell a batch applied twice from two
+     * outputs that happen to be equal. */
+    rd_kafka_headers_t *h = rd_kafka_headers_new(1);
+    rd_kafka_header_add(h, FL_RT_SOURCE_HEADER, -1, rt->source, -1);
+    return rt_produce(rt, topic, partition, key, klen, val, vlen, h, NULL);
 }
 
 void fl__rt_count(void *opaque, const char *name, uint64_t n)
@@ -162,8 +167,16 @@ fl_err_t fl__rt_dead_letter(rt_t *rt, const rd_kafka_message_t *m, const char *s
     rt->m.dead_letters++;
     fl_log_warn("runtime", "dead-lettered %s [%d] @%" PRId64 " (%s): %s",
                 rd_kafka_topic_name(m->rkt), m->partition, m->offset, stage, msg);
-    return rt_produce(rt, FL_TOPIC_DLQ, RD_KAFKA_PARTITION_UA, m->key, m->key_len, m->payload,
-                      m->len, h, NULL);
+    /* A value too large even for the dead-letter topic is dead-lettered
+     * without it: a bad record must never stop its partition. */
+    bool too_big = m->len > FL_RT_DLQ_MAX_VALUE;
+    if (too_big) {
+        char size[24];
+        snprintf(size, sizeof(size), "%zu", m->len);
+        rd_kafka_header_add(h, "feedline.dlq.value.dropped", -1, size, -1);
+    }
+    return rt_produce(rt, FL_TOPIC_DLQ, RD_KAFKA_PARTITION_UA, m->key, m->key_len,
+                      too_big ? NULL : m->payload, too_big ? 0 : m->len, h, NULL);
 }
 
 typedef struct changelog_ctx {

@@ -350,6 +350,8 @@ static fl_err_t process_task(rt_t *rt, rt_task_t *t, int64_t now)
                                     .value = e->m->payload,
                                     .value_len = e->m->len,
                                     .event = rt->input_is_event[i] ? &e->ev : NULL};
+            snprintf(rt->source, sizeof(rt->source), "%s/%d/%" PRId64, rec.topic, rec.partition,
+                     rec.offset);
             rc = fl__rt_begin(rt);
             if (!rc)
                 rc = fl__ctx_process(&t->ctx, rt->def, &rec, err, sizeof(err));
