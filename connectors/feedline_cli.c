@@ -15,7 +15,7 @@
 #include "fl_codec.h"
 #include "fl_event.h"
 #include "fl_inspect.h"
-#include "fl_kafka.h"
+#include "fl_kafka_admin.h"
 #include "fl_keys.h"
 #include "fl_kv.h"
 #include "fl_log.h"

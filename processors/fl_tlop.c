@@ -7,6 +7,8 @@
  */
 #include "fl_tlop.h"
 
+#include "fl_be.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,34 +16,6 @@
 #define FL_TLOP_MAGIC     'T'
 #define FL_TLOP_VERSION   1
 #define FL_TLOP_POST_SIZE 24
-
-static void put_u32(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)(v >> 24);
-    p[1] = (unsigned char)(v >> 16);
-    p[2] = (unsigned char)(v >> 8);
-    p[3] = (unsigned char)v;
-}
-
-static void put_i64(unsigned char *p, int64_t sv)
-{
-    uint64_t v = (uint64_t)sv;
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        p[i] = (unsigned char)v;
-}
-
-static uint32_t get_u32(const unsigned char *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static int64_t get_i64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return (int64_t)v;
-}
 
 size_t fl_tlop_encoded_size(const fl_tlop_t *op)
 {
@@ -56,19 +30,19 @@ size_t fl_tlop_encode(const fl_tlop_t *op, unsigned char *buf)
     p[1] = FL_TLOP_VERSION;
     p[2] = (unsigned char)op->op;
     p[3] = 0;
-    put_i64(p + 4, op->author_id);
-    put_u32(p + 12, 0); /* reserved flags */
-    put_u32(p + 16, op->n_posts);
+    fl_be_put64(p + 4, (uint64_t)(op->author_id));
+    fl_be_put32(p + 12, 0); /* reserved flags */
+    fl_be_put32(p + 16, op->n_posts);
     p += FL_TLOP_HEADER_SIZE;
     for (uint32_t i = 0; i < op->n_posts; i++, p += FL_TLOP_POST_SIZE) {
-        put_i64(p, op->posts[i].post_id);
-        put_i64(p + 8, op->posts[i].author_id);
-        put_i64(p + 16, op->posts[i].created_at);
+        fl_be_put64(p, (uint64_t)(op->posts[i].post_id));
+        fl_be_put64(p + 8, (uint64_t)(op->posts[i].author_id));
+        fl_be_put64(p + 16, (uint64_t)(op->posts[i].created_at));
     }
-    put_u32(p, op->n_recipients);
+    fl_be_put32(p, op->n_recipients);
     p += 4;
     for (uint32_t i = 0; i < op->n_recipients; i++, p += 8)
-        put_i64(p, op->recipients[i]);
+        fl_be_put64(p, (uint64_t)(op->recipients[i]));
     return (size_t)(p - buf);
 }
 
@@ -98,13 +72,13 @@ fl_err_t fl_tlop_decode(const void *data, size_t len, fl_tlop_t *op, char *errst
         err = FL_ERR_INVALID;
         goto out;
     }
-    if (p[3] != 0 || get_u32(p + 12) != 0) {
+    if (p[3] != 0 || fl_be_get32(p + 12) != 0) {
         snprintf(errstr, errstr_size, "timeline op with reserved bits set");
         err = FL_ERR_INVALID;
         goto out;
     }
-    op->author_id = get_i64(p + 4);
-    uint32_t n_posts = get_u32(p + 16);
+    op->author_id = (int64_t)fl_be_get64(p + 4);
+    uint32_t n_posts = fl_be_get32(p + 16);
     p += FL_TLOP_HEADER_SIZE;
     if ((size_t)(end - p) < (size_t)n_posts * FL_TLOP_POST_SIZE + 4) {
         snprintf(errstr, errstr_size, "timeline op truncated: %u posts do not fit", n_posts);
@@ -119,12 +93,12 @@ fl_err_t fl_tlop_decode(const void *data, size_t len, fl_tlop_t *op, char *errst
         }
     }
     for (uint32_t i = 0; i < n_posts; i++, p += FL_TLOP_POST_SIZE) {
-        op->posts[i].post_id = get_i64(p);
-        op->posts[i].author_id = get_i64(p + 8);
-        op->posts[i].created_at = get_i64(p + 16);
+        op->posts[i].post_id = (int64_t)fl_be_get64(p);
+        op->posts[i].author_id = (int64_t)fl_be_get64(p + 8);
+        op->posts[i].created_at = (int64_t)fl_be_get64(p + 16);
     }
     op->n_posts = n_posts;
-    uint32_t n_rcpt = get_u32(p);
+    uint32_t n_rcpt = fl_be_get32(p);
     p += 4;
     if ((size_t)(end - p) != (size_t)n_rcpt * 8) {
         snprintf(errstr, errstr_size, "timeline op: %u recipients need %zu bytes, %zu remain",
@@ -140,7 +114,7 @@ fl_err_t fl_tlop_decode(const void *data, size_t len, fl_tlop_t *op, char *errst
         }
     }
     for (uint32_t i = 0; i < n_rcpt; i++, p += 8)
-        op->recipients[i] = get_i64(p);
+        op->recipients[i] = (int64_t)fl_be_get64(p);
     op->n_recipients = n_rcpt;
 out:
     if (err)

@@ -29,6 +29,7 @@
  * Workload: one decode per consumed record on every processor, one encode
  * per produced record; a few dozen schema versions at most.
  */
+#include "fl_be.h"
 #include "fl_codec.h"
 #include "fl_log.h"
 
@@ -1108,10 +1109,7 @@ static fl_err_t fl_encode_with(fl_codec_t *c, fl_version_t *v, const fl_event_t 
         c->cap = cap;
     }
     c->buf[0] = FL_CODEC_MAGIC;
-    c->buf[1] = (uint8_t)((uint32_t)v->id >> 24);
-    c->buf[2] = (uint8_t)((uint32_t)v->id >> 16);
-    c->buf[3] = (uint8_t)((uint32_t)v->id >> 8);
-    c->buf[4] = (uint8_t)v->id;
+    fl_be_put32(c->buf + 1, (uint32_t)v->id);
     avro_writer_memory_set_dest(c->wr, (const char *)c->buf + FL_CODEC_HEADER_SIZE, (int64_t)size);
     if (avro_value_write(c->wr, &v->enc_value) || avro_writer_tell(c->wr) != (int64_t)size)
         return fl_fail(FL_ERR_INVALID, errstr, errstr_size, "%s: %s", d->name, avro_strerror());
@@ -1279,8 +1277,7 @@ fl_err_t fl_codec_decode(fl_codec_t *c, const void *data, size_t len, fl_event_t
                       FL_CODEC_HEADER_SIZE);
         goto out;
     }
-    id = (int32_t)(((uint32_t)d[1] << 24) | ((uint32_t)d[2] << 16) | ((uint32_t)d[3] << 8) |
-                   (uint32_t)d[4]);
+    id = (int32_t)fl_be_get32(d + 1);
     if (schema_id)
         *schema_id = id;
     for (size_t i = 0; i < c->n_vers && !v; i++)

@@ -1,7 +1,7 @@
 /*
  * fl_event.h - feedline's input events as one plain C struct.
  *
- * Every input event of the contract (DESIGN.md "Topics and keys") decodes
+ * Every input event of the contract (README "Event contract") decodes
  * into fl_event_t: a type tag plus the union of all event fields, flat, so
  * that processor logic reads ev->post_id without touching Avro. A static
  * descriptor table (fl_event_types) says, per type, its topic, its key

@@ -8,6 +8,7 @@
  *
  * Workload: a few encodings per record processed; pure arithmetic.
  */
+#include "fl_be.h"
 #include "fl_keys.h"
 #include "fl_state_int.h"
 
@@ -15,29 +16,15 @@
 
 #define SIGN_BIT 0x8000000000000000ULL
 
-static void put_be64(uint8_t *out, uint64_t u)
-{
-    for (int i = 0; i < 8; i++)
-        out[i] = (uint8_t)(u >> (56 - 8 * i));
-}
-
-static uint64_t get_be64(const uint8_t *in)
-{
-    uint64_t u = 0;
-    for (int i = 0; i < 8; i++)
-        u = (u << 8) | in[i];
-    return u;
-}
-
 void fl_key_enc_i64(uint8_t out[8], int64_t v)
 {
-    put_be64(out, (uint64_t)v ^ SIGN_BIT);
+    fl_be_put64(out, (uint64_t)v ^ SIGN_BIT);
 }
 
 int64_t fl_key_dec_i64(const uint8_t in[8])
 {
     /* through uint64_t: the conversion back is exact for every bit pattern */
-    uint64_t u = get_be64(in) ^ SIGN_BIT;
+    uint64_t u = fl_be_get64(in) ^ SIGN_BIT;
     int64_t v;
     memcpy(&v, &u, sizeof(v));
     return v;
@@ -45,12 +32,12 @@ int64_t fl_key_dec_i64(const uint8_t in[8])
 
 void fl_key_enc_i64_desc(uint8_t out[8], int64_t v)
 {
-    put_be64(out, ~((uint64_t)v ^ SIGN_BIT));
+    fl_be_put64(out, ~((uint64_t)v ^ SIGN_BIT));
 }
 
 int64_t fl_key_dec_i64_desc(const uint8_t in[8])
 {
-    uint64_t u = ~get_be64(in) ^ SIGN_BIT;
+    uint64_t u = ~fl_be_get64(in) ^ SIGN_BIT;
     int64_t v;
     memcpy(&v, &u, sizeof(v));
     return v;

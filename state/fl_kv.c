@@ -19,6 +19,7 @@
  * written twice costs one write; keys added in ascending order (a store's
  * commit) are appended without a map insert.
  */
+#include "fl_be.h"
 #include "fl_kv.h"
 #include "fl_kv_backend.h"
 #include "fl_log.h"
@@ -161,24 +162,9 @@ static fl_err_t offset_key(const char *topic, int32_t partition, uint8_t *buf, s
     buf[1] = FL_KV_META_OFFSET_TAG;
     buf[2] = (uint8_t)tlen;
     memcpy(buf + 3, topic, tlen);
-    for (int i = 0; i < 4; i++)
-        buf[3 + tlen + i] = (uint8_t)((uint32_t)partition >> (24 - 8 * i));
+    fl_be_put32(buf + 3 + tlen, (uint32_t)partition);
     *len = 3 + tlen + 4;
     return FL_OK;
-}
-
-static void put_be64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (56 - 8 * i));
-}
-
-static uint64_t get_be64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = (v << 8) | p[i];
-    return v;
 }
 
 /* ---- value copy callbacks for backend get ---- */
@@ -598,7 +584,7 @@ static fl_err_t check_format(fl_kv_t *kv, char *errstr, size_t errstr_size)
             err = FL_ERR_CORRUPT;
             goto out;
         }
-        v = (uint32_t)ver[0] << 24 | (uint32_t)ver[1] << 16 | (uint32_t)ver[2] << 8 | ver[3];
+        v = fl_be_get32(ver);
         if (v != FL_KV_FORMAT_VERSION) {
             fl__errf(errstr, errstr_size,
                      "store format version %u is not supported (this build reads version %d); "
@@ -960,7 +946,7 @@ fl_err_t fl_kv_batch_set_offset(fl_kv_batch_t *b, const char *topic, int32_t par
         err = FL_ERR_INVALID;
         goto out;
     }
-    put_be64(val, (uint64_t)offset);
+    fl_be_put64(val, (uint64_t)offset);
     err = map_add(b, key, klen, val, sizeof(val), 0, errstr, errstr_size);
 out:
     return err;
@@ -1060,13 +1046,13 @@ fl_err_t fl_kv_get_offset(fl_kv_t *kv, const char *topic, int32_t partition, int
     err = kv->be->get(kv->self, key, klen, copy_buf, &c, found, errstr, errstr_size);
     if (err || !*found)
         goto out;
-    if (c.vlen != sizeof(val) || (int64_t)get_be64(val) < 0) {
+    if (c.vlen != sizeof(val) || (int64_t)fl_be_get64(val) < 0) {
         fl__errf(errstr, errstr_size, "stored offset of %s/%d is malformed", topic, (int)partition);
         *found = false;
         err = FL_ERR_CORRUPT;
         goto out;
     }
-    *offset = (int64_t)get_be64(val);
+    *offset = (int64_t)fl_be_get64(val);
 out:
     return err;
 }
@@ -1087,16 +1073,15 @@ fl_err_t fl_kv_offsets_foreach(fl_kv_t *kv, fl_kv_offset_fn *fn, void *arg, char
         int32_t partition;
         int64_t offset;
         tlen = klen > 2 ? k[2] : 0;
-        if (klen != 3 + tlen + 4 || tlen == 0 || vlen != 8 || (int64_t)get_be64(v) < 0) {
+        if (klen != 3 + tlen + 4 || tlen == 0 || vlen != 8 || (int64_t)fl_be_get64(v) < 0) {
             fl__errf(errstr, errstr_size, "malformed offset entry in the store");
             err = FL_ERR_CORRUPT;
             goto out;
         }
         memcpy(topic, k + 3, tlen);
         topic[tlen] = '\0';
-        partition = (int32_t)((uint32_t)k[3 + tlen] << 24 | (uint32_t)k[4 + tlen] << 16 |
-                              (uint32_t)k[5 + tlen] << 8 | k[6 + tlen]);
-        offset = (int64_t)get_be64(v);
+        partition = (int32_t)fl_be_get32(k + 3 + tlen);
+        offset = (int64_t)fl_be_get64(v);
         if (fn(arg, topic, partition, offset))
             goto out;
     }

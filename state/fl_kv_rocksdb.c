@@ -21,7 +21,7 @@
  * read options; so each iterator owns its read options, and the bounds
  * belong to the fl_kv_iter_t that outlives it (see fl_kv_backend.h).
  *
- * Workload (FIELD-NOTES, 16-byte entries, this machine): ~150K single
+ * Workload (measured on 2 cores, 16-byte entries): ~150K single
  * puts/s with the WAL, ~300K/s in batches of 1000, ~100K gets/s.
  */
 #include "fl_kv_backend.h"

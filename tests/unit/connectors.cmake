@@ -1,3 +1,3 @@
 fl_criterion_test(test_partition unit
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_partition.c
-  LIBS fl_topology PkgConfig::RDKAFKA)
+  LIBS fl_base)

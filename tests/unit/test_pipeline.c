@@ -11,7 +11,7 @@
  * all the way through before the next one starts.
  *
  * The oracle below applies the documented rules (fl_fanout.h,
- * fl_timeline.h, DESIGN.md "Feed semantics") directly, in plain C, with
+ * fl_timeline.h, README "Fan-out rules") directly, in plain C, with
  * no stores and no wire formats: follower sets, a celebrity flag with
  * hysteresis, per-author outboxes (newest non-private live posts, capped),
  * timelines as sorted arrays capped by dropping the oldest after each

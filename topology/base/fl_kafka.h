@@ -1,9 +1,10 @@
 /*
- * fl_kafka.h - librdkafka at feedline's edge: client configuration with
- * the project's fixed choices, topic creation from the topology, and the
- * translation of Kafka errors into fl_err_t.
+ * fl_kafka.h - librdkafka as every feedline program uses it: clients with
+ * the project's fixed choices, readiness, and the translation of Kafka
+ * errors into fl_err_t. Part of the base; topic creation from the
+ * topology is in connectors/fl_kafka_admin.h.
  *
- * Fixed choices, from DESIGN.md and FIELD-NOTES.md: producers are
+ * Fixed choices (README "Event contract"): producers are
  * idempotent (acks=all) and use the Java-compatible murmur2_random
  * partitioner; consumers never auto-commit and start from the earliest
  * offset when nothing is stored.
@@ -12,7 +13,6 @@
 #define FL_KAFKA_H
 
 #include "fl_err.h"
-#include "fl_topology.h"
 
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
@@ -70,15 +70,5 @@ fl_err_t fl_kafka_wait_ready(rd_kafka_t *rk, int wait_ms, char *errstr, size_t e
 /* Partition count of topic, or -1 when the topic does not exist (FL_OK either way). */
 fl_err_t fl_kafka_partition_count(rd_kafka_t *rk, const char *topic, int *partitions, char *errstr,
                                   size_t errstr_size);
-
-/*
- * Creates every topic of the topology that does not exist, with the
- * configuration of its kind (input and dlq: unlimited retention;
- * changelog: compacted; internal: 7 days). Existing topics are checked:
- * a partition count that differs from the topology is FL_ERR_CONFIG.
- * One line per topic goes to report (may be NULL).
- */
-fl_err_t fl_kafka_create_topics(rd_kafka_t *rk, const fl_topology_t *t, FILE *report, char *errstr,
-                                size_t errstr_size);
 
 #endif

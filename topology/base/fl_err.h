@@ -16,16 +16,16 @@
 typedef enum fl_err {
     FL_OK = 0,
     /* fatal for the item at hand, the process goes on */
-    FL_ERR_INVALID,     /* bad argument or bad input record */
-    FL_ERR_MAGIC,       /* wire format: wrong magic byte */
-    FL_ERR_SCHEMA_ID,   /* wire format: unknown schema id */
-    FL_ERR_TRUNCATED,   /* data ends before the value does */
-    FL_ERR_OVERSIZED,   /* data or a length field exceeds its limit */
-    FL_ERR_SCHEMA,      /* a schema file is missing, invalid or incompatible */
-    FL_ERR_CONFIG,      /* topology or configuration is invalid */
-    FL_ERR_NOMEM,       /* allocation failed */
-    FL_ERR_IO,          /* local file or store I/O failed */
-    FL_ERR_CORRUPT,     /* persisted state violates an invariant */
+    FL_ERR_INVALID,   /* bad argument or bad input record */
+    FL_ERR_MAGIC,     /* wire format: wrong magic byte */
+    FL_ERR_SCHEMA_ID, /* wire format: unknown schema id */
+    FL_ERR_TRUNCATED, /* data ends before the value does */
+    FL_ERR_OVERSIZED, /* data or a length field exceeds its limit */
+    FL_ERR_SCHEMA,    /* a schema file is missing, invalid or incompatible */
+    FL_ERR_CONFIG,    /* topology or configuration is invalid */
+    FL_ERR_NOMEM,     /* allocation failed */
+    FL_ERR_IO,        /* local file or store I/O failed */
+    FL_ERR_CORRUPT,   /* persisted state violates an invariant */
     /* retriable */
     FL_ERR_UNAVAILABLE, /* a server is down or unreachable */
     FL_ERR_TIMEOUT,     /* a call did not complete in time */
