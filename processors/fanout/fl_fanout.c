@@ -16,6 +16,7 @@
  * key is FL_ERR_CORRUPT and a failed forward FL_ERR_CONFIG.
  */
 #include "fl_fanout.h"
+#include "fl_trim.h"
 #include "fl_emit.h"
 #include "fl_keys.h"
 #include "fl_partition.h"
@@ -185,46 +186,26 @@ static fl_err_t outbox_recent(fl_store_t *s, int64_t author, int64_t limit, fl_t
 }
 
 /* Makes room for the new outbox entry k: drops the oldest entries so that
- * after the insert at most cap remain. When k itself is among those
- * oldest it is not to be inserted (*keep false), so that no put and
- * delete of one key in one batch leaves a tombstone for an entry that
- * never existed in the changelog. Entries are newest first, so the walk
- * starts at the last one and costs only the excess. */
+ * after the insert at most cap remain (fl_trim.h). Outbox keys are newest
+ * first. */
 static fl_err_t outbox_make_room(fl_store_t *s, int64_t author, const fl_key_t *k,
                                  fl_fanout_author_t *a, int64_t cap, bool *keep)
 {
     fl_key_t prefix;
     fl_store_iter_t *it = NULL;
     int64_t drop = a->outbox + 1 - cap; /* entries to drop, k included */
-    fl_err_t err;
 
     *keep = true;
     if (drop <= 0)
         return FL_OK;
     fl_key_entity(&prefix, FL_KEY_TAG_OUTBOX, author);
-    err = fl_store_iter_new(s, prefix.buf, prefix.len, &it);
+    fl_err_t err = fl_store_iter_new(s, prefix.buf, prefix.len, &it);
     if (err)
         return err;
     fl_store_iter_seek_last(it);
-    while (drop > 0 && fl_store_iter_valid(it)) {
-        size_t klen;
-        const void *key = fl_store_iter_key(it, &klen);
-        if (*keep && fl_key_cmp(k->buf, k->len, key, klen) > 0) {
-            *keep = false; /* k is older than the oldest left: it goes first */
-            drop--;
-            continue;
-        }
-        err = fl_store_delete(s, key, klen);
-        if (err)
-            break;
-        a->outbox--;
-        drop--;
-        fl_store_iter_prev(it);
-    }
+    err = fl_trim_oldest(s, it, true, k, drop, keep, NULL, NULL);
     if (!err)
-        err = fl_store_iter_status(it);
-    if (!err && drop > 0)
-        err = FL_ERR_CORRUPT; /* the counter promised more entries than exist */
+        a->outbox -= drop - !*keep;
     fl_store_iter_free(it);
     return err;
 }

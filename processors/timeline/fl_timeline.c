@@ -17,6 +17,7 @@
  * (fl_proc.h).
  */
 #include "fl_timeline.h"
+#include "fl_trim.h"
 #include "fl_keys.h"
 #include "fl_partition.h"
 #include "fl_tlop.h"
@@ -111,53 +112,39 @@ static fl_err_t oldest_first(fl_store_t *s, int64_t user, const tl_meta_t *m, fl
     return FL_OK;
 }
 
+/* Each trimmed entry moves the lower bound (still <= every remaining
+ * entry); a stored key that does not parse is damaged state, not a bad
+ * record. */
+static fl_err_t trimmed(void *arg, const void *key, size_t klen)
+{
+    tl_meta_t *m = arg;
+    int64_t u, t, p;
+    if (fl_key_parse_timeline(key, klen, &u, &t, &p))
+        return FL_ERR_CORRUPT;
+    m->count--;
+    m->lo_t = t;
+    m->lo_p = p;
+    return FL_OK;
+}
+
 /*
  * Makes room for the new entry k in user's timeline: drops the oldest
  * entries (by created_at, then post id) so that after the insert at most
- * cap remain. When k itself is among those oldest it is not to be
- * inserted (*keep false): inserting and trimming it in one batch would put
- * a tombstone for an entry that never existed into the changelog. Keys are
- * oldest first and the walk starts at the lower bound, so it costs only
- * the excess.
+ * cap remain (fl_trim.h). Keys are oldest first and the walk starts at
+ * the lower bound.
  */
 static fl_err_t make_room(fl_store_t *s, int64_t user, const fl_key_t *k, tl_meta_t *m, int64_t cap,
                           bool *keep)
 {
     fl_store_iter_t *it = NULL;
     int64_t drop = m->count + 1 - cap; /* entries to drop, k included */
-    fl_err_t err;
 
     *keep = true;
     if (drop <= 0)
         return FL_OK;
-    err = oldest_first(s, user, m, &it);
-    if (err)
-        return err;
-    while (drop > 0 && fl_store_iter_valid(it)) {
-        size_t klen;
-        const void *key = fl_store_iter_key(it, &klen);
-        int64_t u, t, p;
-        if (*keep && fl_key_cmp(k->buf, k->len, key, klen) < 0) {
-            *keep = false; /* k is older than the oldest left: it goes first */
-            drop--;
-            continue;
-        }
-        if (fl_key_parse_timeline(key, klen, &u, &t, &p))
-            err = FL_ERR_CORRUPT; /* the stored key is damaged, not the record */
-        else
-            err = fl_store_delete(s, key, klen);
-        if (err)
-            break;
-        m->count--;
-        m->lo_t = t; /* still <= every remaining entry */
-        m->lo_p = p;
-        drop--;
-        fl_store_iter_next(it);
-    }
+    fl_err_t err = oldest_first(s, user, m, &it);
     if (!err)
-        err = fl_store_iter_status(it);
-    if (!err && drop > 0)
-        err = FL_ERR_CORRUPT; /* the count promised more entries than exist */
+        err = fl_trim_oldest(s, it, false, k, drop, keep, trimmed, m);
     fl_store_iter_free(it);
     return err;
 }
