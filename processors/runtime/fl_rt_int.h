@@ -54,6 +54,7 @@ enum {
     FL_RT_WIPE_AHEAD_OF_CHANGELOG,
     FL_RT_WIPE_PAST_INPUT_END,
     FL_RT_WIPE_TOMBSTONES_EXPIRED,
+    FL_RT_WIPE_NO_COMMITTED_OFFSETS,
     FL_RT_WIPE__COUNT
 };
 /* How long a task waits for an input known to hold records that it does
@@ -92,12 +93,13 @@ typedef struct rt_task {
     int64_t local[FL_RT_MAX_INPUTS];     /* the store's checkpoint; -1 none */
     /* Restoring: the inputs are paused until every store caught up. */
     bool restoring, paused, restored;
-    bool input_paused[FL_RT_MAX_INPUTS]; /* above buffered_records_per_partition */
-    bool bulk[FL_RT_MAX_STORES];         /* store open in bulk-load mode */
-    bool rs_needed[FL_RT_MAX_STORES];    /* store behind its changelog */
-    int64_t rs_hi[FL_RT_MAX_STORES];     /* changelog end at assignment */
-    size_t rs_store;                     /* the store being restored */
-    rd_kafka_t *rs_consumer;             /* reading its changelog */
+    bool input_paused[FL_RT_MAX_INPUTS];   /* above buffered_records_per_partition */
+    int64_t assigned_at[FL_RT_MAX_INPUTS]; /* the offsets given to assign(); -1 beginning */
+    bool bulk[FL_RT_MAX_STORES];           /* store open in bulk-load mode */
+    bool rs_needed[FL_RT_MAX_STORES];      /* store behind its changelog */
+    int64_t rs_hi[FL_RT_MAX_STORES];       /* changelog end at assignment */
+    size_t rs_store;                       /* the store being restored */
+    rd_kafka_t *rs_consumer;               /* reading its changelog */
     int64_t rs_pos, rs_applied, rs_t0;
     fl_ctx_t ctx;
 } rt_task_t;

@@ -81,6 +81,7 @@ static const char *const wipe_reasons[FL_RT_WIPE__COUNT] = {
     [FL_RT_WIPE_AHEAD_OF_CHANGELOG] = "ahead_of_changelog",
     [FL_RT_WIPE_PAST_INPUT_END] = "offsets_past_input_end",
     [FL_RT_WIPE_TOMBSTONES_EXPIRED] = "tombstones_expired",
+    [FL_RT_WIPE_NO_COMMITTED_OFFSETS] = "no_committed_offsets",
 };
 
 const char *fl__rt_wipe_reason(int reason)
@@ -126,9 +127,15 @@ static int wipe_reason(rt_t *rt, rt_task_t *t, size_t s, int64_t hi)
     for (size_t i = 0; i < rt->proc->n_inputs; i++) {
         int64_t off = -1;
         found = false;
-        if (!fl_store_offset(st, rt->proc->inputs[i], t->partition, &off, &found) && found &&
-            t->input_end[i] >= 0 && off > t->input_end[i])
+        if (fl_store_offset(st, rt->proc->inputs[i], t->partition, &off, &found) || !found)
+            continue;
+        if (t->input_end[i] >= 0 && off > t->input_end[i])
             return FL_RT_WIPE_PAST_INPUT_END;
+        /* The store has offsets the group does not: the group's offsets
+         * were deleted with the topics (recreated) or expired. Its state
+         * and its changelog cannot be matched to input offsets. */
+        if (t->committed[i] < 0)
+            return FL_RT_WIPE_NO_COMMITTED_OFFSETS;
     }
     found = false;
     int64_t retention = rt->changelog_delete_retention_ms[s];
@@ -209,6 +216,8 @@ rt_task_t *fl__rt_task_open(rt_t *rt, int32_t partition, const int64_t *committe
             fl_log_warn("runtime", "end offset of %s [%d] unknown: %s", rt->proc->inputs[i],
                         partition, rd_kafka_err2str(kerr));
     }
+    for (size_t i = 0; i < rt->proc->n_inputs; i++)
+        t->committed[i] = committed ? committed[i] : -1;
     for (size_t i = 0; i < rt->proc->n_stores; i++) {
         const char *name = rt->proc->stores[i];
         const char *changelog = fl_topology_store(rt->topo, name)->changelog;
@@ -253,7 +262,6 @@ rt_task_t *fl__rt_task_open(rt_t *rt, int32_t partition, const int64_t *committe
     for (size_t i = 0; i < rt->proc->n_inputs; i++) {
         bool found = false;
         int64_t off = -1;
-        t->committed[i] = committed ? committed[i] : -1;
         /* Every store holds the same offsets; the first one is read. */
         if (rt->proc->n_stores &&
             fl_store_offset(t->stores[0], rt->proc->inputs[i], partition, &off, &found))
@@ -434,6 +442,26 @@ fl_err_t fl__rt_task_restore_step(rt_t *rt, rt_task_t *t, int64_t budget_ms)
     return FL_OK;
 }
 
+/* The newest modification time of the files in dir (RocksDB writes its
+ * log, manifest or tables whenever the store is used), in ms. */
+static int64_t newest_mtime_ms(const char *dir)
+{
+    int64_t newest = 0;
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        char *path = NULL;
+        struct stat st;
+        if (asprintf(&path, "%s/%s", dir, de->d_name) >= 0 && !stat(path, &st) &&
+            (int64_t)st.st_mtime * 1000 > newest)
+            newest = (int64_t)st.st_mtime * 1000;
+        free(path);
+    }
+    if (d)
+        closedir(d);
+    return newest;
+}
+
 /* Store folders of this instance whose partition is not assigned and
  * that nothing wrote for longer than the changelog's delete.retention.ms:
  * they would be wiped on their next assignment anyway. */
@@ -455,13 +483,10 @@ void fl__rt_cleanup_state_dirs(rt_t *rt)
             if (!end || *end || p < 0 || p >= rt->n_partitions || rt->tasks[p])
                 continue;
             int64_t retention = rt->changelog_delete_retention_ms[s];
-            char *dir = NULL, *cur = NULL;
-            struct stat stt;
+            char *dir = NULL;
             if (retention < 0 || asprintf(&dir, "%s/%s", base, de->d_name) < 0)
                 continue;
-            /* RocksDB rewrites CURRENT on every flush and open. */
-            if (asprintf(&cur, "%s/CURRENT", dir) >= 0 && !stat(cur, &stt) &&
-                fl__rt_wall_ms() - (int64_t)stt.st_mtime * 1000 > retention) {
+            if (fl__rt_wall_ms() - newest_mtime_ms(dir) > retention) {
                 char err[256];
                 fl_log_info("runtime",
                             "removing %s: partition %ld not owned for longer than "
@@ -471,7 +496,6 @@ void fl__rt_cleanup_state_dirs(rt_t *rt)
                     rmdir(dir);
                 rt->m.dirs_removed++;
             }
-            free(cur);
             free(dir);
         }
     }

@@ -166,6 +166,8 @@ static void rt_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             int idx = fl__rt_input_index(rt, parts->elems[i].topic);
             int64_t pos = idx >= 0 ? fl_merge_position(t->merge, (size_t)idx) : -1;
             parts->elems[i].offset = pos >= 0 ? pos : RD_KAFKA_OFFSET_BEGINNING;
+            if (idx >= 0)
+                t->assigned_at[idx] = pos;
         }
         fl_log_info("runtime", "assigned %d partitions", parts->cnt);
         rd_kafka_assign(rk, rt->fatal ? NULL : parts);
@@ -205,21 +207,34 @@ static void restore_tasks(rt_t *rt)
         }
         if (t->restoring)
             continue;
-        /* Restored: the offsets may have changed (a restored store with no
-         * committed offsets starts from the beginning). */
+        /* Restored: an input whose offset changed (a rebuilt store with
+         * no committed offsets starts from the beginning) is moved there;
+         * records routed before the move are dropped with the merge's
+         * queues, and librdkafka drops what it fetched before the seek. */
         rd_kafka_topic_partition_list_t *tpl = rd_kafka_topic_partition_list_new(4);
         for (size_t i = 0; i < rt->proc->n_inputs; i++) {
             int64_t pos = fl_merge_position(t->merge, i);
-            rd_kafka_topic_partition_list_add(tpl, rt->proc->inputs[i], p)->offset =
-                pos >= 0 ? pos : RD_KAFKA_OFFSET_BEGINNING;
+            if (pos != t->assigned_at[i])
+                rd_kafka_topic_partition_list_add(tpl, rt->proc->inputs[i], p)->offset =
+                    pos >= 0 ? pos : RD_KAFKA_OFFSET_BEGINNING;
         }
         pause_task(rt, t, false);
         t->paused = false;
-        rd_kafka_error_t *err = rd_kafka_seek_partitions(rt->consumer, tpl, 10000);
-        if (err) {
-            fl_log_error("runtime", "task %d after restore: %s", p, rd_kafka_error_string(err));
-            rd_kafka_error_destroy(err);
-            rt->fatal = true;
+        if (tpl->cnt) {
+            rd_kafka_error_t *err = rd_kafka_seek_partitions(rt->consumer, tpl, 10000);
+            if (err) {
+                fl_log_error("runtime", "task %d after restore: %s", p, rd_kafka_error_string(err));
+                rd_kafka_error_destroy(err);
+                rt->fatal = true;
+            }
+            int64_t positions[FL_RT_MAX_INPUTS];
+            for (size_t i = 0; i < rt->proc->n_inputs; i++)
+                positions[i] = fl_merge_position(t->merge, i);
+            fl_merge_reset(t->merge);
+            for (size_t i = 0; i < rt->proc->n_inputs; i++) {
+                fl_merge_set_position(t->merge, i, positions[i]);
+                fl_merge_set_end(t->merge, i, t->input_end[i]);
+            }
         }
         rd_kafka_topic_partition_list_destroy(tpl);
         fl_log_info("runtime", "task %d restored in %" PRId64 " ms", p, fl__rt_now_ms() - t->rs_t0);
@@ -276,7 +291,9 @@ static void route(rt_t *rt, rd_kafka_message_t *m)
     int idx = fl__rt_input_index(rt, topic);
     rt_task_t *t =
         m->partition >= 0 && m->partition < rt->n_partitions ? rt->tasks[m->partition] : NULL;
-    if (idx < 0 || !t) {
+    if (idx < 0 || !t || t->restoring) {
+        /* A restoring task's inputs are paused; whatever slipped through
+         * before the pause is fetched again after the restore. */
         rd_kafka_message_destroy(m);
         return;
     }
