@@ -140,6 +140,10 @@ typedef struct rt {
     int delivery_failures;
     bool fatal;
     rt_metrics_t m;
+    /* The open batch's counts, added to m when it commits. */
+    struct {
+        uint64_t records_in, records_out, dead_letters;
+    } batch;
     int64_t *lso;          /* [input][partition] last stable offsets from librdkafka's
                             * statistics; -1 unknown, -2 fetched to the end */
     int assigned;          /* partitions currently assigned */

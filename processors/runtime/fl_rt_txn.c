@@ -123,7 +123,7 @@ fl_err_t fl__rt_forward(void *opaque, const char *topic, int32_t partition, cons
                         size_t klen, const void *val, size_t vlen)
 {
     rt_t *rt = opaque;
-    rt->m.records_out++;
+    rt->batch.records_out++;
     /* Provenance: the input record this output came from, so that a
      * consumer (or a test) can tell a batch applied twice from two
      * outputs that happen to be equal. */
@@ -164,7 +164,7 @@ fl_err_t fl__rt_dead_letter(rt_t *rt, const rd_kafka_message_t *m, const char *s
     rd_kafka_header_add(h, "feedline.dlq.stage", -1, stage, -1);
     rd_kafka_header_add(h, "feedline.dlq.error.class", -1, fl_err_str(cause), -1);
     rd_kafka_header_add(h, "feedline.dlq.error", -1, msg, -1);
-    rt->m.dead_letters++;
+    rt->batch.dead_letters++;
     fl_log_warn("runtime", "dead-lettered %s [%d] @%" PRId64 " (%s): %s",
                 rd_kafka_topic_name(m->rkt), m->partition, m->offset, stage, msg);
     /* A value too large even for the dead-letter topic is dead-lettered
@@ -245,6 +245,7 @@ void fl__rt_abandon_batch(rt_t *rt)
         }
     }
     rt->in_txn = false;
+    memset(&rt->batch, 0, sizeof(rt->batch));
     rewind_tasks(rt);
 }
 
@@ -412,6 +413,11 @@ fl_err_t fl__rt_commit_batch(rt_t *rt)
     }
     if (err)
         rt->fatal = true; /* the store is behind its changelog: restart restores it */
+    /* Counted once committed: a batch that is redone is not counted twice. */
+    rt->m.records_in += rt->batch.records_in;
+    rt->m.records_out += rt->batch.records_out;
+    rt->m.dead_letters += rt->batch.dead_letters;
+    memset(&rt->batch, 0, sizeof(rt->batch));
     rt->m.commits++;
     rt->m.commit_ms_sum += (double)(fl__rt_now_ms() - t0);
     rt->m.phase_ms_sum[0] += (double)(t_offsets - t0);

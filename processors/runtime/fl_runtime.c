@@ -331,7 +331,6 @@ static void route(rt_t *rt, rd_kafka_message_t *m)
             ts = e->ev.occurred_at;
         }
     }
-    rt->m.records_in++;
     if (fl_merge_push(t->merge, (size_t)idx, ts, m->offset, e))
         rt->fatal = true; /* the merge freed e */
 }
@@ -381,6 +380,7 @@ static fl_err_t process_task(rt_t *rt, rt_task_t *t, int64_t now)
         if (rc)
             return rc;
         t->dirty = true;
+        rt->batch.records_in++;
         fl_merge_pop(t->merge, i);
     }
     uint64_t lag_giveups, idle_giveups;
