@@ -408,6 +408,13 @@ static rd_kafka_t *make_producer(rt_t *rt)
                                      * 1 MiB plus its context headers */
                                     {"message.max.bytes", "2097152"},
                                     {"transaction.timeout.ms", "15000"},
+                                    /* The coordinator answers a call that comes
+                                     * while the previous transaction's markers are
+                                     * still being written with a retriable
+                                     * CONCURRENT_TRANSACTIONS; the default 100 ms
+                                     * backoff then stalls every batch (the Java
+                                     * client uses 20 ms for this). */
+                                    {"retry.backoff.ms", "5"},
                                     {"message.timeout.ms", "15000"}};
     fl_kafka_client_opts_t o = {.brokers = rt->topo->endpoints.kafka,
                                 .props = props,
@@ -595,6 +602,8 @@ static void run_loop(rt_t *rt)
 
     while (!*rt->stop && !rt->fatal) {
         restore_tasks(rt);
+        if (rt->fatal)
+            break;
         int64_t start = fl__rt_now_ms(), deadline = start + cfg->batch_max_ms;
         int64_t polled = 0;
         while (polled < cfg->batch_max_records && !*rt->stop) {
@@ -604,6 +613,16 @@ static void run_loop(rt_t *rt)
                 if (left <= 0)
                     break;
                 continue;
+            }
+            if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
+                /* e.g. another member joined with this instance's
+                 * group.instance.id: two processes run as one instance. */
+                char why[512];
+                rd_kafka_fatal_error(rt->consumer, why, sizeof(why));
+                fl_log_error("runtime", "consumer: fatal error: %s; stopping", why);
+                rd_kafka_message_destroy(m);
+                rt->fatal = true;
+                break;
             }
             if (m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
                 fl_log_warn("runtime", "consumer: %s", rd_kafka_message_errstr(m));
@@ -618,8 +637,8 @@ static void run_loop(rt_t *rt)
         for (int32_t p = 0; p < rt->n_partitions && !err && !rt->fatal; p++)
             if (rt->tasks[p])
                 err = process_task(rt, rt->tasks[p], now);
-        if (err && !fl_err_retriable(err) && err != FL_ERR_TIMEOUT) {
-            rt->fatal = true;
+        if (rt->fatal || (err && !fl_err_retriable(err) && err != FL_ERR_TIMEOUT)) {
+            rt->fatal = true; /* the open transaction is aborted at exit */
             break;
         }
         apply_bounds(rt);
