@@ -19,6 +19,7 @@
 #include "fl_codec.h"
 #include "fl_ctx_int.h"
 #include "fl_merge.h"
+#include "fl_reconcile.h"
 #include "fl_proc.h"
 
 #include <librdkafka/rdkafka.h>
@@ -50,13 +51,6 @@
 /* How long one loop iteration may spend restoring. */
 #define FL_RT_RESTORE_SLICE_MS 200
 
-enum {
-    FL_RT_WIPE_AHEAD_OF_CHANGELOG,
-    FL_RT_WIPE_PAST_INPUT_END,
-    FL_RT_WIPE_TOMBSTONES_EXPIRED,
-    FL_RT_WIPE_NO_COMMITTED_OFFSETS,
-    FL_RT_WIPE__COUNT
-};
 /* How long a task waits for an input known to hold records that it does
  * not deliver, before merging past it (fl_merge.h). */
 #define FL_RT_MAX_LAG_WAIT_MS 30000
@@ -111,7 +105,7 @@ typedef struct rt_metrics {
     double batch_ms_sum, commit_ms_sum;
     double phase_ms_sum[4]; /* of commits: changelog, offsets, transaction, stores */
     uint64_t restored_records;
-    uint64_t wipes[FL_RT_WIPE__COUNT];
+    uint64_t wipes[FL_WIPE__COUNT];
     uint64_t fenced;       /* batches the group refused (a newer generation owns them) */
     uint64_t dirs_removed; /* store folders of partitions not owned for long */
     uint64_t pauses;       /* input partitions paused above the buffer bound */
@@ -168,7 +162,6 @@ int fl__rt_parse_opts(const fl_processor_def_t *def, int argc, char **argv, rt_o
 
 /* fl_rt_task.c */
 int64_t fl__rt_wall_ms(void);
-const char *fl__rt_wipe_reason(int reason);
 /* Opens partition's task: stores opened and checked, starting offsets
  * chosen (committed: the group's committed offset per input, -1 none; NULL
  * when unknown). t->restoring says whether it must restore before it

@@ -143,9 +143,9 @@ void fl__rt_metrics_render(rt_t *rt)
     fprintf(f, "# TYPE feedline_fenced_batches_total counter\n");
     fprintf(f, "feedline_fenced_batches_total{processor=\"%s\"} %" PRIu64 "\n", n, rt->m.fenced);
     fprintf(f, "# TYPE feedline_store_wipes_total counter\n");
-    for (int i = 0; i < FL_RT_WIPE__COUNT; i++)
+    for (int i = 0; i < FL_WIPE__COUNT; i++)
         fprintf(f, "feedline_store_wipes_total{processor=\"%s\",reason=\"%s\"} %" PRIu64 "\n", n,
-                fl__rt_wipe_reason(i), rt->m.wipes[i]);
+                fl_wipe_reason_name(i), rt->m.wipes[i]);
     fprintf(f, "# TYPE feedline_state_dirs_removed_total counter\n");
     fprintf(f, "feedline_state_dirs_removed_total{processor=\"%s\"} %" PRIu64 "\n", n,
             rt->m.dirs_removed);

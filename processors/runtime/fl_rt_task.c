@@ -77,18 +77,6 @@ int64_t fl__rt_wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static const char *const wipe_reasons[FL_RT_WIPE__COUNT] = {
-    [FL_RT_WIPE_AHEAD_OF_CHANGELOG] = "ahead_of_changelog",
-    [FL_RT_WIPE_PAST_INPUT_END] = "offsets_past_input_end",
-    [FL_RT_WIPE_TOMBSTONES_EXPIRED] = "tombstones_expired",
-    [FL_RT_WIPE_NO_COMMITTED_OFFSETS] = "no_committed_offsets",
-};
-
-const char *fl__rt_wipe_reason(int reason)
-{
-    return reason >= 0 && reason < FL_RT_WIPE__COUNT ? wipe_reasons[reason] : "?";
-}
-
 /* Opens the store's RocksDB at dir, in bulk-load mode or not. */
 static fl_err_t open_kv(const char *dir, bool bulk, fl_kv_t **kv, char *err, size_t errsz)
 {
@@ -112,38 +100,34 @@ static fl_err_t wrap_store(rt_t *rt, rt_task_t *t, size_t i, fl_kv_t *kv)
     return fl_store_set_cache(t->stores[i], (size_t)rt->topo->settings.store_cache_bytes);
 }
 
-/* Why store s of task t cannot be trusted, or -1. lo/hi: its changelog's
- * watermarks. */
+/* Why store s of task t cannot be trusted (fl_reconcile.h), or -1. hi:
+ * its changelog's end. */
 static int wipe_reason(rt_t *rt, rt_task_t *t, size_t s, int64_t hi)
 {
     fl_store_t *st = t->stores[s];
-    int64_t pos = 0, at = -1;
+    int64_t local[FL_RT_MAX_INPUTS];
+    fl_reconcile_in_t in = {.changelog_end = hi,
+                            .n_inputs = rt->proc->n_inputs,
+                            .local = local,
+                            .input_end = t->input_end,
+                            .committed = t->committed,
+                            .committed_at_ms = -1,
+                            .now_ms = fl__rt_wall_ms(),
+                            .delete_retention_ms = rt->changelog_delete_retention_ms[s]};
     bool found = false;
 
-    if (fl_store_changelog_position(st, &pos))
+    if (fl_store_changelog_position(st, &in.position))
         return -1;
-    if (pos > hi)
-        return FL_RT_WIPE_AHEAD_OF_CHANGELOG;
     for (size_t i = 0; i < rt->proc->n_inputs; i++) {
-        int64_t off = -1;
         found = false;
-        if (fl_store_offset(st, rt->proc->inputs[i], t->partition, &off, &found) || !found)
-            continue;
-        if (t->input_end[i] >= 0 && off > t->input_end[i])
-            return FL_RT_WIPE_PAST_INPUT_END;
-        /* The store has offsets the group does not: the group's offsets
-         * were deleted with the topics (recreated) or expired. Its state
-         * and its changelog cannot be matched to input offsets. */
-        if (t->committed[i] < 0)
-            return FL_RT_WIPE_NO_COMMITTED_OFFSETS;
+        if (fl_store_offset(st, rt->proc->inputs[i], t->partition, &local[i], &found) || !found)
+            local[i] = -1;
     }
     found = false;
-    int64_t retention = rt->changelog_delete_retention_ms[s];
-    if (pos < hi && retention >= 0 &&
-        !fl_store_offset(st, FL_RT_COMMITTED_AT, t->partition, &at, &found) && found &&
-        fl__rt_wall_ms() - at > retention)
-        return FL_RT_WIPE_TOMBSTONES_EXPIRED;
-    return -1;
+    if (fl_store_offset(st, FL_RT_COMMITTED_AT, t->partition, &in.committed_at_ms, &found) ||
+        !found)
+        in.committed_at_ms = -1;
+    return fl_reconcile_wipe(&in);
 }
 
 /* Closes store i of t, deletes its files and reopens it empty (bulk mode
@@ -159,7 +143,7 @@ static fl_err_t wipe_store(rt_t *rt, rt_task_t *t, size_t i, int reason, bool bu
         return e;
     if (reason >= 0) {
         fl_log_warn("runtime", "wiping store %s [%d] (%s): it is rebuilt from its changelog",
-                    rt->proc->stores[i], t->partition, fl__rt_wipe_reason(reason));
+                    rt->proc->stores[i], t->partition, fl_wipe_reason_name(reason));
         rt->m.wipes[reason]++;
     }
     fl_store_free(t->stores[i]);
@@ -250,11 +234,13 @@ rt_task_t *fl__rt_task_open(rt_t *rt, int32_t partition, const int64_t *committe
             goto fail;
         /* A full rebuild of a changelog with records goes in bulk mode. */
         bool full = reason >= 0 || (pos == 0 && hi - lo > FL_RT_RESTORE_CHUNK);
+        if (reason >= 0)
+            pos = 0; /* wiped below */
         if (full && !t->bulk[i] && wipe_store(rt, t, i, reason, hi > lo))
             goto fail;
         if (reason >= 0)
             t->restored = true;
-        t->rs_needed[i] = reason >= 0 || pos < hi;
+        t->rs_needed[i] = fl_reconcile_behind(pos, hi);
         t->rs_hi[i] = hi;
         t->restoring |= t->rs_needed[i];
     }
@@ -298,7 +284,7 @@ fl_err_t fl__rt_task_ready(rt_t *rt, rt_task_t *t)
     size_t n = 0;
 
     for (size_t i = 0; i < rt->proc->n_inputs; i++) {
-        int64_t pos = t->committed[i] >= 0 ? t->committed[i] : t->restored ? -1 : t->local[i];
+        int64_t pos = fl_reconcile_start(t->committed[i], t->local[i], t->restored);
         if (t->committed[i] < 0 && t->restored && t->local[i] >= 0)
             fl_log_warn("runtime",
                         "%s [%d]: the group has no committed offset for a restored store; "
