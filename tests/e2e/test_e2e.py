@@ -1,9 +1,11 @@
 """End to end on the real stack: a seeded generated workload goes through
 feedline-fanout and feedline-timeline while they are killed with SIGKILL
-and restarted again and again; every user's timeline (rebuilt from the
-timelines changelog) must equal an independent oracle computed from the
-input topics. Then: restore after deleting a processor's local state,
-scale-out to two timeline instances and fail-over, and bad records in
+and restarted again and again; every user's timeline, rebuilt from the
+timelines changelog and read from the timeline processor's local stores,
+must equal an independent oracle computed from the input topics. Then:
+restore after deleting a processor's local state (the restored stores
+themselves are compared), scale-out to two timeline instances, fail-over
+and fail-back onto stores behind their changelog, and bad records in
 every input topic end up in the dead-letter topic with their context.
 
 The workload's celebrities cross the celebrity threshold and drop below
@@ -110,13 +112,42 @@ def wait_until(cond, timeout_s, what):
     raise AssertionError("timed out waiting for " + what)
 
 
-def dump_timelines():
-    out = feedline("timeline", "--all").stdout
+def _timelines(out):
     res = {}
     for line in out.splitlines():
         o = json.loads(line)
+        assert str(o["user_id"]) not in res, "user %s printed twice" % o["user_id"]
         res[str(o["user_id"])] = o["timeline"]
     return res
+
+
+def dump_timelines():
+    """Every user's timeline as the timelines changelog says."""
+    return _timelines(feedline("timeline", "--all").stdout)
+
+
+def owned_partitions(proc):
+    """The partitions of the timelines store proc holds (from its metrics)."""
+    m = proc.metrics() or {}
+    return sorted(int(re.search(r'partition="(\d+)"', k).group(1)) for k in m
+                  if k.startswith("feedline_store_entries{") and 'store="timelines"' in k)
+
+
+def dump_stores(proc, partitions):
+    """Every user's timeline as the local RocksDB stores of proc (stopped)
+    hold them, for the given partitions."""
+    assert not proc.alive(), "%s-%s still runs" % (proc.name, proc.instance)
+    base = os.path.join(STATE, "%s-%s" % (proc.name, proc.instance))
+    dirs = [os.path.join(base, "timelines-%d" % p) for p in partitions]
+    return _timelines(feedline("timeline", "--all", "--store", *dirs).stdout)
+
+
+def same_timelines(a, b, what):
+    """Asserts that two dumps hold the same timelines, user by user."""
+    diff = sorted(u for u in set(a) | set(b) if a.get(u, []) != b.get(u, []))
+    assert not diff, "%s: %d users differ, e.g. %s" % (what, len(diff), [
+        (u, a.get(u, [])[:5], len(a.get(u, [])), b.get(u, [])[:5], len(b.get(u, [])))
+        for u in diff[:3]])
 
 
 def tail_to(topic, path):
@@ -144,7 +175,7 @@ def oracle():
         return json.load(f)
 
 
-def compare(expected, got, cap):
+def compare(expected, got, cap, what="changelog"):
     """Exact equality for users whose timeline can never exceed the cap in
     any interleaving of the fan-out partitions; for the others (trimming
     order is a documented known limit) the result must be at most cap
@@ -165,9 +196,9 @@ def compare(expected, got, cap):
             if len(g) > cap or not set(g) <= allowed:
                 bad.append((u, "trimmed timeline not at most %d entries of the untrimmed set" % cap,
                             len(e["timeline"]), len(g)))
-    log("compared %d users: %d exact, %d trimmed, %d mismatches" % (len(users), exact, trimmed,
-                                                                     len(bad)))
-    assert not bad, "mismatches (first 5): %s" % bad[:5]
+    log("%s: compared %d users with the oracle: %d exact, %d trimmed, %d mismatches"
+        % (what, len(users), exact, trimmed, len(bad)))
+    assert not bad, "%s: mismatches (first 5): %s" % (what, bad[:5])
 
 
 def use_celebrity_settings(summary):
@@ -238,9 +269,19 @@ def check_run_with_kill9():
     log("pipeline idle after %.0fs" % (time.time() - t0))
     expected = oracle()
     ctx["expected"] = expected
+    cap = settings()["timeline_cap"]
     got = dump_timelines()
-    ctx["got"] = got
-    compare(expected, got, settings()["timeline_cap"])
+    compare(expected, got, cap)
+    # The timeline processor's own stores, not only what it wrote to the
+    # changelog: the oracle's timelines, and exactly the changelog's.
+    parts = owned_partitions(tl)
+    assert parts == list(range(_parts("feedline.timeline-ops"))), parts
+    tl.stop()
+    stores = dump_stores(tl, parts)
+    compare(expected, stores, cap, "local stores")
+    same_timelines(got, stores, "local stores and changelog")
+    ctx.update(got=got, stores=stores)
+    tl.start()
 
 
 def check_celebrities():
@@ -283,6 +324,10 @@ def check_dead_letters():
 
 
 def check_restore_from_changelog():
+    """The timeline processor's local state is deleted and restored from
+    the changelog; the restored RocksDB stores must hold the oracle's
+    timelines, and exactly those the stores held before (restore is
+    exact: the store equals the one that wrote the changelog)."""
     tl = ctx["tl"]
     tl.stop()
     shutil.rmtree(os.path.join(STATE, "timeline-0"))
@@ -293,10 +338,16 @@ def check_restore_from_changelog():
     restored = sum(v for k, v in m.items() if k.startswith("feedline_restored_records_total"))
     log("timeline restored %d changelog records in %.1fs" % (restored, time.time() - t0))
     assert restored > 0
-    got = dump_timelines()
-    assert got == ctx["got"], "timelines differ after restore"
-    # The restored store must also hold the same state: more input still
-    # applies on top of it exactly (checked by the scale-out phase).
+    parts = owned_partitions(tl)
+    assert parts == list(range(_parts("feedline.timeline-ops"))), parts
+    tl.stop()
+    stores = dump_stores(tl, parts)
+    compare(ctx["expected"], stores, settings()["timeline_cap"], "restored stores")
+    same_timelines(ctx["stores"], stores, "restored stores and the stores before")
+    # A copy for the fail-back of the scale-out phase: stores behind their
+    # changelog.
+    shutil.copytree(os.path.join(STATE, "timeline-0"), os.path.join(WORK, "timeline-0-copy"))
+    tl.start()
 
 
 def after_first_workload():
@@ -311,6 +362,11 @@ def after_first_workload():
 
 
 def check_scale_out_and_failover():
+    """A second timeline instance takes half the partitions (restoring
+    them), more input goes through both, instance 0 is killed and instance
+    1 takes every partition over; then instance 0 comes back with stores
+    behind their changelog and takes its half back. The changelog and
+    both instances' stores must hold the oracle's timelines."""
     fan, tl0 = ctx["fan"], ctx["tl"]
     tl1 = Proc(BIN, "timeline", 1, STATE, None, WORK)
     ctx["tl1"] = tl1
@@ -324,6 +380,7 @@ def check_scale_out_and_failover():
     # new one restores its share from the changelog first.
     wait_until(lambda: owned(tl0) and owned(tl1), 300, "the two instances to split")
     p0, p1 = owned(tl0), owned(tl1)
+    mine0 = owned_partitions(tl0)
     log("instance 0 owns %d store partitions, instance 1 owns %d" % (len(p0), len(p1)))
     assert not (p0 & p1), (p0, p1)
     # More input while both run, then instance 0 dies; instance 1 takes over.
@@ -351,15 +408,50 @@ def check_scale_out_and_failover():
     expected = oracle()
     # Instance 0 died inside a transaction: read-committed readers see past
     # it once the broker aborts it (transaction timeout), so retry a while.
+    cap = settings()["timeline_cap"]
     for attempt in range(12):
         try:
-            compare(expected, dump_timelines(), settings()["timeline_cap"])
+            got = dump_timelines()
+            compare(expected, got, cap)
             break
         except AssertionError:
             if attempt == 11:
                 raise
             time.sleep(5)
-    ctx["tl"] = tl1
+    ctx.update(tl=tl1, tl0=tl0)
+    # Fail-back: instance 0 comes back and takes its partitions back, with
+    # its stores of them as they were before this phase (the copy taken
+    # after the restore): behind their changelog by everything both
+    # instances wrote since, tombstones included. It must replay only that
+    # part (not in bulk mode).
+    for p in mine0:
+        d = os.path.join(STATE, "timeline-0", "timelines-%d" % p)
+        shutil.rmtree(d)
+        shutil.copytree(os.path.join(WORK, "timeline-0-copy", "timelines-%d" % p), d)
+    tl0.start()
+    wait_until(lambda: owned_partitions(tl0) == mine0
+               and len(owned_partitions(tl1)) == parts - len(mine0), 300,
+               "instance 0 to take partitions %s back" % mine0)
+    wait_idle([fan, tl0, tl1])
+    text = tl0.log_since_start()
+    tails = {int(p) for p, lo, hi in re.findall(
+        r"restoring timelines \[(\d+)\] from \S+ offset (\d+) to (\d+)", text)
+        if 0 < int(lo) < int(hi) - 1}
+    tails &= {int(p) for p, n in re.findall(r"restored timelines \[(\d+)\]: (\d+) records", text)
+              if int(n) > 0}
+    log("instance 0 took partitions %s back, replayed the newer part of the changelog of %s"
+        % (mine0, sorted(tails)))
+    assert tails, "instance 0 replayed no changelog tail: %s" % text[-3000:]
+    # Both instances' stores, each for the partitions it owns: the oracle's
+    # timelines, and exactly the changelog's.
+    owners = [(tl0, owned_partitions(tl0)), (tl1, owned_partitions(tl1))]
+    assert sorted(p for _, ps in owners for p in ps) == list(range(parts)), owners
+    stores = {}
+    for proc, ps in owners:
+        proc.stop()
+        stores.update(dump_stores(proc, ps))
+    compare(expected, stores, cap, "both instances' stores")
+    same_timelines(got, stores, "both instances' stores and the changelog")
 
 
 def main():
