@@ -1,12 +1,15 @@
 """End to end on the real stack: a seeded generated workload goes through
-feedline-fanout and feedline-timeline while they are killed with SIGKILL
-and restarted again and again; every user's timeline, rebuilt from the
+feedline-fanout and feedline-timeline while they crash again and again:
+SIGKILLs at random moments and, for each processor, one crash at each of
+the runtime's failpoints (FEEDLINE_FAILPOINT: before-offsets,
+before-commit, after-commit). Every user's timeline, rebuilt from the
 timelines changelog and read from the timeline processor's local stores,
-must equal an independent oracle computed from the input topics. Then:
-restore after deleting a processor's local state (the restored stores
-themselves are compared), scale-out to two timeline instances, fail-over
-and fail-back onto stores behind their changelog, and bad records in
-every input topic end up in the dead-letter topic with their context.
+must equal an independent oracle computed from the input topics, and no
+output record may be committed twice. Then: restore after deleting a
+processor's local state (the restored stores themselves are compared),
+scale-out to two timeline instances, fail-over and fail-back onto stores
+behind their changelog, and bad records in every input topic end up in
+the dead-letter topic with their context.
 
 The workload's celebrities cross the celebrity threshold and drop below
 it again; when the topology's celebrity settings do not fit the
@@ -14,14 +17,16 @@ workload's follower counts (fewer users than the default threshold), the
 run uses a copy of the topology with the settings the workload names, for
 the processors and the oracle alike.
 
-Environment: E2E_USERS, E2E_POSTS, E2E_SEED, E2E_KILLS (kills per
-processor), E2E_CELEB_FOLLOWERS.
+Environment: E2E_USERS, E2E_POSTS, E2E_SEED, E2E_KILLS (crashes per
+processor, three of them at the failpoints), E2E_CELEB_FOLLOWERS.
 """
+import hashlib
 import json
 import os
 import random
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -39,6 +44,9 @@ POSTS = int(os.environ.get("E2E_POSTS", "100000"))
 SEED = int(os.environ.get("E2E_SEED", "7"))
 KILLS = int(os.environ.get("E2E_KILLS", "20"))
 CELEB_FOLLOWERS = os.environ.get("E2E_CELEB_FOLLOWERS")
+# The runtime's failpoints (fl_rt_int.h): each processor crashes once at each.
+FAILPOINTS = ("before-offsets", "before-commit", "after-commit")
+FAILPOINT_TIMEOUT_S = 180
 
 WORK = tempfile.mkdtemp(prefix="feedline-e2e-")
 STATE = os.path.join(WORK, "state")
@@ -229,6 +237,88 @@ def use_celebrity_settings(summary):
            got["celebrity_hysteresis"], path))
 
 
+def failpoint_passes(gen):
+    """The passes (commits of an incarnation) at which the failpoint crashes
+    come: 3..10, fewer for a workload too small to give the fan-out 6
+    batches of batch_max_records per pass, so that the three armed
+    incarnations of the fan-out reach their pass with at most half its
+    batches and the plain kills find work after them."""
+    records = 0
+    for topic in ("posts", "follows"):
+        with open(os.path.join(gen, topic + ".jsonl")) as f:
+            records += sum(1 for _ in f)
+    hi = max(1, min(10, records // settings()["batch_max_records"] // 6))
+    return min(3, hi), hi
+
+
+def crash_plan(rnd, lo, hi):
+    """How the incarnations of one processor end, in order: one at each
+    failpoint (first, while the backlog lasts), then SIGKILLs at random
+    moments, KILLS crashes in all."""
+    names = list(FAILPOINTS)
+    rnd.shuffle(names)
+    plan = [("failpoint", name, rnd.randint(lo, hi)) for name in names]
+    return plan + [("kill",)] * max(KILLS - len(plan), 0)
+
+
+def check_failpoint_crash(proc, name, n):
+    """proc, armed with FEEDLINE_FAILPOINT=name:n, has exited: by SIGKILL,
+    at that failpoint."""
+    rc = proc.wait(10)
+    text = proc.log_since_start()
+    what = "%s-%s armed with FEEDLINE_FAILPOINT=%s:%d" % (proc.name, proc.instance, name, n)
+    assert "failpoint %s armed at pass %d (kill)" % (name, n) in text, "%s: not armed: %s" % (
+        what, text[-2000:])
+    assert rc == -signal.SIGKILL, "%s ended with status %s, not SIGKILL: %s" % (what, rc,
+                                                                              text[-2000:])
+    assert "failpoint %s: killing the process" % name in text, (
+        "%s died by SIGKILL but not at its failpoint: %s" % (what, text[-2000:]))
+
+
+def run_with_crashes(procs, rnd, lo, hi):
+    """Runs procs, each through its crash_plan: an incarnation planned to
+    end at a failpoint is started with FEEDLINE_FAILPOINT and must die
+    there by itself; one planned to be killed gets SIGKILL at a random
+    moment (and must be running then); each is restarted (without the
+    variable) until its plan is done."""
+    plans = {p.name: crash_plan(rnd, lo, hi) for p in procs}
+    for p in procs:
+        log("%s: %s" % (p.name, ", ".join("%s:%d" % s[1:] if s[0] == "failpoint" else s[0]
+                                           for s in plans[p.name])))
+    ends, armed_at = {}, {}
+
+    def start_next(p):
+        step = ends[p.name] = plans[p.name].pop(0) if plans[p.name] else None
+        if step and step[0] == "failpoint":
+            armed_at[p.name] = time.time()
+            p.start(env={"FEEDLINE_FAILPOINT": "%s:%d" % step[1:]})
+        else:
+            p.start()
+
+    for p in procs:
+        start_next(p)
+    while any(ends.values()):
+        time.sleep(rnd.uniform(0.3, 2.5))
+        for p in procs:
+            step = ends[p.name]
+            if not step or step[0] != "failpoint":
+                continue
+            if p.alive():
+                assert time.time() - armed_at[p.name] < FAILPOINT_TIMEOUT_S, (
+                    "%s-%s did not reach FEEDLINE_FAILPOINT=%s:%d in %ds; see %s"
+                    % (p.name, p.instance, step[1], step[2], FAILPOINT_TIMEOUT_S, p.log_path))
+                continue
+            check_failpoint_crash(p, step[1], step[2])
+            start_next(p)
+        victim = rnd.choice(procs)
+        if ends[victim.name] != ("kill",):
+            continue
+        assert victim.alive(), "%s-%s exited by itself with status %s; see %s" % (
+            victim.name, victim.instance, victim.p.poll(), victim.log_path)
+        victim.kill9()
+        start_next(victim)
+
+
 def check_run_with_kill9():
     gen = os.path.join(WORK, "workload")
     args = [sys.executable, os.path.join(HERE, "workload.py"), "--seed", str(SEED), "--users",
@@ -250,21 +340,10 @@ def check_run_with_kill9():
     tl = Proc(BIN, "timeline", 0, STATE, None, WORK)
     ctx.update(fan=fan, tl=tl)
     t0 = time.time()
-    fan.start()
-    tl.start()
-    rnd = random.Random(SEED)
-    kills = {"fanout": 0, "timeline": 0}
-    while min(kills.values()) < KILLS:
-        time.sleep(rnd.uniform(0.3, 2.5))
-        victim = rnd.choice([fan, tl])
-        if kills[victim.name] >= KILLS:
-            continue
-        victim.kill9()
-        kills[victim.name] += 1
-        victim.start()
-    log("killed fanout %d times and timeline %d times in %.0fs" % (kills["fanout"],
-                                                                   kills["timeline"],
-                                                                   time.time() - t0))
+    lo, hi = failpoint_passes(gen)
+    run_with_crashes([fan, tl], random.Random(SEED), lo, hi)
+    log("fanout and timeline crashed %d times each (%d at failpoints) in %.0fs"
+        % (max(KILLS, len(FAILPOINTS)), len(FAILPOINTS), time.time() - t0))
     wait_idle([fan, tl])
     log("pipeline idle after %.0fs" % (time.time() - t0))
     expected = oracle()
@@ -307,6 +386,30 @@ def check_celebrities():
     assert not all(last.values()), "no author dropped below the threshold: %s" % last
 
 
+def read_topic(topic, on_record, timeout_s=600):
+    """Calls on_record(msg) for every committed record of topic, every
+    partition from the beginning to its end (read-committed)."""
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+    c = Consumer({"bootstrap.servers": KAFKA, "group.id": RUN + "-read",
+                  "enable.auto.commit": False, "isolation.level": "read_committed",
+                  "enable.partition.eof": True})
+    parts = _parts(topic)
+    c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(parts)])
+    at_end, deadline = set(), time.time() + timeout_s
+    try:
+        while len(at_end) < parts:
+            assert time.time() < deadline, "%s not read to its end in %ds" % (topic, timeout_s)
+            for m in c.consume(10000, 1.0):
+                if m.error():
+                    if m.error().code() == KafkaError._PARTITION_EOF:
+                        at_end.add(m.partition())
+                        continue
+                    raise AssertionError("reading %s: %s" % (topic, m.error()))
+                on_record(m)
+    finally:
+        c.close()
+
+
 def check_dead_letters():
     out = feedline("tail", "feedline.dlq", "--from-beginning", "--exit-at-end").stdout
     recs = [json.loads(l) for l in out.splitlines()]
@@ -321,6 +424,39 @@ def check_dead_letters():
     invalid = [r for r in recs if r.get("headers", {}).get("feedline.dlq.stage") == "fanout"
                and "themselves" in r["headers"].get("feedline.dlq.error", "")]
     assert invalid, "no self-follow was dead-lettered"
+
+
+def check_outputs_applied_once():
+    """No output of the fan-out was committed twice: every record of its
+    output topics names its input record (header feedline.source), and no
+    two committed records share (source, partition, value). Every
+    operation is idempotent at the timeline, so the timelines alone would
+    not show a batch applied twice."""
+    seen, dups, unnamed, n = {}, [], [], [0]
+
+    def on_record(m):
+        h = dict(m.headers() or ())
+        if h.get("test-run") == RUN.encode():
+            return  # injected by this test
+        n[0] += 1
+        src = h.get("feedline.source")
+        if not src or not re.match(rb"(posts|follows)/\d+/\d+$", src):
+            unnamed.append((m.topic(), m.partition(), m.offset(), src))
+            return
+        key = (m.topic(), src, m.partition(),
+               hashlib.blake2b(m.value() or b"", digest_size=16).digest())
+        if key in seen:
+            dups.append((m.topic(), src.decode(), m.partition(), seen[key], m.offset()))
+        else:
+            seen[key] = m.offset()
+
+    for topic in ("feedline.timeline-ops", "feedline.celebrities"):
+        read_topic(topic, on_record)
+    log("%d committed fan-out outputs, %d from the same input record with the same value and "
+        "partition as an earlier one" % (n[0], len(dups)))
+    assert not unnamed, "%d records without a feedline.source, e.g. %s" % (len(unnamed),
+                                                                          unnamed[:3])
+    assert not dups, "outputs committed twice (topic, source, partition, offsets): %s" % dups[:5]
 
 
 def check_restore_from_changelog():
@@ -459,12 +595,17 @@ def main():
     # The oracle reads the input topics from the beginning: start them empty
     # even on a stack an earlier run (or a benchmark) left data in.
     reset_topics(KAFKA, os.path.join(BIN, "feedline"))
-    log("e2e: %d users, %d posts, seed %d, %d kills per processor; work in %s" % (
-        USERS, POSTS, SEED, KILLS, WORK))
+    # Failpoints are armed per incarnation, never inherited.
+    os.environ.pop("FEEDLINE_FAILPOINT", None)
+    log("e2e: %d users, %d posts, seed %d, %d crashes per processor (%d at failpoints); work in %s"
+        % (USERS, POSTS, SEED, max(KILLS, len(FAILPOINTS)), len(FAILPOINTS), WORK))
+    # These only read what the earlier phases left: they run after a failure too.
+    always = (check_dead_letters, check_outputs_applied_once)
     try:
         for fn in (check_run_with_kill9, check_celebrities, check_dead_letters,
-                   check_restore_from_changelog, check_scale_out_and_failover):
-            if s.failed and fn is not check_dead_letters:
+                   check_restore_from_changelog, check_scale_out_and_failover,
+                   check_outputs_applied_once):
+            if s.failed and (fn not in always or "fan" not in ctx):
                 print("skip %s: an earlier phase failed" % fn.__name__)
                 s.failed += 1
                 continue
