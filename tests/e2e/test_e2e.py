@@ -8,8 +8,9 @@ must equal an independent oracle computed from the input topics, and no
 output record may be committed twice. Then: restore after deleting a
 processor's local state (the restored stores themselves are compared),
 scale-out to two timeline instances, fail-over and fail-back onto stores
-behind their changelog, and bad records in every input topic end up in
-the dead-letter topic with their context.
+behind their changelog, and bad records in every input topic, among
+them values of 1,010,000 bytes, end up in the dead-letter topic with
+their context and every byte while their partitions go on.
 
 The workload's celebrities cross the celebrity threshold and drop below
 it again; when the topology's celebrity settings do not fit the
@@ -47,6 +48,9 @@ CELEB_FOLLOWERS = os.environ.get("E2E_CELEB_FOLLOWERS")
 # The runtime's failpoints (fl_rt_int.h): each processor crashes once at each.
 FAILPOINTS = ("before-offsets", "before-commit", "after-commit")
 FAILPOINT_TIMEOUT_S = 180
+# A bad value above librdkafka's default message.max.bytes (1,000,000) and
+# within the broker's default max.message.bytes (1,048,588).
+BIG_VALUE = 1010000
 
 WORK = tempfile.mkdtemp(prefix="feedline-e2e-")
 STATE = os.path.join(WORK, "state")
@@ -89,9 +93,15 @@ def produce_file(topic, path):
 
 def inject_bad_records():
     """Undecodable and invalid records into every input topic of the
-    pipeline and into the internal timeline-ops topic."""
+    pipeline and into the internal timeline-ops topic; then, on each of
+    those topics, a garbage value of BIG_VALUE bytes into the partition of
+    one author followed by valid records to the same partitions, whose
+    effects check_dead_letters looks for. The processors start after this,
+    so every timeline operation the fan-out writes comes after the garbage
+    in feedline.timeline-ops."""
     from confluent_kafka import Producer
-    p = Producer({"bootstrap.servers": KAFKA, "partitioner": "murmur2_random"})
+    p = Producer({"bootstrap.servers": KAFKA, "partitioner": "murmur2_random",
+                  "enable.idempotence": True, "message.max.bytes": 2 * 1024 * 1024})
     good = feedline("encode", stdin=json.dumps(
         {"type": "LikeAdded", "event_id": RUN + "-bad-like", "occurred_at": 1, "user_id": 1,
          "post_id": 2, "author_id": 3}).encode(), binary=True).stdout
@@ -106,9 +116,54 @@ def inject_bad_records():
             p.produce(topic, key=("%s-bad-%d" % (RUN, i)).encode(), value=v,
                       headers=[("test-run", RUN.encode())])
             n += 1
+
+    # The garbage: not the wire format's magic byte (posts, follows) nor
+    # the timeline operations' 'T'; different bytes on each topic.
+    summary = ctx["summary"]
+    celebs = {c["user_id"] for c in summary["celebrities"]}
+    rnd = random.Random(SEED)
+    author = rnd.choice([u for u in range(summary["user_base"], summary["user_base"] + USERS)
+                         if u not in celebs])
+    follower = 999999999  # in neither workload
+    delivered = {}
+
+    def on_delivery(err, msg):
+        assert err is None, "produce to %s: %s" % (msg.topic(), err)
+        delivered[(msg.topic(), msg.key().decode())] = (msg.partition(), msg.offset())
+
+    big = {}
+    for topic, first in (("posts", b"\x01"), ("follows", b"\x01"), ("feedline.timeline-ops", b"X")):
+        part = workload.partition_of(author, _parts(topic))
+        big[topic] = {"value": first + rnd.randbytes(BIG_VALUE - 1), "partition": part}
+        p.produce(topic, partition=part, key=("%s-big-%s" % (RUN, topic)).encode(),
+                  value=big[topic]["value"], headers=[("test-run", RUN.encode())],
+                  on_delivery=on_delivery)
+        n += 1
+    assert p.flush(120) == 0
+    # After the garbage, to the same partitions: a post of author, then a
+    # follow of author by a new user (the backfill carries the post).
+    t = summary["end_ms"] + 10
+    post = {"type": "PostCreated", "event_id": RUN + "-after-big-post", "occurred_at": t,
+            "post_id": t * 1000 + 3, "author_id": author, "created_at": t,
+            "text": "after the garbage", "visibility": "PUBLIC", "reply_to": None}
+    follow = {"type": "FollowAdded", "event_id": RUN + "-after-big-follow", "occurred_at": t + 1,
+              "follower_id": follower, "followee_id": author}
+    for topic, ev in (("posts", post), ("follows", follow)):
+        p.produce(topic, partition=big[topic]["partition"], key=str(author).encode(),
+                  value=feedline("encode", stdin=json.dumps(ev).encode(), binary=True).stdout,
+                  on_delivery=on_delivery)
     assert p.flush(60) == 0
+    for topic in big:
+        big[topic]["offset"] = delivered[(topic, "%s-big-%s" % (RUN, topic))][1]
+    for topic in ("posts", "follows"):
+        part, off = delivered[(topic, str(author))]
+        assert part == big[topic]["partition"] and off > big[topic]["offset"], (
+            topic, part, off, big[topic]["partition"], big[topic]["offset"])
     ctx["bad"] = n
-    log("injected %d bad records" % n)
+    ctx["big"] = big
+    ctx["after_big"] = {"author": author, "follower": follower, "post_id": post["post_id"]}
+    log("injected %d bad records (3 of %d bytes, in partition %d of the author %d)"
+        % (n, BIG_VALUE, big["posts"]["partition"], author))
 
 
 def wait_until(cond, timeout_s, what):
@@ -424,6 +479,47 @@ def check_dead_letters():
     invalid = [r for r in recs if r.get("headers", {}).get("feedline.dlq.stage") == "fanout"
                and "themselves" in r["headers"].get("feedline.dlq.error", "")]
     assert invalid, "no self-follow was dead-lettered"
+
+    # The garbage values: dead-lettered once each, with every byte and
+    # their context.
+    big, found = ctx["big"], {}
+
+    def on_record(m):
+        k = (m.key() or b"").decode("utf-8", "replace")
+        if k.startswith(RUN + "-big-"):
+            found.setdefault(k[len(RUN + "-big-"):], []).append(m)
+
+    read_topic("feedline.dlq", on_record)
+    stage = {"posts": "decode", "follows": "decode", "feedline.timeline-ops": "timeline"}
+    for topic, b in big.items():
+        got = found.get(topic, [])
+        assert len(got) == 1, "%d dead letters for the garbage of %s" % (len(got), topic)
+        m = got[0]
+        h = {k: v.decode() if v is not None else None for k, v in m.headers() or ()}
+        assert "feedline.dlq.value.dropped" not in h, (topic, h)
+        v = m.value() or b""
+        assert v == b["value"], "dead letter of the garbage on %s: %d bytes, %s the original's %d" \
+            % (topic, len(v), "a prefix of" if b["value"].startswith(v) else "not", len(b["value"]))
+        want = {"test-run": RUN, "feedline.dlq.topic": topic,
+                "feedline.dlq.partition": str(b["partition"]),
+                "feedline.dlq.offset": str(b["offset"]), "feedline.dlq.stage": stage[topic]}
+        assert all(h.get(k) == w for k, w in want.items()), (topic, want, h)
+        assert h.get("feedline.dlq.error.class") and h.get("feedline.dlq.error"), (topic, h)
+    # Their partitions went on: the post after the garbage is in its
+    # author's timeline (posts, and feedline.timeline-ops: the fan-out wrote
+    # it there after the garbage), and the follow after it backfilled the
+    # post into the new follower's (follows).
+    a = ctx["after_big"]
+    for user in (a["author"], a["follower"]):
+        if "got" in ctx:
+            ids = ctx["got"].get(str(user), [])
+        else:  # the kill phase failed before its changelog dump
+            o = json.loads(feedline("timeline", str(user)).stdout)
+            ids = [e["post_id"] for e in o["timeline"]]
+        assert a["post_id"] in ids, "post %d not in user %d's timeline %s" % (
+            a["post_id"], user, ids[:10])
+    log("%d bytes dead-lettered whole from posts, follows and feedline.timeline-ops; "
+        "their partitions went on" % BIG_VALUE)
 
 
 def check_outputs_applied_once():
