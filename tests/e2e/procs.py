@@ -38,15 +38,33 @@ class Proc:
         self.log_path = os.path.join(log_dir, "%s-%s.log" % (name, instance))
         self.p = None
         self.starts = 0
+        self.log_start = 0
 
-    def start(self):
+    def start(self, env=None):
+        """Starts an incarnation; env: variables added to the environment
+        of this incarnation only (e.g. FEEDLINE_FAILPOINT)."""
+        self.log_start = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
         log = open(self.log_path, "a")
         self.p = subprocess.Popen(
             [os.path.join(self.bindir, "feedline-" + self.name), "--instance", str(self.instance),
              "--state-dir", self.state_dir, "--metrics", "127.0.0.1:%d" % self.port],
-            stdout=log, stderr=log)
+            stdout=log, stderr=log, env=dict(os.environ, **env) if env else None)
         log.close()
         self.starts += 1
+
+    def wait(self, timeout=None):
+        """The exit status of the incarnation (negative: the signal that
+        ended it), or None when it still runs after timeout seconds."""
+        try:
+            return self.p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def log_since_start(self):
+        """What the current incarnation wrote to its log."""
+        with open(self.log_path, "rb") as f:
+            f.seek(self.log_start)
+            return f.read().decode("utf-8", "replace")
 
     def kill9(self):
         if self.p and self.p.poll() is None:
