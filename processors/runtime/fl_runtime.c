@@ -5,18 +5,20 @@
  * task (one per assigned partition), merge each task's inputs in
  * (timestamp, topic, offset) order (fl_merge.h), run the processor, then
  * commit (fl_rt_txn.c): Kafka transaction first (outputs, dead letters,
- * changelog records, an offsets marker per task), RocksDB second. This
- * file holds the clients, group membership and assignment, routing and
- * the loop; fl_rt_int.h lists the other parts.
+ * changelog records, the input offsets with the group's metadata),
+ * RocksDB second. This file holds the clients, group membership and
+ * assignment, routing, bounded buffering and the loop; fl_rt_int.h lists
+ * the other parts.
  *
  * Invariants:
  * - a task's stores never hold changes whose transaction is not
  *   committed: stores commit only after commit_transaction succeeded;
  * - the input offsets in a store are the offsets after the last record
- *   whose effects are in that store; consumption of an assigned partition
- *   always resumes from them (never from Kafka's committed offsets);
- * - a store is used only after its changelog was replayed up to the
- *   changelog's committed end.
+ *   whose effects are in that store, and equal the group's committed
+ *   offsets once the store's write landed; an assigned partition resumes
+ *   from the group's committed offsets (fl_reconcile.h);
+ * - a task processes records only after its stores replayed their
+ *   changelogs up to the committed end; until then its inputs are paused.
  *
  * Workload: batches of up to batch_max_records records or batch_max_ms;
  * one transaction per batch.

@@ -8,14 +8,14 @@
  * over HTTP, signals. Processor logic (fl_proc.h) stays pure.
  *
  * Guarantees (see README "Processing guarantees"): a batch's outputs, its
- * changelog records and a marker naming the batch's input offsets are
- * produced in one Kafka transaction; after it commits, each store commits
- * its changes and the same input offsets in one RocksDB WriteBatch.
- * Consumers (downstream processors, restore) read committed only. A crash
- * anywhere loses nothing and duplicates nothing: either the transaction
- * aborted (and the batch is redone from the stored offsets) or it
- * committed, and a store that missed it catches up from its changelog
- * when it is opened.
+ * changelog records and its input offsets (with the consumer group's
+ * metadata, so a stale member is refused) go into one Kafka transaction;
+ * after it commits, each store commits its changes and the same input
+ * offsets in one RocksDB WriteBatch. Consumers (downstream processors,
+ * restore) read committed only. A crash anywhere loses nothing and
+ * duplicates nothing: either the transaction aborted (and the batch is
+ * redone from the committed offsets) or it committed, and a store that
+ * missed it catches up from its changelog when it is opened.
  */
 #ifndef FL_RUNTIME_H
 #define FL_RUNTIME_H
