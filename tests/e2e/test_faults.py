@@ -1,0 +1,297 @@
+#!/usr/bin/env python3
+"""Fault tests on the real stack: the runtime's guarantees where they are
+hardest to keep, each ending with every timeline equal to the oracle's
+(tests/e2e/oracle.py), read from the timelines changelog and from the
+stopped processors' own stores (`feedline timeline --all --store`).
+
+1. A zombie fan-out: two feedline-fanout instances share the partitions;
+   one stops itself (SIGSTOP) in the middle of a batch, its records in
+   the open transaction and its input offsets not yet sent. Once its
+   session timed out and the other instance took every partition over
+   and caught up, the zombie is continued: the group must refuse its
+   batch (KIP-447), and no batch may reach feedline.timeline-ops twice.
+
+Environment (the CI form takes under a minute on 2 cores):
+  E2E_FAULT_USERS, E2E_FAULT_POSTS  workload of test 1 (3000, 20000)
+  E2E_FAULT_SEED                    seed of every generated workload (7)
+  E2E_FAULT_PASS                    the zombie stops in its Nth batch (2)
+  E2E_FAULT_ONLY                    comma-separated names of checks to run
+  E2E_KEEP                          keep the work folder (logs, stores)
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+sys.path.insert(0, HERE)
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+
+from itlib import BIN, KAFKA, RUN, Suite  # noqa: E402
+import procs  # noqa: E402
+from procs import FaultProc, total, wait_for, wait_idle  # noqa: E402
+
+USERS = int(os.environ.get("E2E_FAULT_USERS", "3000"))
+POSTS = int(os.environ.get("E2E_FAULT_POSTS", "20000"))
+SEED = int(os.environ.get("E2E_FAULT_SEED", "7"))
+ZOMBIE_PASS = int(os.environ.get("E2E_FAULT_PASS", "2"))
+ONLY = [x for x in os.environ.get("E2E_FAULT_ONLY", "").split(",") if x]
+
+FEEDLINE = os.path.join(BIN, "feedline")
+WORK = tempfile.mkdtemp(prefix="feedline-faults-")
+PARTS = procs.topic_partitions(BIN, "posts")
+# Every Proc any check started, stopped at the end whatever happened.
+STARTED = []
+
+
+def log(msg):
+    print("[%s] %s" % (time.strftime("%H:%M:%S"), msg), flush=True)
+
+
+def proc(name, instance, state, env=None):
+    p = FaultProc(BIN, name, instance, state, None, WORK, env=env)
+    STARTED.append(p)
+    return p
+
+
+def stop_all(ps):
+    for p in ps:
+        p.stop()
+
+
+def metric(p, name, **labels):
+    """Sum of a processor's metric over the series whose labels include
+    the given ones; None when it does not answer."""
+    m = p.metrics()
+    if m is None:
+        return None
+    want = ['%s="%s"' % kv for kv in labels.items()]
+    return sum(v for k, v in m.items()
+               if re.match(name + r"(\{|$)", k) and all(w in k for w in want))
+
+
+def group_members(group):
+    from confluent_kafka.admin import AdminClient
+    admin = AdminClient({"bootstrap.servers": KAFKA, "log_level": 4})
+    return [m.id for g in admin.list_groups(group, timeout=10) for m in g.members]
+
+
+def fresh_topics():
+    """Empty topics with their topology configs, every partition led, and
+    processor groups without members: an instance stopped by the check
+    before stays a (static) member for its session timeout and would be
+    given partitions nobody processes."""
+    procs.reset_topics(KAFKA, FEEDLINE)
+    procs.wait_topics_ready(KAFKA, FEEDLINE)
+    for g in ("feedline-fanout", "feedline-timeline"):
+        wait_for(lambda: not group_members(g), 60, "group %s to have no member" % g)
+
+
+def settle(ps, timeout_s=300):
+    """Waits until the instances of each processor in ps together own
+    every input partition, then until they are idle (wait_idle alone
+    would also return while a departed member still held partitions)."""
+    want = {"fanout": 2 * PARTS, "timeline": PARTS}
+
+    def owned():
+        have = Counter()
+        for p in ps:
+            if not p.alive():
+                raise AssertionError("%s-%s exited; see %s" % (p.name, p.instance, p.log_path))
+            have[p.name] += metric(p, "feedline_assigned_partitions") or 0
+        return all(have[n] == want[n] for n in have)
+
+    wait_for(owned, timeout_s, "%s to own every partition" % ", ".join(
+        "%s-%s" % (p.name, p.instance) for p in ps))
+    wait_idle(ps, timeout_s=timeout_s)
+
+
+def folder(name):
+    path = os.path.join(WORK, name)
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def workload(name, seed, users, posts, start_ms, *extra):
+    """tests/e2e/workload.py's seeded workload (no celebrities: their
+    threshold would need a topology copy) into WORK/name."""
+    out = os.path.join(WORK, name)
+    subprocess.run([sys.executable, os.path.join(HERE, "workload.py"), "--seed", str(seed),
+                    "--users", str(users), "--posts", str(posts), "--celebrities", "0",
+                    "--run-id", "%s-%s" % (RUN, name), "--start-ms", str(start_ms), "--out", out,
+                    *extra], check=True, timeout=600, capture_output=True)
+    return out
+
+
+def produce(gen_dir, topics=("follows", "posts")):
+    for t in topics:
+        procs.produce_jsonl(BIN, t, os.path.join(gen_dir, t + ".jsonl"))
+
+
+def timeline_dirs(state, instance):
+    return [os.path.join(state, "timeline-%d" % instance, "timelines-%d" % p)
+            for p in range(PARTS)]
+
+
+def check_timelines(what, store_dirs=None, expected=None):
+    """Timelines from the changelog, and from store_dirs when given (their
+    processor stopped), against the oracle over the input topics now.
+    Returns the oracle's document."""
+    cap = procs.topology_settings(BIN)["timeline_cap"]
+    t0 = time.time()
+    if expected is None:
+        expected = procs.expected_timelines(BIN, folder("oracle"))
+    bad = procs.timeline_mismatches(expected, procs.changelog_timelines(BIN), cap)
+    assert not bad, "%s: %d users differ from the oracle in the changelog (first 3): %s" % (
+        what, len(bad), bad[:3])
+    n = len(expected["users"])
+    if store_dirs:
+        bad = procs.timeline_mismatches(expected, procs.store_timelines(BIN, store_dirs), cap)
+        assert not bad, "%s: %d users differ from the oracle in the stores (first 3): %s" % (
+            what, len(bad), bad[:3])
+    log("%s: %d users' timelines equal the oracle's (changelog%s, %.1fs)" % (
+        what, n, " and stores" if store_dirs else "", time.time() - t0))
+    return expected
+
+
+# ---- 1. the zombie fan-out ---------------------------------------------------------------------
+
+
+def timeline_ops_duplicates():
+    """(feedline.source, partition, value) of feedline.timeline-ops records
+    (committed ones: `feedline tail` reads committed) that occur more than
+    once, and the number of records read. Every forwarded record names its
+    input record, and one input record gives at most one record per
+    destination partition: a repeat is a batch applied twice."""
+    path = os.path.join(folder("oracle"), "timeline-ops.tail")
+    procs.tail_to_file(BIN, "feedline.timeline-ops", path)
+    seen = Counter()
+    n = 0
+    with open(path) as f:
+        for line in f:
+            r = json.loads(line)
+            src = (r.get("headers") or {}).get("feedline.source")
+            assert src, "a timeline operation without its source: %s" % line[:300]
+            seen[(src, r["partition"], json.dumps(r.get("value"), sort_keys=True))] += 1
+            n += 1
+    return [k for k, c in seen.items() if c > 1], n
+
+
+def check_zombie_fanout_is_fenced():
+    fresh_topics()
+    state = folder("zombie/state")
+    a = proc("fanout", 0, state)
+    b = proc("fanout", 1, state)
+    tl = proc("timeline", 0, state)
+    # Both instances join the group on empty topics and split the
+    # partitions; with static membership, stopped and started again within
+    # the session timeout, they take the same halves back at once. The
+    # workload is produced while they are stopped: the merge's order is the
+    # oracle's only over records already in Kafka.
+    a.start()
+    b.start()
+    tl.start()
+
+    def split():
+        na, nb = metric(a, "feedline_assigned_partitions"), metric(b, "feedline_assigned_partitions")
+        return na and nb and na + nb == 2 * PARTS
+
+    wait_for(split, 90, "the two fan-out instances to split the partitions")
+    a.stop()
+    b.stop()
+    gen = workload("zombie", SEED, USERS, POSTS, int(time.time() * 1000))
+    produce(gen)
+    a.start(env={"FEEDLINE_FAILPOINT": "before-offsets:%d:stop" % ZOMBIE_PASS})
+    b.start()
+    wait_for(lambda: a.state() == "T" or not a.alive(), 120,
+             "instance 0 to stop itself at its failpoint", 0.1)
+    stopped_at = time.time()
+    assert a.alive(), "instance 0 exited instead of stopping; see %s" % a.log_path
+    # Shared at that moment: the stopped instance's last assignment (its
+    # log) was a part of the partitions, and the other one held the rest.
+    msgs = [l.get("msg", "") for l in a.log_lines()]
+    assert any(m.startswith("failpoint before-offsets") for m in msgs), msgs[-5:]
+    cut = max(i for i, m in enumerate(msgs) if m.startswith("failpoint before-offsets"))
+    assigned = [int(m.split()[1]) for m in msgs[:cut] if re.match(r"assigned \d+ partitions", m)]
+    nb = metric(b, "feedline_assigned_partitions")
+    log("instance 0 stopped in its batch %d holding %s of %d input partitions; instance 1 "
+        "holds %s" % (ZOMBIE_PASS, assigned[-1] if assigned else "?", 2 * PARTS, nb))
+    assert assigned and 0 < assigned[-1] < 2 * PARTS and nb, \
+        "the instances did not share the partitions when 0 stopped"
+
+    def took_over():
+        m = b.metrics()
+        if not m or total(m, "feedline_assigned_partitions") != 2 * PARTS \
+                or total(m, "feedline_restoring_tasks"):
+            return False
+        lags = [v for k, v in m.items() if k.startswith("feedline_consumer_lag")]
+        return len(lags) >= 2 * PARTS and sum(lags) == 0
+
+    # The session times out (10 s), the group gives instance 1 everything,
+    # and it redoes the stopped batch from the group's committed offsets.
+    wait_for(took_over, 120, "instance 1 to own every partition and catch up", 0.2)
+    log("instance 1 owns all %d input partitions and caught up %.1fs after the stop; "
+        "continuing instance 0" % (2 * PARTS, time.time() - stopped_at))
+    a.signal(signal.SIGCONT)
+
+    def refused():
+        fenced = metric(a, "feedline_fenced_batches_total") if a.alive() else None
+        lines = [l.get("msg", "") for l in a.log_lines()[cut + 1:]
+                 if re.search("the group has moved on|[Ff]enced", l.get("msg", ""))]
+        if fenced or lines or not a.alive():
+            return fenced, lines, a.p.poll()
+        return None
+
+    fenced, lines, rc = wait_for(refused, 90, "instance 0's batch to be refused")
+    log("instance 0's batch was refused: fenced metric %s, exit status %s, log: %s" % (
+        fenced, rc, lines[0][:240] if lines else "-"))
+    assert fenced or lines, "instance 0 exited (status %s) without a fencing error" % rc
+    live = [p for p in (a, b, tl) if p.alive()]
+    settle(live)
+    dups, n = timeline_ops_duplicates()
+    assert not dups, "%d timeline operations reached feedline.timeline-ops twice, e.g. %s" % (
+        len(dups), dups[:3])
+    log("%d timeline operations, none twice" % n)
+    expected = check_timelines("after the zombie")
+    stop_all((a, b, tl))
+    check_timelines("after the zombie, stopped", timeline_dirs(state, 0), expected)
+
+
+def main():
+    s = Suite()
+    log("fault tests: %d users, %d posts, seed %d; work in %s" % (USERS, POSTS, SEED, WORK))
+    t0 = time.time()
+    checks = (check_zombie_fanout_is_fenced,)
+    try:
+        for fn in checks:
+            if ONLY and not any(o in fn.__name__ for o in ONLY):
+                continue
+            t1 = time.time()
+            s.run(fn)
+            stop_all(STARTED)
+            log("%s took %.0fs" % (fn.__name__, time.time() - t1))
+    finally:
+        stop_all(STARTED)
+        for name in sorted(os.listdir(WORK)):
+            if name.endswith(".log"):
+                with open(os.path.join(WORK, name)) as f:
+                    errors = [l for l in f if '"level":"error"' in l]
+                if errors:
+                    print("%s: %d error lines, last: %s" % (name, len(errors), errors[-1].strip()))
+        log("fault tests took %.0fs" % (time.time() - t0))
+        if not s.failed and not os.environ.get("E2E_KEEP"):
+            shutil.rmtree(WORK, ignore_errors=True)
+        else:
+            print("work folder kept: " + WORK)
+    s.finish()
+
+
+if __name__ == "__main__":
+    main()
