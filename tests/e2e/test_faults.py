@@ -10,8 +10,17 @@ stopped processors' own stores (`feedline timeline --all --store`).
    session timed out and the other instance took every partition over
    and caught up, the zombie is continued: the group must refuse its
    batch (KIP-447), and no batch may reach feedline.timeline-ops twice.
+2. Restores the stores' own bookkeeping cannot make safe:
+   a) the topics are deleted and created again under kept local state,
+      and a different workload is produced: stores ahead of their new
+      changelogs, and stores whose input offsets lie past the new inputs'
+      ends, are wiped and rebuilt (with the reason in the wipe metric);
+   b) a store offline while another instance deleted entries and the
+      log cleaner removed the tombstones from the changelog: the store
+      must be wiped (tombstones_expired), or the deleted entries would
+      come back.
 
-Environment (the CI form takes under a minute on 2 cores):
+Environment (the CI form takes about 3 minutes on 2 cores):
   E2E_FAULT_USERS, E2E_FAULT_POSTS  workload of test 1 (3000, 20000)
   E2E_FAULT_SEED                    seed of every generated workload (7)
   E2E_FAULT_PASS                    the zombie stops in its Nth batch (2)
@@ -20,6 +29,7 @@ Environment (the CI form takes under a minute on 2 cores):
 """
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -47,6 +57,7 @@ ONLY = [x for x in os.environ.get("E2E_FAULT_ONLY", "").split(",") if x]
 FEEDLINE = os.path.join(BIN, "feedline")
 WORK = tempfile.mkdtemp(prefix="feedline-faults-")
 PARTS = procs.topic_partitions(BIN, "posts")
+USER_BASE = 1_000_000
 # Every Proc any check started, stopped at the end whatever happened.
 STARTED = []
 
@@ -133,6 +144,64 @@ def workload(name, seed, users, posts, start_ms, *extra):
 def produce(gen_dir, topics=("follows", "posts")):
     for t in topics:
         procs.produce_jsonl(BIN, t, os.path.join(gen_dir, t + ".jsonl"))
+
+
+class Events:
+    """Hand-shaped workloads: events with unique ids and strictly
+    increasing occurred_at, in the JSON lines `feedline produce` reads.
+    Post ids follow workload.py's rule (created_at * 1000 + 1)."""
+
+    def __init__(self, name, start_ms):
+        self.name, self.t, self.n = name, start_ms, 0
+        self.out = {}
+
+    def _ev(self, topic, typ, fields):
+        self.n += 1
+        self.t += 1
+        d = {"type": typ, "event_id": "%s-%s-%d" % (RUN, self.name, self.n),
+             "occurred_at": self.t}
+        d.update(fields)
+        self.out.setdefault(topic, []).append(d)
+        return d
+
+    def post(self, author, text="hello", vis="PUBLIC"):
+        pid = (self.t + 1) * 1000 + 1
+        return self._ev("posts", "PostCreated", {
+            "post_id": pid, "author_id": author, "created_at": self.t + 1, "text": text,
+            "visibility": vis, "reply_to": None})
+
+    def delete(self, post_id, author):
+        return self._ev("posts", "PostDeleted", {"post_id": post_id, "author_id": author})
+
+    def follow(self, follower, followee):
+        return self._ev("follows", "FollowAdded", {"follower_id": follower, "followee_id": followee})
+
+    def unfollow(self, follower, followee):
+        return self._ev("follows", "FollowRemoved",
+                        {"follower_id": follower, "followee_id": followee})
+
+    def write(self, name=None):
+        """Writes the events so far to WORK/name/<topic>.jsonl and forgets
+        them; returns the folder."""
+        out = folder(name or self.name)
+        for topic, evs in self.out.items():
+            with open(os.path.join(out, topic + ".jsonl"), "w") as f:
+                for d in evs:
+                    f.write(json.dumps(d, separators=(",", ":")))
+                    f.write("\n")
+        self.out = {}
+        return out
+
+
+def last_occurred_at(*gen_dirs):
+    last = 0
+    for d in gen_dirs:
+        for name in os.listdir(d):
+            if name.endswith(".jsonl"):
+                with open(os.path.join(d, name)) as f:
+                    for line in f:
+                        last = max(last, json.loads(line)["occurred_at"])
+    return last
 
 
 def timeline_dirs(state, instance):
@@ -264,11 +333,211 @@ def check_zombie_fanout_is_fenced():
     check_timelines("after the zombie, stopped", timeline_dirs(state, 0), expected)
 
 
+# ---- 2a. topics recreated under kept local state -------------------------------------------------
+
+
+def wipes(p):
+    return {r: metric(p, "feedline_store_wipes_total", reason=r)
+            for r in ("ahead_of_changelog", "offsets_past_input_end", "tombstones_expired")}
+
+
+def check_recreated_topics_wipe_stale_stores():
+    """First workload: posts only (each post one timeline operation and
+    about one changelog record per store). Second: many follows, then few
+    posts: fewer input records per partition than the first, many more
+    changelog records. Stores of the first, opened on the second's topics,
+    are ahead of the empty new changelogs (i), or, once the new changelogs
+    are written, behind them with input offsets past the new inputs' ends
+    (ii). Either way a kept store would mix the two workloads."""
+    rnd = random.Random(SEED)
+    users = [USER_BASE + i for i in range(USERS)]
+    fresh_topics()
+    ev = Events("recreate-1", int(time.time() * 1000))
+    for _ in range(POSTS * 4 // 5):
+        ev.post(rnd.choice(users), vis=rnd.choice(("PUBLIC", "PUBLIC", "FOLLOWERS", "PRIVATE")))
+    first = ev.write()
+    produce(first, ("posts",))
+    state, kept = folder("recreate/state"), os.path.join(WORK, "recreate/kept")
+    fan, tl = proc("fanout", 0, state), proc("timeline", 0, state)
+    fan.start()
+    tl.start()
+    settle([fan, tl])
+    stop_all((fan, tl))
+    shutil.copytree(state, kept)  # the same stores again for (ii)
+    log("first workload (%d posts) processed; its stores kept" % (POSTS * 4 // 5))
+
+    fresh_topics()
+    ev = Events("recreate-2", last_occurred_at(first) + 1000)
+    edges = set()
+    while len(edges) < USERS * 27:
+        u, v = rnd.choice(users), rnd.choice(users)
+        if u != v and (u, v) not in edges:
+            edges.add((u, v))
+            ev.follow(u, v)
+    for _ in range(POSTS // 10):
+        ev.post(rnd.choice(users))
+    second = ev.write()
+    produce(second)
+    # (i) The changelogs are empty, every kept store is ahead of its own.
+    fan.start()
+    tl.start()
+    settle([fan, tl])
+    got = {p.name: wipes(p) for p in (fan, tl)}
+    log("stores of the first workload on the recreated topics: wipes %s" % got)
+    stop_all((fan, tl))
+    expected = check_timelines("recreated topics, stores ahead", timeline_dirs(state, 0))
+    for name, w in got.items():
+        assert w == {"ahead_of_changelog": PARTS, "offsets_past_input_end": 0,
+                     "tombstones_expired": 0}, (name, w)
+    # (ii) The same kept stores again, now that the changelogs hold the
+    # second workload's state: behind their changelogs, their offsets past
+    # the inputs' ends.
+    fan2, tl2 = proc("fanout", 0, kept), proc("timeline", 0, kept)
+    fan2.start()
+    tl2.start()
+    settle([fan2, tl2])
+    got = {p.name: wipes(p) for p in (fan2, tl2)}
+    log("stores of the first workload on the second's changelogs: wipes %s" % got)
+    stop_all((fan2, tl2))
+    check_timelines("recreated topics, offsets past the inputs' ends", timeline_dirs(kept, 0),
+                    expected)
+    for name, w in got.items():
+        assert w == {"ahead_of_changelog": 0, "offsets_past_input_end": PARTS,
+                     "tombstones_expired": 0}, (name, w)
+
+
+# ---- 2b. tombstones compacted away while a store was offline ------------------------------------
+
+# The timelines changelog, compacting (and dropping tombstones) as fast as
+# the broker lets it: segments roll every second, any dirty share is worth
+# cleaning, a tombstone lives DELETE_RETENTION_MS after its first cleaning.
+DELETE_RETENTION_MS = 3000
+FAST_COMPACTION = {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.01",
+                   "segment.ms": "1000", "delete.retention.ms": str(DELETE_RETENTION_MS)}
+
+
+def alter_topic_config(topic, cfg):
+    """Sets topic's configs to cfg (AlterConfigs replaces every dynamic
+    config of the topic, hence the full set) and waits until the broker
+    reports them."""
+    from confluent_kafka.admin import AdminClient, ConfigResource
+    admin = AdminClient({"bootstrap.servers": KAFKA, "log_level": 4})
+    res = ConfigResource("topic", topic, set_config=cfg)
+    for fut in admin.alter_configs([res]).values():
+        fut.result()
+
+    def applied():
+        got = list(admin.describe_configs([ConfigResource("topic", topic)]).values())[0].result()
+        return all(got[k].value == v for k, v in cfg.items())
+
+    wait_for(applied, 30, "the configs of " + topic)
+
+
+def changelog_tombstones(keys):
+    """Tombstones of the timelines changelog whose (user, post) is in keys."""
+    path = os.path.join(folder("oracle"), "timelines-changelog.tail")
+    procs.tail_to_file(BIN, "feedline.timelines-changelog", path)
+    n = 0
+    with open(path) as f:
+        for line in f:
+            r = json.loads(line)
+            k = r.get("key") or {}
+            if r.get("value") is None and k.get("family") == "timeline" and \
+                    (k["user_id"], k["post_id"]) in keys:
+                n += 1
+    return n
+
+
+def live_graph(gen_dir):
+    """Edges and posts (id -> author) a workload leaves live, in the order
+    of its events."""
+    edges, posts = set(), {}
+    evs = []
+    for t in ("follows", "posts"):
+        with open(os.path.join(gen_dir, t + ".jsonl")) as f:
+            evs += [json.loads(line) for line in f]
+    for e in sorted(evs, key=lambda e: e["occurred_at"]):
+        if e["type"] == "FollowAdded" and e["follower_id"] != e["followee_id"]:
+            edges.add((e["follower_id"], e["followee_id"]))
+        elif e["type"] == "FollowRemoved":
+            edges.discard((e["follower_id"], e["followee_id"]))
+        elif e["type"] == "PostCreated" and e["post_id"] not in posts:
+            posts[e["post_id"]] = e["author_id"]
+        elif e["type"] == "PostDeleted":
+            posts.pop(e["post_id"], None)
+    return sorted(edges), posts
+
+
+def check_expired_tombstones_wipe_offline_store():
+    rnd = random.Random(SEED + 2)
+    fresh_topics()
+    alter_topic_config("feedline.timelines-changelog", FAST_COMPACTION)
+    state0, state1 = folder("tombstones/state0"), folder("tombstones/state1")
+    users, posts = max(USERS * 2 // 3, 1000), max(POSTS // 3, 2000)
+    first = workload("tombstones-1", SEED + 2, users, posts, int(time.time() * 1000))
+    produce(first)
+    fan, tl0, tl1 = proc("fanout", 0, state0), proc("timeline", 0, state0), \
+        proc("timeline", 1, state1)
+    fan.start()
+    tl0.start()
+    settle([fan, tl0])
+    stop_all((fan, tl0))
+    held = procs.store_timelines(BIN, timeline_dirs(state0, 0))
+    keys0 = {(int(u), p) for u, ps in held.items() for p in ps}
+    log("timeline instance 0 stopped holding %d entries" % len(keys0))
+    # Instance 1 deletes entries instance 0 holds: deleted posts, unfollows.
+    edges, live = live_graph(first)
+    ev = Events("tombstones-2", last_occurred_at(first) + 1000)
+    for pid in rnd.sample(sorted(live), len(live) // 4):
+        ev.delete(pid, live[pid])
+    for u, v in rnd.sample(edges, len(edges) // 5):
+        ev.unfollow(u, v)
+    second = ev.write()
+    produce(second)
+    fan.start()
+    tl1.start()
+    settle([fan, tl1])
+    before = changelog_tombstones(keys0)
+    log("timeline instance 1 wrote %d tombstones of entries instance 0 holds" % before)
+    assert before > 100, "the deletes wrote too few tombstones (%d) to test anything" % before
+    # The cleaner drops a tombstone delete.retention.ms after its first
+    # cleaning of a rolled segment; new posts keep segments rolling and the
+    # log dirty enough to be cleaned again.
+    authors = sorted(set(live.values()))
+    t0, left = time.time(), before
+    while left:
+        assert time.time() - t0 < 180, "%d of %d tombstones still in the changelog after 180s" % (
+            left, before)
+        for _ in range(6):
+            for _ in range(5):
+                ev.post(rnd.choice(authors))
+            produce(ev.write("tombstones-trickle"), ("posts",))
+            time.sleep(0.5)
+        left = changelog_tombstones(keys0)
+    log("the log cleaner removed all %d tombstones in %.0fs" % (before, time.time() - t0))
+    settle([fan, tl1])
+    tl1.stop()
+    # Instance 0 must get every partition at once (a partition it does not
+    # get has its old folder removed instead of wiped): wait until instance
+    # 1's static membership is gone.
+    wait_for(lambda: not group_members("feedline-timeline"), 60,
+             "the timeline group to have no member")
+    tl0.start()
+    settle([fan, tl0])
+    w = wipes(tl0)
+    log("timeline instance 0 restarted: wipes %s" % w)
+    stop_all((fan, tl0))
+    check_timelines("store offline past delete.retention.ms", timeline_dirs(state0, 0))
+    assert w == {"ahead_of_changelog": 0, "offsets_past_input_end": 0,
+                 "tombstones_expired": PARTS}, w
+
+
 def main():
     s = Suite()
     log("fault tests: %d users, %d posts, seed %d; work in %s" % (USERS, POSTS, SEED, WORK))
     t0 = time.time()
-    checks = (check_zombie_fanout_is_fenced,)
+    checks = (check_zombie_fanout_is_fenced, check_recreated_topics_wipe_stale_stores,
+              check_expired_tombstones_wipe_offline_store)
     try:
         for fn in checks:
             if ONLY and not any(o in fn.__name__ for o in ONLY):
