@@ -19,11 +19,18 @@ stopped processors' own stores (`feedline timeline --all --store`).
       log cleaner removed the tombstones from the changelog: the store
       must be wiped (tombstones_expired), or the deleted entries would
       come back.
+3. A skewed replay: every follow is newer than every post, both already
+   in Kafka, so each fan-out task drains posts while its follows pile up.
+   With a small buffered_records_per_partition the fan-out's peak
+   resident memory stays under a bound; the same run without the bound
+   (a control run) must go past it, or the check could not fail.
 
-Environment (the CI form takes about 3 minutes on 2 cores):
+Environment (the CI form takes about 4 minutes on 2 cores):
   E2E_FAULT_USERS, E2E_FAULT_POSTS  workload of test 1 (3000, 20000)
   E2E_FAULT_SEED                    seed of every generated workload (7)
   E2E_FAULT_PASS                    the zombie stops in its Nth batch (2)
+  E2E_FAULT_SKEW_FOLLOWS, E2E_FAULT_SKEW_POSTS  test 3 (600000, 60000)
+  E2E_FAULT_SKEW_BOUND              its buffered_records_per_partition (500)
   E2E_FAULT_ONLY                    comma-separated names of checks to run
   E2E_KEEP                          keep the work folder (logs, stores)
 """
@@ -52,9 +59,13 @@ USERS = int(os.environ.get("E2E_FAULT_USERS", "3000"))
 POSTS = int(os.environ.get("E2E_FAULT_POSTS", "20000"))
 SEED = int(os.environ.get("E2E_FAULT_SEED", "7"))
 ZOMBIE_PASS = int(os.environ.get("E2E_FAULT_PASS", "2"))
+SKEW_FOLLOWS = int(os.environ.get("E2E_FAULT_SKEW_FOLLOWS", "600000"))
+SKEW_POSTS = int(os.environ.get("E2E_FAULT_SKEW_POSTS", "60000"))
+SKEW_BOUND = int(os.environ.get("E2E_FAULT_SKEW_BOUND", "500"))
 ONLY = [x for x in os.environ.get("E2E_FAULT_ONLY", "").split(",") if x]
 
 FEEDLINE = os.path.join(BIN, "feedline")
+TOPOLOGY = os.environ["FEEDLINE_TOPOLOGY"]
 WORK = tempfile.mkdtemp(prefix="feedline-faults-")
 PARTS = procs.topic_partitions(BIN, "posts")
 USER_BASE = 1_000_000
@@ -532,12 +543,150 @@ def check_expired_tombstones_wipe_offline_store():
                  "tombstones_expired": PARTS}, w
 
 
+# ---- 3. a skewed replay, memory bounded ----------------------------------------------------------
+
+
+def topology_copy(name, settings=None, replace=()):
+    """A copy of the topology with settings changed and text replaced."""
+    with open(TOPOLOGY) as f:
+        text = f.read()
+    for k, v in (settings or {}).items():
+        text, n = re.subn(r"(?m)^([ \t]+%s:[ \t]*)\d+" % k, r"\g<1>%d" % v, text)
+        assert n == 1, k
+    for old, new in replace:
+        assert old in text, old
+        text = text.replace(old, new)
+    path = os.path.join(WORK, name)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def peak_rss_until_consumed(p, n_records, timeout_s=600):
+    """Waits until p read n_records input records; its VmHWM then (KiB):
+    when every record was read the merge holds the most."""
+    def consumed():
+        if not p.alive():
+            raise AssertionError("%s-%s exited; see %s" % (p.name, p.instance, p.log_path))
+        return (metric(p, "feedline_records_in_total") or 0) >= n_records
+
+    wait_for(consumed, timeout_s, "%s to read %d records" % (p.name, n_records), 0.25)
+    return p.status_kib("VmHWM")
+
+
+# The peak resident memory the bounded fan-out may reach, on top of its
+# footprint with its stores open and nothing fetched (measured first):
+# - its librdkafka consumer: the queue of prefetched records
+#   (queued.max.messages.kbytes, 64 MiB by default) and one fetch response
+#   on its way (fetch.max.bytes, 50 MiB), rounded up for decompressed
+#   batches;
+CONSUMER_MIB = 128
+# - per store partition, its read cache (store_cache_bytes) and one RocksDB
+#   write buffer (16 MiB; this replay writes less than that in all);
+WRITE_BUFFER_MIB = 16
+# - the merge's buffered records, bound x partitions x inputs, at most
+#   this much each (the message, its share of the fetch buffer, the
+#   decoded event).
+RECORD_KIB = 2
+# Without the bound the merge holds about ten follows per post drained,
+# every follow of the replay by the time the posts are done: 600,000
+# follows take it some 250 MiB past the limit.
+
+
+def rss_limit_kib(footprint_kib, bound):
+    cache_kib = procs.topology_settings(BIN)["store_cache_bytes"] // 1024
+    parts = {"footprint": footprint_kib // 1024, "consumer": CONSUMER_MIB,
+             "stores": PARTS * (cache_kib + WRITE_BUFFER_MIB * 1024) // 1024,
+             "merge": bound * PARTS * 2 * RECORD_KIB // 1024}
+    return (footprint_kib + CONSUMER_MIB * 1024 + PARTS * (cache_kib + WRITE_BUFFER_MIB * 1024)
+            + bound * PARTS * 2 * RECORD_KIB), parts
+
+
+def check_skewed_replay_memory_is_bounded():
+    """Every post is older than every follow: each fan-out task drains its
+    posts first while its follows pile up (fetched byte for byte as fast as
+    posts are). Posts carry 1 KB of text, follows are small, so the pile
+    is about ten follows per post drained. The follows repeat a small
+    graph (a repeat changes nothing), so the replay is cheap downstream."""
+    rnd = random.Random(SEED + 3)
+    fresh_topics()
+    users = [USER_BASE + i for i in range(USERS)]
+    edges = [(u, rnd.choice(users)) for u in users]
+    edges = [(u, v) for u, v in edges if u != v]
+    ev = Events("skew", int(time.time() * 1000))
+    words = ("feed", "kafka", "event", "timeline", "replay", "stream", "merge", "offset")
+    for _ in range(SKEW_POSTS):
+        ev.post(rnd.choice(users), " ".join(rnd.choice(words) for _ in range(160))[:1000])
+    for i in range(SKEW_FOLLOWS):
+        ev.follow(*edges[i % len(edges)])
+    gen = ev.write()
+    n = SKEW_POSTS + SKEW_FOLLOWS
+    topo = topology_copy("topology-bounded.yaml", {"buffered_records_per_partition": SKEW_BOUND})
+    state = folder("skew/state")
+    # The fan-out's own footprint: started on the empty topics, its stores
+    # open, nothing fetched.
+    fan = proc("fanout", 0, state, env={"FEEDLINE_TOPOLOGY": topo})
+    fan.start()
+    wait_for(lambda: metric(fan, "feedline_assigned_partitions") == 2 * PARTS, 60,
+             "the fan-out to be assigned its partitions")
+    time.sleep(2)
+    base = fan.status_kib("VmRSS")
+    fan.stop()
+    t0 = time.time()
+    produce(gen)
+    log("skewed replay: %d posts then %d follows produced in %.1fs" % (
+        SKEW_POSTS, SKEW_FOLLOWS, time.time() - t0))
+    limit, parts = rss_limit_kib(base, SKEW_BOUND)
+    tl = proc("timeline", 0, state)
+    t0 = time.time()
+    fan.start()
+    tl.start()
+    peak_rss_until_consumed(fan, n)
+    settle([fan, tl])
+    hwm = fan.status_kib("VmHWM")
+    pauses = metric(fan, "feedline_input_pauses_total")
+    log("bounded (%d records per partition): peak RSS %d MiB, limit %d MiB (MiB: %s), "
+        "%d pauses, %.1fs" % (SKEW_BOUND, hwm // 1024, limit // 1024,
+                              ", ".join("%s %d" % kv for kv in parts.items()), pauses,
+                              time.time() - t0))
+    assert hwm < limit, "peak RSS %d MiB over the limit %d MiB" % (hwm // 1024, limit // 1024)
+    assert pauses > 0, "no input partition was paused"
+    expected = check_timelines("skewed replay")
+    stop_all((fan, tl))
+    check_timelines("skewed replay, stopped", timeline_dirs(state, 0), expected)
+    # The control: the same replay without the bound, in a group and a
+    # changelog of its own (its outputs land in feedline.timeline-ops
+    # again, after the checks above), must go past the limit.
+    ctl_topo = topology_copy("topology-unbounded.yaml",
+                             {"buffered_records_per_partition": 1_000_000_000}, (
+                                 ("group: feedline-fanout", "group: feedline-fanout-control"),
+                                 ("changelog: feedline.fanout-authors-changelog",
+                                  "changelog: feedline.fanout-authors-control"),
+                                 ("  - {name: feedline.timelines-changelog,",
+                                  "  - {name: feedline.fanout-authors-control, partitions: %d, "
+                                  "kind: changelog}\n  - {name: feedline.timelines-changelog,"
+                                  % PARTS)))
+    subprocess.run([FEEDLINE, "--topology", ctl_topo, "topics", "create", "--wait", "60"],
+                   check=True, capture_output=True)
+    procs.wait_topics_ready(KAFKA, FEEDLINE)
+    ctl = proc("fanout", 9, folder("skew/control"), env={"FEEDLINE_TOPOLOGY": ctl_topo})
+    t0 = time.time()
+    ctl.start()
+    ctl_hwm = peak_rss_until_consumed(ctl, n)
+    ctl.stop()
+    log("control without the bound: peak RSS %d MiB (%.1fs)" % (ctl_hwm // 1024,
+                                                               time.time() - t0))
+    assert ctl_hwm > limit, ("without the bound the peak RSS (%d MiB) stays under the limit "
+                             "(%d MiB): this check cannot fail" % (ctl_hwm // 1024,
+                                                                  limit // 1024))
+
+
 def main():
     s = Suite()
     log("fault tests: %d users, %d posts, seed %d; work in %s" % (USERS, POSTS, SEED, WORK))
     t0 = time.time()
     checks = (check_zombie_fanout_is_fenced, check_recreated_topics_wipe_stale_stores,
-              check_expired_tombstones_wipe_offline_store)
+              check_expired_tombstones_wipe_offline_store, check_skewed_replay_memory_is_bounded)
     try:
         for fn in checks:
             if ONLY and not any(o in fn.__name__ for o in ONLY):
