@@ -588,6 +588,19 @@ static void run_loop(rt_t *rt)
                     break;
                 continue;
             }
+            if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
+                /* The consumer is unusable (e.g. another process took this
+                 * instance's group.instance.id): stop, or the instance would
+                 * idle on as if it still owned its partitions. */
+                char reason[512];
+                rd_kafka_resp_err_t orig =
+                    rd_kafka_fatal_error(rt->consumer, reason, sizeof(reason));
+                fl_log_error("runtime", "consumer: fatal error %s: %s", rd_kafka_err2name(orig),
+                             reason);
+                rd_kafka_message_destroy(m);
+                rt->fatal = true;
+                break;
+            }
             if (m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
                 fl_log_warn("runtime", "consumer: %s", rd_kafka_message_errstr(m));
                 rd_kafka_message_destroy(m);

@@ -24,6 +24,9 @@ stopped processors' own stores (`feedline timeline --all --store`).
    With a small buffered_records_per_partition the fan-out's peak
    resident memory stays under a bound; the same run without the bound
    (a control run) must go past it, or the check could not fail.
+4. Two processes started with the same --instance: the newer one fences
+   the older (static membership, transactional id), which must stop
+   rather than linger as a process that believes it owns partitions.
 
 Environment (the CI form takes about 4 minutes on 2 cores):
   E2E_FAULT_USERS, E2E_FAULT_POSTS  workload of test 1 (3000, 20000)
@@ -681,12 +684,40 @@ def check_skewed_replay_memory_is_bounded():
                                                                   limit // 1024))
 
 
+# ---- 4. the same instance started twice ----------------------------------------------------------
+
+
+def check_same_instance_twice_stops_the_older():
+    fresh_topics()
+    gen = workload("twice", SEED + 4, max(USERS // 3, 1000), max(POSTS // 4, 2000),
+                   int(time.time() * 1000))
+    produce(gen)
+    old_state, new_state = folder("twice/old"), folder("twice/new")
+    old, tl = proc("fanout", 0, old_state), proc("timeline", 0, old_state)
+    old.start()
+    tl.start()
+    settle([old, tl])
+    # An idle instance: it produces nothing, so only its consumer can learn
+    # that it was fenced.
+    new = proc("fanout", 0, new_state)
+    new.start()
+    wait_for(lambda: not old.alive(), 60, "the older fanout-0 to stop once fenced")
+    rc = old.p.returncode
+    fatal = [l.get("msg", "") for l in old.log_lines() if l.get("level") == "error"]
+    log("the older fanout-0 stopped with status %d: %s" % (rc, fatal[-1][:200] if fatal else "-"))
+    assert rc != 0, "the fenced instance exited with status 0"
+    settle([new, tl])
+    stop_all((new, tl))
+    check_timelines("after a second fanout-0", timeline_dirs(old_state, 0))
+
+
 def main():
     s = Suite()
     log("fault tests: %d users, %d posts, seed %d; work in %s" % (USERS, POSTS, SEED, WORK))
     t0 = time.time()
     checks = (check_zombie_fanout_is_fenced, check_recreated_topics_wipe_stale_stores,
-              check_expired_tombstones_wipe_offline_store, check_skewed_replay_memory_is_bounded)
+              check_expired_tombstones_wipe_offline_store, check_skewed_replay_memory_is_bounded,
+              check_same_instance_twice_stops_the_older)
     try:
         for fn in checks:
             if ONLY and not any(o in fn.__name__ for o in ONLY):
