@@ -597,7 +597,7 @@ static const struct setting {
     [S_BATCH_MS] = {"batch_max_ms", offsetof(fl_settings_t, batch_max_ms), 50},
     [S_STORE_CACHE] = {"store_cache_bytes", offsetof(fl_settings_t, store_cache_bytes), 8 << 20},
     [S_BUFFERED] = {"buffered_records_per_partition",
-                    offsetof(fl_settings_t, buffered_records_per_partition), 10000},
+                    offsetof(fl_settings_t, buffered_records_per_partition), 50000},
 };
 
 static int64_t *setting_slot(fl_settings_t *s, size_t i)

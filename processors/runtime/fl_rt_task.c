@@ -222,8 +222,18 @@ rt_task_t *fl__rt_task_open(rt_t *rt, int32_t partition, const int64_t *committe
         free(dir);
         if (wrap_store(rt, t, i, kv))
             goto fail;
-        rd_kafka_resp_err_t kerr =
-            rd_kafka_query_watermark_offsets(rt->consumer, changelog, partition, &lo, &hi, 30000);
+        rd_kafka_resp_err_t kerr;
+        /* Right after the topics were created a partition may have no
+         * leader yet: a retriable error is asked again, with backoff. */
+        for (int attempt = 1;; attempt++) {
+            kerr = rd_kafka_query_watermark_offsets(rt->consumer, changelog, partition, &lo, &hi,
+                                                    10000);
+            if (!kerr || !fl_err_retriable(fl_kafka_err(kerr)) || attempt == 10 || *rt->stop)
+                break;
+            fl_log_warn("runtime", "watermarks of %s [%d] (attempt %d): %s; retrying", changelog,
+                        partition, attempt, rd_kafka_err2str(kerr));
+            usleep((useconds_t)attempt * 200000);
+        }
         if (kerr) {
             fl_log_error("runtime", "watermarks of %s [%d]: %s", changelog, partition,
                          rd_kafka_err2str(kerr));

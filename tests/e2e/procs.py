@@ -166,3 +166,232 @@ def reset_topics(kafka, feedline_bin):
         time.sleep(0.5)
     subprocess.run([feedline_bin, "topics", "create", "--wait", "60"], check=True,
                    capture_output=True, text=True)
+
+
+# ---- helpers for the fault tests (tests/e2e/test_faults.py) -------------------------------------
+# Parameterised by the bin folder rather than by a test's globals, so that
+# any end-to-end test can use them.
+
+
+class FaultProc(Proc):
+    """A Proc started with extra environment (FEEDLINE_FAILPOINT,
+    FEEDLINE_TOPOLOGY, ...), that can be stopped and continued (SIGSTOP,
+    SIGCONT) and tells its peak resident memory."""
+
+    def __init__(self, bindir, name, instance, state_dir, port, log_dir, env=None):
+        super().__init__(bindir, name, instance, state_dir, port, log_dir)
+        self.env = dict(env or {})
+
+    def start(self, env=None):
+        """Starts with os.environ, then self.env, then env (this start
+        only) on top."""
+        full = dict(os.environ)
+        full.update(self.env)
+        full.update(env or {})
+        log = open(self.log_path, "a")
+        self.p = subprocess.Popen(
+            [os.path.join(self.bindir, "feedline-" + self.name), "--instance", str(self.instance),
+             "--state-dir", self.state_dir, "--metrics", "127.0.0.1:%d" % self.port],
+            stdout=log, stderr=log, env=full)
+        log.close()
+        self.starts += 1
+
+    def signal(self, sig):
+        if self.alive():
+            self.p.send_signal(sig)
+
+    def state(self):
+        """The process state letter of /proc/PID/stat (R, S, T for stopped,
+        ...), None when it exited."""
+        if not self.alive():
+            return None
+        try:
+            with open("/proc/%d/stat" % self.p.pid) as f:
+                return f.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return None
+
+    def status_kib(self, field):
+        """A memory field of /proc/PID/status (VmHWM, VmRSS) in KiB, None
+        when the process is gone."""
+        return proc_status_kib(self.p.pid, field) if self.alive() else None
+
+    def stop(self):
+        if self.state() == "T":
+            self.signal(signal.SIGCONT)
+        super().stop()
+
+    def log_lines(self):
+        """The JSON log lines of every run of this proc, parsed (others
+        skipped)."""
+        import json
+        out = []
+        try:
+            with open(self.log_path) as f:
+                for line in f:
+                    try:
+                        out.append(json.loads(line))
+                    except ValueError:
+                        pass
+        except OSError:
+            pass
+        return out
+
+
+def proc_status_kib(pid, field):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def wait_for(cond, timeout_s, what, step_s=0.5):
+    """Polls cond() until it returns something true (returned), or raises
+    AssertionError naming what after timeout_s."""
+    deadline = time.time() + timeout_s
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.time() > deadline:
+            raise AssertionError("timed out after %ds waiting for %s" % (timeout_s, what))
+        time.sleep(step_s)
+
+
+def run_feedline(bindir, *args, stdin=None, timeout=600):
+    """`feedline ARGS` (stdin: a file object or None); the
+    CompletedProcess, raising on a non-zero exit."""
+    p = subprocess.run([os.path.join(bindir, "feedline"), *args], stdin=stdin,
+                       capture_output=True, text=True, timeout=timeout)
+    if p.returncode != 0:
+        raise AssertionError("feedline %s exited %d: %s" % (" ".join(args), p.returncode,
+                                                            p.stderr[-2000:]))
+    return p
+
+
+def produce_jsonl(bindir, topic, path):
+    """Produces a JSON lines file of events to an input topic; every line
+    must be produced."""
+    with open(path) as f:
+        return run_feedline(bindir, "produce", topic, stdin=f, timeout=1200)
+
+
+def tail_to_file(bindir, topic, path):
+    """Every committed record of topic, as `feedline tail` prints them,
+    into path."""
+    with open(path, "w") as f:
+        p = subprocess.run([os.path.join(bindir, "feedline"), "tail", topic, "--from-beginning",
+                            "--exit-at-end"], stdout=f, stderr=subprocess.PIPE, text=True,
+                           timeout=1200)
+    if p.returncode != 0:
+        raise AssertionError("feedline tail %s: %s" % (topic, p.stderr[-2000:]))
+
+
+def topology_settings(bindir):
+    """The topology's settings block (as FEEDLINE_TOPOLOGY names it) as a
+    dict of ints."""
+    out, in_settings = {}, False
+    for line in run_feedline(bindir, "topology").stdout.splitlines():
+        if not line.startswith(" "):
+            in_settings = line.strip() == "settings:"
+            continue
+        if in_settings and ":" in line:
+            k, v = line.strip().split(":", 1)
+            out[k] = int(v)
+    return out
+
+
+def topic_partitions(bindir, topic):
+    lines = run_feedline(bindir, "topology").stdout.splitlines()
+    for i, line in enumerate(lines):
+        if line.strip() == "- name: " + topic:
+            return int(lines[i + 1].split(":")[1])
+    raise KeyError(topic)
+
+
+def expected_timelines(bindir, work):
+    """The oracle's document (tests/e2e/oracle.py) for what the posts and
+    follows topics hold now, under the topology's settings."""
+    import oracle
+    posts, follows = os.path.join(work, "posts.tail"), os.path.join(work, "follows.tail")
+    tail_to_file(bindir, "posts", posts)
+    tail_to_file(bindir, "follows", follows)
+    return oracle.compute(posts, follows, topology_settings(bindir),
+                          topic_partitions(bindir, "feedline.timeline-ops"))
+
+
+def _timelines(stdout):
+    import json
+    res = {}
+    for line in stdout.splitlines():
+        o = json.loads(line)
+        res[str(o["user_id"])] = o["timeline"]
+    return res
+
+
+def changelog_timelines(bindir):
+    """{user id: [post ids]} rebuilt from the timelines changelog."""
+    return _timelines(run_feedline(bindir, "timeline", "--all").stdout)
+
+
+def store_timelines(bindir, dirs):
+    """{user id: [post ids]} from local timelines store folders (of
+    stopped processors)."""
+    return _timelines(run_feedline(bindir, "timeline", "--all", "--store", *dirs).stdout)
+
+
+def timeline_mismatches(expected, got, cap):
+    """What test_e2e.py's comparison checks, as a list of mismatches (user,
+    what): exact equality for users the oracle does not flag as trimmed;
+    for flagged ones at most cap entries drawn from the untrimmed set."""
+    bad = []
+    for u in set(expected["users"]) | set(got):
+        e = expected["users"].get(u, {"timeline": [], "trimmed": False})
+        g = got.get(u, [])
+        if not e.get("trimmed"):
+            if g != e["timeline"]:
+                bad.append((u, "expected %d entries %s..., got %d %s..." % (
+                    len(e["timeline"]), e["timeline"][:4], len(g), g[:4])))
+        else:
+            allowed = set(e.get("untrimmed", e["timeline"]))
+            if len(g) > cap or not set(g) <= allowed:
+                bad.append((u, "trimmed timeline not at most %d entries of the untrimmed set"
+                            % cap))
+    return bad
+
+
+def wait_topics_ready(kafka, feedline_bin, timeout_s=60):
+    """Waits until every partition of every topic of the topology answers
+    a watermark query: right after their creation a partition can still
+    have no leader, and a processor started then may stop on it."""
+    from confluent_kafka import Consumer, TopicPartition
+    names = []
+    lines = subprocess.run([feedline_bin, "topology"], check=True, capture_output=True,
+                           text=True).stdout.splitlines()
+    for i, line in enumerate(lines):
+        if line.strip().startswith("- name: ") and i + 1 < len(lines) \
+                and lines[i + 1].strip().startswith("partitions:"):
+            names.append((line.split(":", 1)[1].strip(), int(lines[i + 1].split(":")[1])))
+    c = Consumer({"bootstrap.servers": kafka, "group.id": "feedline-test-ready"})
+    try:
+        deadline = time.time() + timeout_s
+        pending = [(t, p) for t, n in names for p in range(n)]
+        while pending:
+            left = []
+            for t, p in pending:
+                try:
+                    c.get_watermark_offsets(TopicPartition(t, p), timeout=5)
+                except Exception:  # KafkaException: no leader yet
+                    left.append((t, p))
+            pending = left
+            if pending:
+                if time.time() > deadline:
+                    raise RuntimeError("partitions without a leader after %ds: %s"
+                                       % (timeout_s, pending[:5]))
+                time.sleep(0.5)
+    finally:
+        c.close()
