@@ -290,7 +290,7 @@ fail:
  * as its checkpoint, and background writes on. */
 fl_err_t fl__rt_task_ready(rt_t *rt, rt_task_t *t)
 {
-    fl_store_offset_t offs[FL_RT_MAX_INPUTS];
+    fl_store_offset_t offs[FL_RT_MAX_INPUTS + 1];
     size_t n = 0;
 
     for (size_t i = 0; i < rt->proc->n_inputs; i++) {
@@ -298,12 +298,14 @@ fl_err_t fl__rt_task_ready(rt_t *rt, rt_task_t *t)
         if (t->committed[i] < 0 && t->restored && t->local[i] >= 0)
             fl_log_warn("runtime",
                         "%s [%d]: the group has no committed offset for a restored store; "
-                        "reprocessing from the beginning (operations are idempotent)",
+                        "reprocessing from the beginning (the result is what a replay gives)",
                         rt->proc->inputs[i], t->partition);
         fl_merge_set_position(t->merge, i, pos);
         if (pos >= 0)
             offs[n++] = (fl_store_offset_t){rt->proc->inputs[i], t->partition, pos};
     }
+    /* The store is current as of now: what the tombstone rule measures. */
+    offs[n++] = (fl_store_offset_t){FL_RT_COMMITTED_AT, t->partition, fl__rt_wall_ms()};
     for (size_t s = 0; s < rt->proc->n_stores; s++) {
         fl_err_t e = fl_store_commit(t->stores[s], offs, n, -1);
         /* RocksDB applies each commit on the store's writer thread while
