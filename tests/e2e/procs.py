@@ -329,6 +329,7 @@ def _timelines(stdout):
     res = {}
     for line in stdout.splitlines():
         o = json.loads(line)
+        assert str(o["user_id"]) not in res, "user %s printed twice" % o["user_id"]
         res[str(o["user_id"])] = o["timeline"]
     return res
 

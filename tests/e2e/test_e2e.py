@@ -37,7 +37,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 
 from itlib import BIN, KAFKA, ROOT, RUN, Suite, feedline  # noqa: E402
-from procs import Proc, reset_topics, wait_idle  # noqa: E402
+from procs import (Proc, changelog_timelines, reset_topics, store_timelines,  # noqa: E402
+                   tail_to_file, timeline_mismatches, topic_partitions, topology_settings,
+                   wait_for, wait_idle)
 import workload  # noqa: E402
 
 USERS = int(os.environ.get("E2E_USERS", "12000"))
@@ -63,23 +65,11 @@ def log(msg):
 
 def settings():
     """The topology's settings block as a dict of ints."""
-    out, in_settings = {}, False
-    for line in feedline("topology").stdout.splitlines():
-        if not line.startswith(" "):
-            in_settings = line.strip() == "settings:"
-            continue
-        if in_settings and ":" in line:
-            k, v = line.strip().split(":", 1)
-            out[k] = int(v)
-    return out
+    return topology_settings(BIN)
 
 
 def _parts(topic):
-    lines = feedline("topology").stdout.splitlines()
-    for i, line in enumerate(lines):
-        if line.strip() == "- name: " + topic:
-            return int(lines[i + 1].split(":")[1])
-    raise KeyError(topic)
+    return topic_partitions(BIN, topic)
 
 
 def produce_file(topic, path):
@@ -167,26 +157,12 @@ def inject_bad_records():
 
 
 def wait_until(cond, timeout_s, what):
-    deadline = time.time() + timeout_s
-    while time.time() < deadline:
-        if cond():
-            return
-        time.sleep(1)
-    raise AssertionError("timed out waiting for " + what)
-
-
-def _timelines(out):
-    res = {}
-    for line in out.splitlines():
-        o = json.loads(line)
-        assert str(o["user_id"]) not in res, "user %s printed twice" % o["user_id"]
-        res[str(o["user_id"])] = o["timeline"]
-    return res
+    wait_for(cond, timeout_s, what, step_s=1)
 
 
 def dump_timelines():
     """Every user's timeline as the timelines changelog says."""
-    return _timelines(feedline("timeline", "--all").stdout)
+    return changelog_timelines(BIN)
 
 
 def owned_partitions(proc):
@@ -202,7 +178,7 @@ def dump_stores(proc, partitions):
     assert not proc.alive(), "%s-%s still runs" % (proc.name, proc.instance)
     base = os.path.join(STATE, "%s-%s" % (proc.name, proc.instance))
     dirs = [os.path.join(base, "timelines-%d" % p) for p in partitions]
-    return _timelines(feedline("timeline", "--all", "--store", *dirs).stdout)
+    return store_timelines(BIN, dirs)
 
 
 def same_timelines(a, b, what):
@@ -213,21 +189,13 @@ def same_timelines(a, b, what):
         for u in diff[:3]])
 
 
-def tail_to(topic, path):
-    with open(path, "w") as f:
-        p = subprocess.run([os.path.join(BIN, "feedline"), "tail", topic, "--from-beginning",
-                            "--exit-at-end"], stdout=f, stderr=subprocess.PIPE, text=True,
-                           timeout=1200)
-    assert p.returncode == 0, p.stderr
-
-
 def oracle():
     s = settings()
     sp = os.path.join(WORK, "settings.json")
     with open(sp, "w") as f:
         json.dump(s, f)
-    tail_to("posts", os.path.join(WORK, "posts.json"))
-    tail_to("follows", os.path.join(WORK, "follows.json"))
+    tail_to_file(BIN, "posts", os.path.join(WORK, "posts.json"))
+    tail_to_file(BIN, "follows", os.path.join(WORK, "follows.json"))
     t0 = time.time()
     subprocess.run([sys.executable, os.path.join(HERE, "oracle.py"), "--posts",
                     os.path.join(WORK, "posts.json"), "--follows", os.path.join(WORK, "follows.json"),
@@ -242,25 +210,12 @@ def compare(expected, got, cap, what="changelog"):
     """Exact equality for users whose timeline can never exceed the cap in
     any interleaving of the fan-out partitions; for the others (trimming
     order is a documented known limit) the result must be at most cap
-    entries drawn from the untrimmed set."""
-    bad, exact, trimmed = [], 0, 0
+    entries drawn from the untrimmed set (procs.timeline_mismatches)."""
+    bad = timeline_mismatches(expected, got, cap)
     users = set(expected["users"]) | set(got)
-    for u in users:
-        e = expected["users"].get(u, {"timeline": [], "trimmed": False})
-        g = got.get(u, [])
-        if not e.get("trimmed"):
-            exact += 1
-            if g != e["timeline"]:
-                bad.append((u, "expected %s... got %s..." % (e["timeline"][:5], g[:5]),
-                            len(e["timeline"]), len(g)))
-        else:
-            trimmed += 1
-            allowed = set(e.get("untrimmed", e["timeline"]))
-            if len(g) > cap or not set(g) <= allowed:
-                bad.append((u, "trimmed timeline not at most %d entries of the untrimmed set" % cap,
-                            len(e["timeline"]), len(g)))
+    trimmed = sum(1 for u in users if expected["users"].get(u, {}).get("trimmed"))
     log("%s: compared %d users with the oracle: %d exact, %d trimmed, %d mismatches"
-        % (what, len(users), exact, trimmed, len(bad)))
+        % (what, len(users), len(users) - trimmed, trimmed, len(bad)))
     assert not bad, "%s: mismatches (first 5): %s" % (what, bad[:5])
 
 
