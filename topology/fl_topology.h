@@ -51,6 +51,22 @@ typedef struct fl_processor {
     int line;
 } fl_processor_t;
 
+typedef enum fl_sink_kind {
+    FL_SINK_REDIS,    /* destination: redis */
+    FL_SINK_POSTGRES, /* destination: postgres */
+} fl_sink_kind_t;
+
+/* A sink: a consumer group whose output is an external store. Its inputs
+ * need not be co-partitioned (each partition is applied on its own). */
+typedef struct fl_sink_cfg {
+    char *name;
+    char *group; /* consumer group id, distinct from every processor's */
+    char **inputs;
+    size_t n_inputs;
+    fl_sink_kind_t destination;
+    int line;
+} fl_sink_cfg_t;
+
 typedef struct fl_endpoints {
     char *kafka;    /* bootstrap servers, FEEDLINE_KAFKA overrides */
     char *redis;    /* host:port, FEEDLINE_REDIS overrides */
@@ -83,6 +99,8 @@ typedef struct fl_topology {
     size_t n_stores;
     fl_processor_t *processors;
     size_t n_processors;
+    fl_sink_cfg_t *sinks;
+    size_t n_sinks;
 } fl_topology_t;
 
 /*
@@ -100,6 +118,7 @@ fl_topology_t *fl_topology_parse(const char *yaml, size_t len, const char *name,
 const fl_topic_t *fl_topology_topic(const fl_topology_t *t, const char *name);
 const fl_store_def_t *fl_topology_store(const fl_topology_t *t, const char *name);
 const fl_processor_t *fl_topology_processor(const fl_topology_t *t, const char *name);
+const fl_sink_cfg_t *fl_topology_sink(const fl_topology_t *t, const char *name);
 
 /* The path feedline uses when none is given: $FEEDLINE_TOPOLOGY, else
  * topology/feedline.yaml relative to the working directory. Static storage. */

@@ -218,6 +218,7 @@ def measure(gen, procs):
         if ins != prev:
             prev, last_change = ins, time.time()
         if ins > 0 and lag == 0 and time.time() - last_change > 5:
+            final_metrics = ms
             break
         if time.time() - t0 > 3600:
             raise RuntimeError("no end in sight")
@@ -248,6 +249,12 @@ def measure(gen, procs):
     lags = measure_lag(author, follower, summary["end_ms"])
     if not lags:
         warn("no lag sample: no probe post by %d reached follower %d" % (author, follower))
+    # Where the time went: input pauses (buffer bound reached) and seconds
+    # per commit phase, per program.
+    pauses = {"%s-%d" % (p.name, p.instance): int(total(m, "feedline_input_pauses_total"))
+              for p, m in zip(procs, final_metrics)}
+    commits = {"%s-%d" % (p.name, p.instance): round(total(m, "feedline_commit_seconds_sum"), 1)
+               for p, m in zip(procs, final_metrics)}
     return {
         "deliveries": int(final),
         "elapsed_s": round(elapsed, 1),
@@ -257,6 +264,8 @@ def measure(gen, procs):
         "lag_ms_p99": round(sorted(lags)[max(0, int(len(lags) * 0.99) - 1)], 1) if lags else None,
         "lag_samples": len(lags),
         "cpu_s": cpu,
+        "input_pauses": pauses,
+        "commit_s": commits,
         "events": summary.get("counts", summary),
     }
 

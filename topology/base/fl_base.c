@@ -27,6 +27,8 @@ static const char *const fl_err_names[FL_ERR__COUNT] = {
     [FL_ERR_NOMEM] = "out of memory",
     [FL_ERR_IO] = "i/o error",
     [FL_ERR_CORRUPT] = "corrupt state",
+    [FL_ERR_FENCED] = "fenced by a newer owner",
+    [FL_ERR_LOST] = "destination lost its data",
     [FL_ERR_UNAVAILABLE] = "dependency unavailable",
     [FL_ERR_TIMEOUT] = "timed out",
 };

@@ -26,6 +26,8 @@ typedef enum fl_err {
     FL_ERR_NOMEM,     /* allocation failed */
     FL_ERR_IO,        /* local file or store I/O failed */
     FL_ERR_CORRUPT,   /* persisted state violates an invariant */
+    FL_ERR_FENCED,    /* a newer owner of the partition exists: write refused */
+    FL_ERR_LOST,      /* a destination lost what it held (flushed, restarted empty) */
     /* retriable */
     FL_ERR_UNAVAILABLE, /* a server is down or unreachable */
     FL_ERR_TIMEOUT,     /* a call did not complete in time */
