@@ -3,7 +3,8 @@
 
     workload.py --seed S --users N --posts P [--celebrities K]
                 [--celebrity-followers F] [--scale default|small]
-                [--run-id ID] [--start-ms MS|now] [--partitions N] --out DIR
+                [--run-id ID] [--start-ms MS|now] [--partitions N]
+                [--likes L] --out DIR
 
 Writes DIR/users.jsonl, DIR/follows.jsonl and DIR/posts.jsonl in the JSON
 lines format `feedline produce TOPIC` reads (README, "Event contract"), plus
@@ -32,7 +33,13 @@ The same arguments always give byte-identical files. Shape of the run:
   new event); ~3% are deleted, including deletes of post ids never created
   and a few deletes that arrive before their PostCreated; a few PostDeleted
   naming the wrong author and PostCreated reusing another author's post id,
-  both within the owner's partition (--partitions, default 4): invalid.
+  both within the owner's partition (--partitions, default 4): invalid;
+- with --likes L (default 0: no likes.jsonl, and the other files exactly as
+  without the option), L likes of posts by users, each after its post,
+  popular posts liked more (Pareto); ~2% are sent twice, ~10% are unliked
+  later and a quarter of those liked again, a few unlikes of likes that
+  never existed, a few self-likes (valid: counted, but no notification),
+  and likes of deleted posts (kept: likes do not know about deletes).
 
 Every event has a unique event_id "<run-id>-<n>" and an occurred_at (epoch
 ms) strictly increasing by 1 ms across all three files. Post ids are
@@ -120,6 +127,8 @@ def parse_args(argv):
     ap.add_argument("--user-base", type=int, default=1_000_000)
     ap.add_argument("--partitions", type=int, default=4,
                     help="partitions of posts (only to place the invalid-author events)")
+    ap.add_argument("--likes", type=int, default=0,
+                    help="likes to generate (default 0: no likes.jsonl)")
     ap.add_argument("--out", required=True)
     a = ap.parse_args(argv)
     preset = PRESETS[a.scale]
@@ -136,7 +145,7 @@ def parse_args(argv):
         a.start_ms = int(a.start_ms)
     if a.users < 2:
         ap.error("--users must be at least 2")
-    if a.posts < 0 or a.celebrities < 0 or a.celebrities > a.users:
+    if a.posts < 0 or a.celebrities < 0 or a.celebrities > a.users or a.likes < 0:
         ap.error("bad --posts or --celebrities")
     return a
 
@@ -344,6 +353,43 @@ def generate(a, log=sys.stderr):
             act(p.t + (1 - p.t) * rng.random(), "PCX", p, other)
             n_bad_create += 1
 
+    # ---- likes (their own random stream: without them the rest is unchanged)
+    n_like = {"likes": 0, "duplicate_likes": 0, "unlikes": 0, "relikes": 0,
+              "unknown_unlikes": 0, "self_likes": 0}
+    if a.likes and posts:
+        lrng = random.Random(a.seed * 7919 + 17)
+        appeal = [lrng.paretovariate(1.2) for _ in posts]
+        pick_post = weighted_picker(lrng, clip_weights(appeal, 0.002))
+        liked = set()
+        for _ in range(a.likes):
+            i = pick_post()
+            p = posts[i]
+            u = p.author if lrng.random() < 0.005 else lrng.randrange(N)
+            if (u, i) in liked:
+                continue
+            liked.add((u, i))
+            t = p.t + (1 - p.t) * lrng.random() ** 2
+            act(t, "LA", p, u)
+            n_like["likes"] += 1
+            n_like["self_likes"] += u == p.author
+            x = lrng.random()
+            if x < 0.10:
+                tu = t + (1 - t) * lrng.random()
+                act(tu, "LR", p, u)
+                n_like["unlikes"] += 1
+                if lrng.random() < 0.25:
+                    act(tu + (1 - tu) * lrng.random(), "LA", p, u)
+                    n_like["relikes"] += 1
+            elif x < 0.12:
+                act(t + (1 - t) * lrng.random(), "LA", p, u)
+                n_like["duplicate_likes"] += 1
+        for _ in range(max(2, a.likes // 500)):
+            i = lrng.randrange(len(posts))
+            u = lrng.randrange(N)
+            if (u, i) not in liked:
+                act(posts[i].t + (1 - posts[i].t) * lrng.random(), "LR", posts[i], u)
+                n_like["unknown_unlikes"] += 1
+
     # ---- time line and ids ---------------------------------------------------
     actions.sort(key=lambda x: (x[0], x[1]))
     base = a.start_ms + N
@@ -367,9 +413,11 @@ def generate(a, log=sys.stderr):
         counts[typ] = counts.get(typ, 0) + 1
 
     recent = []
-    paths = {t: os.path.join(a.out, t + ".jsonl") for t in ("users", "follows", "posts")}
+    topics = ("users", "follows", "posts") + (("likes",) if a.likes else ())
+    paths = {t: os.path.join(a.out, t + ".jsonl") for t in topics}
     with open(paths["users"], "w") as fu, open(paths["follows"], "w") as ff, \
-            open(paths["posts"], "w") as fp:
+            open(paths["posts"], "w") as fp, \
+            open(paths.get("likes", os.devnull), "w") as fl:
         for i in range(N):
             ev(fu, "UserRegistered", a.start_ms + i,
                {"user_id": uid[i], "handle": "u%d" % uid[i],
@@ -410,6 +458,10 @@ def generate(a, log=sys.stderr):
                 ev(fp, "PostDeleted", ts, {"post_id": p.id, "author_id": uid[author]})
             elif kind == "PDX":
                 ev(fp, "PostDeleted", ts, {"post_id": ts * 1000 + 2, "author_id": uid[x[3]]})
+            elif kind in ("LA", "LR"):
+                p, u = x[3], x[4]
+                ev(fl, "LikeAdded" if kind == "LA" else "LikeRemoved", ts,
+                   {"user_id": uid[u], "post_id": p.id, "author_id": uid[p.author]})
     end_ms = base + len(actions) - 1
     special = {
         "unfollows": n_unfollow, "refollows": n_refollow, "duplicate_follows": n_dupfollow,
@@ -418,6 +470,8 @@ def generate(a, log=sys.stderr):
         "early_deletes": n_early_del, "wrong_author_deletes": n_bad_del,
         "reused_post_ids": n_bad_create, "celebrity_posts": celeb_posts * K,
     }
+    if a.likes:
+        special.update(n_like)
     summary = {
         "seed": a.seed, "run_id": a.run_id, "users": N, "posts": P, "user_base": a.user_base,
         "start_ms": a.start_ms, "end_ms": end_ms, "partitions": a.partitions,
