@@ -8,16 +8,20 @@
  * block and flow style reach the second pass looking the same. The second
  * pass checks the tree against the schema (unknown keys are errors) and
  * builds the fl_topology_t: topics first, then stores (which refer to
- * topics), then processors (which refer to both), so every cross reference
- * can be checked against what was already accepted, with the line of the
- * offending value. The first error wins; errors are "NAME:LINE: message".
+ * topics), then processors (which refer to both), then sinks (which refer
+ * to topics and to the processors' names and groups), so every cross
+ * reference can be checked against what was already accepted, with the
+ * line of the offending value. The first error wins; errors are
+ * "NAME:LINE: message".
  *
  * Invariants of a returned topology: names are unique per kind and legal
  * Kafka names; exactly one dlq topic; every store's changelog is a topic of
  * kind changelog used by no other store; every reference names a known
  * topic or store; a processor's inputs share one partition count and its
  * stores' changelogs have that count too (one store instance per input
- * partition); a store belongs to at most one processor.
+ * partition); a store belongs to at most one processor; a sink's inputs
+ * are known topics of any partition counts; names are unique across
+ * processors and sinks together, and so are consumer groups.
  *
  * Workload: a file of a few kilobytes read once at start-up. Collections
  * are capped (FL_TOPO_MAX_ENTRIES) so the quadratic uniqueness checks stay
@@ -548,8 +552,8 @@ static bool names_collide(const char *a, const char *b)
     return *a == *b;
 }
 
-static const char *const top_keys[] = {"version", "app",    "endpoints",  "settings",
-                                       "topics",  "stores", "processors", NULL};
+static const char *const top_keys[] = {"version", "app",        "endpoints", "settings", "topics",
+                                       "stores",  "processors", "sinks",     NULL};
 
 static int read_endpoints(ctx_t *c, fl_topology_t *t, const node_t *map, int key_line)
 {
@@ -840,30 +844,94 @@ static int read_stores(ctx_t *c, fl_topology_t *t, const node_t *seq)
     return 0;
 }
 
-/* A sequence of distinct non-empty strings, e.g. a processor's inputs. */
-static int read_list(ctx_t *c, const node_t *seq, const char *proc, const char *field, char ***out,
-                     size_t *n_out)
+/*
+ * A sequence of distinct non-empty strings, e.g. a processor's inputs;
+ * kind and name ("processor", "fanout") say whose it is in messages.
+ */
+static int read_list(ctx_t *c, const node_t *seq, const char *kind, const char *name,
+                     const char *field, char ***out, size_t *n_out)
 {
     char what[FL_TOPO_MAX_NAME + 64];
 
-    snprintf(what, sizeof(what), "processor '%s' %s", proc, field);
+    snprintf(what, sizeof(what), "%s '%s' %s", kind, name, field);
     if (expect_seq(c, seq, what) < 0)
         return -1;
     if (!(*out = calloc(seq->n_kids ? seq->n_kids : 1, sizeof(**out)))) {
         fail(c, 0, "out of memory");
         return -1;
     }
-    snprintf(what, sizeof(what), "an entry of processor '%s' %s", proc, field);
+    snprintf(what, sizeof(what), "an entry of %s '%s' %s", kind, name, field);
     for (size_t i = 0; i < seq->n_kids; i++) {
         if (get_str(c, seq->kids[i], what, &(*out)[*n_out]) < 0)
             return -1;
         (*n_out)++;
         for (size_t j = 0; j < i; j++) {
             if (!strcmp((*out)[j], (*out)[i])) {
-                fail(c, seq->kids[i]->line, "processor '%s': '%.*s' is listed twice in %s", proc,
+                fail(c, seq->kids[i]->line, "%s '%s': '%.*s' is listed twice in %s", kind, name,
                      FL_TOPO_SHOW, (*out)[i], field);
                 return -1;
             }
+        }
+    }
+    return 0;
+}
+
+/*
+ * A processor's or sink's inputs: a non-empty list of defined topics.
+ * key_line is the line of the inputs key, blamed for an empty list.
+ */
+static int read_inputs(ctx_t *c, const fl_topology_t *t, const node_t *seq, int key_line,
+                       const char *kind, const char *name, char ***out, size_t *n_out)
+{
+    if (read_list(c, seq, kind, name, "inputs", out, n_out) < 0)
+        return -1;
+    if (*n_out == 0) {
+        fail(c, key_line, "%s '%s': inputs must not be empty", kind, name);
+        return -1;
+    }
+    for (size_t i = 0; i < *n_out; i++) {
+        if (!fl_topology_topic(t, (*out)[i])) {
+            fail(c, seq->kids[i]->line, "%s '%s': input topic '%.*s' is not defined in topics",
+                 kind, name, FL_TOPO_SHOW, (*out)[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * Processors and sinks are both consumer groups: their names share one
+ * namespace (instance names, metric labels), and so do their groups, as a
+ * group shared by two would split the partitions between them. Checks the
+ * consumer just read, of kind "processor" or "sink", against the first
+ * n_procs processors and n_sinks sinks.
+ */
+static int check_consumer(ctx_t *c, const fl_topology_t *t, size_t n_procs, size_t n_sinks,
+                          const char *kind, const char *name, const char *group, int name_line,
+                          int group_line)
+{
+    for (size_t i = 0; i < n_procs + n_sinks; i++) {
+        bool sink = i >= n_procs;
+        const char *qkind = sink ? "sink" : "processor";
+        const char *qname = sink ? t->sinks[i - n_procs].name : t->processors[i].name;
+        const char *qgroup = sink ? t->sinks[i - n_procs].group : t->processors[i].group;
+        int qline = sink ? t->sinks[i - n_procs].line : t->processors[i].line;
+
+        if (!strcmp(qname, name)) {
+            if (!strcmp(qkind, kind))
+                fail(c, name_line, "duplicate %s '%s' (first at line %d)", kind, name, qline);
+            else
+                fail(c, name_line,
+                     "%s '%s': the name is already used by %s '%s' (line %d); processors and "
+                     "sinks share one namespace",
+                     kind, name, qkind, qname, qline);
+            return -1;
+        }
+        if (!strcmp(qgroup, group)) {
+            fail(c, group_line,
+                 "%s '%s': consumer group '%.*s' is already used by %s '%s' (line %d)", kind, name,
+                 FL_TOPO_SHOW, group, qkind, qname, qline);
+            return -1;
         }
     }
     return 0;
@@ -896,41 +964,19 @@ static int read_processor(ctx_t *c, fl_topology_t *t, const node_t *e, const cha
     snprintf(what, sizeof(what), "processor '%s' group", p->name);
     if (get_str(c, group, what, &p->group) < 0)
         return -1;
-    for (size_t j = 0; j + 1 < t->n_processors; j++) {
-        const fl_processor_t *q = &t->processors[j];
-
-        if (!strcmp(q->name, p->name)) {
-            fail(c, name->line, "duplicate processor '%s' (first at line %d)", p->name, q->line);
-            return -1;
-        }
-        if (!strcmp(q->group, p->group)) {
-            fail(c, group->line,
-                 "processor '%s': consumer group '%.*s' is already used by processor '%s' "
-                 "(line %d)",
-                 p->name, FL_TOPO_SHOW, p->group, q->name, q->line);
-            return -1;
-        }
-    }
-
-    if (read_list(c, inputs, p->name, "inputs", &p->inputs, &p->n_inputs) < 0)
+    if (check_consumer(c, t, t->n_processors - 1, 0, "processor", p->name, p->group, name->line,
+                       group->line) < 0)
         return -1;
-    if (p->n_inputs == 0) {
-        fail(c, inputs_line, "processor '%s': inputs must not be empty", p->name);
+
+    if (read_inputs(c, t, inputs, inputs_line, "processor", p->name, &p->inputs, &p->n_inputs) < 0)
         return -1;
-    }
     for (size_t i = 0; i < p->n_inputs; i++) {
         const fl_topic_t *topic = fl_topology_topic(t, p->inputs[i]);
-        int line = inputs->kids[i]->line;
 
-        if (!topic) {
-            fail(c, line, "processor '%s': input topic '%.*s' is not defined in topics", p->name,
-                 FL_TOPO_SHOW, p->inputs[i]);
-            return -1;
-        }
         if (i == 0) {
             partitions = topic->partitions;
         } else if (topic->partitions != partitions) {
-            fail(c, line,
+            fail(c, inputs->kids[i]->line,
                  "processor '%s': input '%s' has %d partitions but '%s' has %d; a processor's "
                  "inputs must be co-partitioned",
                  p->name, topic->name, topic->partitions, p->inputs[0], partitions);
@@ -939,7 +985,7 @@ static int read_processor(ctx_t *c, fl_topology_t *t, const node_t *e, const cha
     }
 
     if (outputs) {
-        if (read_list(c, outputs, p->name, "outputs", &p->outputs, &p->n_outputs) < 0)
+        if (read_list(c, outputs, "processor", p->name, "outputs", &p->outputs, &p->n_outputs) < 0)
             return -1;
         for (size_t i = 0; i < p->n_outputs; i++) {
             if (!fl_topology_topic(t, p->outputs[i])) {
@@ -952,7 +998,7 @@ static int read_processor(ctx_t *c, fl_topology_t *t, const node_t *e, const cha
     }
 
     if (stores) {
-        if (read_list(c, stores, p->name, "stores", &p->stores, &p->n_stores) < 0)
+        if (read_list(c, stores, "processor", p->name, "stores", &p->stores, &p->n_stores) < 0)
             return -1;
         for (size_t i = 0; i < p->n_stores; i++) {
             const fl_store_def_t *st = fl_topology_store(t, p->stores[i]);
@@ -1008,6 +1054,82 @@ out:
     return rc;
 }
 
+static bool parse_sink_kind(const char *s, fl_sink_kind_t *kind)
+{
+    static const fl_sink_kind_t kinds[] = {FL_SINK_REDIS, FL_SINK_POSTGRES};
+
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        if (!strcmp(s, fl_sink_kind_str(kinds[i]))) {
+            *kind = kinds[i];
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * Read after the processors, whose names and groups it must not reuse
+ * (check_consumer). Its inputs may have any partition counts: a sink
+ * applies each partition on its own.
+ */
+static int read_sink(ctx_t *c, fl_topology_t *t, const node_t *e)
+{
+    static const char *const keys[] = {"name", "group", "inputs", "destination", NULL};
+    fl_sink_cfg_t *k = &t->sinks[t->n_sinks];
+    const node_t *name, *group, *inputs, *dest;
+    int inputs_line = 0;
+    char what[FL_TOPO_MAX_NAME + 64];
+
+    if (expect_map(c, e, "a sink entry") < 0 || check_keys(c, e, "sink entry", keys) < 0)
+        return -1;
+    if (!(name = need(c, e, "name", e->line, "sink entry")) ||
+        !(group = need(c, e, "group", e->line, "sink entry")) ||
+        !(inputs = need(c, e, "inputs", e->line, "sink entry")) ||
+        !(dest = need(c, e, "destination", e->line, "sink entry")))
+        return -1;
+    map_get(e, "inputs", &inputs_line);
+    k->line = e->line;
+    if (get_str(c, name, "sink name", &k->name) < 0)
+        return -1;
+    t->n_sinks++;
+    if (check_name(c, k->name, name->line, "sink") < 0)
+        return -1;
+    snprintf(what, sizeof(what), "sink '%s' group", k->name);
+    if (get_str(c, group, what, &k->group) < 0)
+        return -1;
+    if (check_consumer(c, t, t->n_processors, t->n_sinks - 1, "sink", k->name, k->group, name->line,
+                       group->line) < 0)
+        return -1;
+
+    if (read_inputs(c, t, inputs, inputs_line, "sink", k->name, &k->inputs, &k->n_inputs) < 0)
+        return -1;
+    if (dest->type != NODE_SCALAR || node_is_null(dest)) {
+        fail(c, dest->line, "sink '%s': destination must be redis or postgres, got %s", k->name,
+             node_kind(dest));
+        return -1;
+    }
+    if (!parse_sink_kind(dest->str, &k->destination)) {
+        fail(c, dest->line, "sink '%s': unknown destination '%.*s' (expected redis or postgres)",
+             k->name, FL_TOPO_SHOW, dest->str);
+        return -1;
+    }
+    return 0;
+}
+
+static int read_sinks(ctx_t *c, fl_topology_t *t, const node_t *seq)
+{
+    if (expect_seq(c, seq, "sinks") < 0)
+        return -1;
+    if (!(t->sinks = calloc(seq->n_kids ? seq->n_kids : 1, sizeof(*t->sinks)))) {
+        fail(c, 0, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < seq->n_kids; i++)
+        if (read_sink(c, t, seq->kids[i]) < 0)
+            return -1;
+    return 0;
+}
+
 /* Fills t from the tree; on failure t holds whatever was read so far. */
 static int read_topology(ctx_t *c, fl_topology_t *t, const node_t *root)
 {
@@ -1045,6 +1167,8 @@ static int read_topology(ctx_t *c, fl_topology_t *t, const node_t *root)
     if ((v = map_get(root, "stores", NULL)) && read_stores(c, t, v) < 0)
         return -1;
     if ((v = map_get(root, "processors", NULL)) && read_processors(c, t, v) < 0)
+        return -1;
+    if ((v = map_get(root, "sinks", NULL)) && read_sinks(c, t, v) < 0)
         return -1;
     return 0;
 }
@@ -1194,6 +1318,16 @@ const fl_processor_t *fl_topology_processor(const fl_topology_t *t, const char *
     return NULL;
 }
 
+const fl_sink_cfg_t *fl_topology_sink(const fl_topology_t *t, const char *name)
+{
+    if (!t || !name)
+        return NULL;
+    for (size_t i = 0; i < t->n_sinks; i++)
+        if (!strcmp(t->sinks[i].name, name))
+            return &t->sinks[i];
+    return NULL;
+}
+
 const char *fl_topology_default_path(void)
 {
     const char *env = getenv("FEEDLINE_TOPOLOGY");
@@ -1212,6 +1346,17 @@ const char *fl_topic_kind_str(fl_topic_kind_t kind)
         return "changelog";
     case FL_TOPIC_DLQ:
         return "dlq";
+    }
+    return "unknown";
+}
+
+const char *fl_sink_kind_str(fl_sink_kind_t kind)
+{
+    switch (kind) {
+    case FL_SINK_REDIS:
+        return "redis";
+    case FL_SINK_POSTGRES:
+        return "postgres";
     }
     return "unknown";
 }
@@ -1326,6 +1471,18 @@ void fl_topology_print(const fl_topology_t *t, FILE *out)
         print_list(out, "outputs", p->outputs, p->n_outputs);
         print_list(out, "stores", p->stores, p->n_stores);
     }
+    fputs(t->n_sinks ? "\nsinks:\n" : "\nsinks: []\n", out);
+    for (size_t i = 0; i < t->n_sinks; i++) {
+        const fl_sink_cfg_t *k = &t->sinks[i];
+
+        fputs("  - name: ", out);
+        print_str(out, k->name);
+        fputs("\n    group: ", out);
+        print_str(out, k->group);
+        fputc('\n', out);
+        print_list(out, "inputs", k->inputs, k->n_inputs);
+        fprintf(out, "    destination: %s\n", fl_sink_kind_str(k->destination));
+    }
 }
 
 static void free_strv(char **v, size_t n)
@@ -1356,6 +1513,13 @@ void fl_topology_free(fl_topology_t *t)
         free_strv(p->stores, p->n_stores);
     }
     free(t->processors);
+    for (size_t i = 0; i < t->n_sinks; i++) {
+        fl_sink_cfg_t *k = &t->sinks[i];
+        free(k->name);
+        free(k->group);
+        free_strv(k->inputs, k->n_inputs);
+    }
+    free(t->sinks);
     free(t->endpoints.kafka);
     free(t->endpoints.redis);
     free(t->endpoints.postgres);

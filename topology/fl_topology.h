@@ -2,7 +2,7 @@
  * fl_topology.h - load and validate topology/feedline.yaml.
  *
  * The topology file is the one source for topics, partition counts,
- * stores, processors, endpoints and settings. The loader parses it with
+ * stores, processors, sinks, endpoints and settings. The loader parses it with
  * libyaml, rejects anything it does not know, and reports every error as
  * "FILE:LINE: message" so an operator can jump to the line.
  *
@@ -128,6 +128,9 @@ const char *fl_topology_default_path(void);
 void fl_topology_print(const fl_topology_t *t, FILE *out);
 
 const char *fl_topic_kind_str(fl_topic_kind_t kind);
+
+/* "redis" or "postgres", as written in the file. Static storage. */
+const char *fl_sink_kind_str(fl_sink_kind_t kind);
 
 void fl_topology_free(fl_topology_t *t);
 

@@ -306,9 +306,13 @@ def topology_settings(bindir):
 
 
 def topic_partitions(bindir, topic):
+    """A topic's partition count from `feedline topology`; a topic entry is
+    the one whose name is followed by partitions (processors, stores and
+    sinks have names too)."""
     lines = run_feedline(bindir, "topology").stdout.splitlines()
     for i, line in enumerate(lines):
-        if line.strip() == "- name: " + topic:
+        if line.strip() == "- name: " + topic and i + 1 < len(lines) \
+                and lines[i + 1].strip().startswith("partitions:"):
             return int(lines[i + 1].split(":")[1])
     raise KeyError(topic)
 

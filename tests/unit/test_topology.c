@@ -2,8 +2,8 @@
  * test_topology.c - the topology loader and validator.
  *
  * Covers the real topology/feedline.yaml, defaults, flow versus block
- * style, environment overrides, the print/parse round trip, and one test
- * per validation error checking both the "x.yaml:LINE:" prefix and a
+ * style, environment overrides, the print/parse round trip, sinks, and one
+ * test per validation error checking both the "x.yaml:LINE:" prefix and a
  * phrase of the message. Documents are built from numbered fragments so
  * the expected line of each error can be read off the source.
  *
@@ -87,6 +87,12 @@ static void expect_error(const char *yaml, size_t len, const char *loc, const ch
 
 #define VALID HEAD TOPICS STORES PROCS
 
+/* Lines 13-15, after VALID: sink s reads in (2 partitions) and dlq (1). */
+#define SINKS                                                                                      \
+    "sinks:\n"                                                                                     \
+    "  - {name: s, group: gs, inputs: [in, dlq], destination: redis}\n"                            \
+    "  - {name: s2, group: gs2, inputs: [log], destination: postgres}\n"
+
 /* Settings from line 10 on. */
 #define SETTINGS(body) HEAD TOPICS "settings:\n" body
 
@@ -124,6 +130,17 @@ static void assert_same(const fl_topology_t *a, const fl_topology_t *b)
         cr_assert_eq(p->n_stores, q->n_stores);
         for (size_t j = 0; j < p->n_stores; j++)
             cr_assert_str_eq(p->stores[j], q->stores[j]);
+    }
+    cr_assert_eq(a->n_sinks, b->n_sinks);
+    for (size_t i = 0; i < a->n_sinks; i++) {
+        const fl_sink_cfg_t *p = &a->sinks[i], *q = &b->sinks[i];
+
+        cr_assert_str_eq(p->name, q->name);
+        cr_assert_str_eq(p->group, q->group);
+        cr_assert_eq(p->n_inputs, q->n_inputs);
+        for (size_t j = 0; j < p->n_inputs; j++)
+            cr_assert_str_eq(p->inputs[j], q->inputs[j]);
+        cr_assert_eq(p->destination, q->destination);
     }
 }
 
@@ -166,6 +183,7 @@ Test(topology, real_file_loads)
     fl_topology_t *t = fl_topology_load(src_path("topology/feedline.yaml"), err, sizeof(err));
     const fl_topic_t *tp;
     const fl_processor_t *p;
+    const fl_sink_cfg_t *k;
 
     cr_assert_not_null(t, "%s", err);
     cr_assert_str_eq(t->app, "feedline");
@@ -183,7 +201,7 @@ Test(topology, real_file_loads)
     cr_assert_eq(t->settings.batch_max_records, 5000);
     cr_assert_eq(t->settings.batch_max_ms, 50);
 
-    cr_assert_eq(t->n_topics, 9);
+    cr_assert_eq(t->n_topics, 13);
     const char *inputs[] = {"users", "posts", "follows", "likes"};
     for (size_t i = 0; i < 4; i++) {
         tp = fl_topology_topic(t, inputs[i]);
@@ -202,12 +220,12 @@ Test(topology, real_file_loads)
     for (size_t i = 1; i < t->n_topics; i++)
         cr_assert_gt(t->topics[i].line, t->topics[i - 1].line, "lines follow the file");
 
-    cr_assert_eq(t->n_stores, 2);
+    cr_assert_eq(t->n_stores, 4);
     cr_assert_str_eq(fl_topology_store(t, "fanout-authors")->changelog,
                      "feedline.fanout-authors-changelog");
     cr_assert_str_eq(fl_topology_store(t, "timelines")->changelog, "feedline.timelines-changelog");
 
-    cr_assert_eq(t->n_processors, 2);
+    cr_assert_eq(t->n_processors, 4);
     p = fl_topology_processor(t, "fanout");
     cr_assert_not_null(p);
     cr_assert_str_eq(p->group, "feedline-fanout");
@@ -227,10 +245,30 @@ Test(topology, real_file_loads)
     cr_assert_eq(p->n_outputs, 0);
     cr_assert_eq(p->n_stores, 1);
     cr_assert_str_eq(p->stores[0], "timelines");
+    cr_assert_not_null(fl_topology_processor(t, "engagement"));
+    cr_assert_not_null(fl_topology_processor(t, "affinity"));
+
+    cr_assert_eq(t->n_sinks, 2);
+    k = fl_topology_sink(t, "redis");
+    cr_assert_not_null(k);
+    cr_assert_str_eq(k->group, "feedline-redis-sink");
+    cr_assert_eq(k->destination, FL_SINK_REDIS);
+    cr_assert_eq(k->n_inputs, 5);
+    cr_assert_str_eq(k->inputs[0], "users");
+    cr_assert_str_eq(k->inputs[4], "feedline.celebrities");
+    cr_assert_gt(k->line, t->processors[t->n_processors - 1].line, "sinks come last");
+    k = fl_topology_sink(t, "postgres");
+    cr_assert_not_null(k);
+    cr_assert_str_eq(k->group, "feedline-pg-sink");
+    cr_assert_eq(k->destination, FL_SINK_POSTGRES);
+    cr_assert_eq(k->n_inputs, 4);
+    cr_assert_str_eq(k->inputs[3], "feedline.engagement");
 
     cr_assert_null(fl_topology_topic(t, "nope"));
     cr_assert_null(fl_topology_store(t, "nope"));
     cr_assert_null(fl_topology_processor(t, "nope"));
+    cr_assert_null(fl_topology_sink(t, "nope"));
+    cr_assert_null(fl_topology_sink(t, "fanout"), "processors are not sinks");
     cr_assert_str_eq(t->path, src_path("topology/feedline.yaml"));
     fl_topology_free(t);
 }
@@ -249,6 +287,8 @@ Test(topology, minimal_document_takes_defaults)
     cr_assert_eq(t->n_topics, 1);
     cr_assert_eq(t->n_stores, 0);
     cr_assert_eq(t->n_processors, 0);
+    cr_assert_eq(t->n_sinks, 0);
+    cr_assert_null(t->sinks);
     fl_topology_free(t);
 }
 
@@ -366,6 +406,9 @@ Test(topology, print_round_trip_real_file)
     cr_assert_not_null(strstr(text, "\nsettings:\n"));
     cr_assert_not_null(strstr(text, "  batch_max_ms: 50\n"), "all settings printed:\n%s", text);
     cr_assert_not_null(strstr(text, "    outputs: []\n"), "empty lists printed:\n%s", text);
+    cr_assert_not_null(strstr(text, "\nsinks:\n  - name: redis\n    group: feedline-redis-sink\n"),
+                       "sinks printed:\n%s", text);
+    cr_assert_not_null(strstr(text, "    destination: postgres\n"), "%s", text);
     cr_assert_null(strchr(text, '{'), "block style only:\n%s", text);
     free(text);
     fl_topology_free(t);
@@ -384,10 +427,13 @@ Test(topology, print_round_trip_awkward_strings)
                  "topics: [{name: '123', partitions: 1, kind: dlq}, {name: true, partitions: 1, "
                  "kind: input}]\n"
                  "processors: [{name: 'off', group: 'a: b', inputs: ['123'], outputs: [], "
-                 "stores: []}]\n");
+                 "stores: []}]\n"
+                 "sinks: [{name: 'null', group: 'x # y', inputs: ['true', '123'], "
+                 "destination: postgres}]\n");
     clear_env();
     cr_assert_str_eq(t->app, "yes");
     cr_assert_str_eq(t->topics[1].name, "true");
+    cr_assert_str_eq(fl_topology_sink(t, "null")->group, "x # y");
     assert_round_trip(t);
     fl_topology_free(t);
 }
@@ -506,7 +552,8 @@ Test(topology, non_scalar_key)
 
 Test(topology, unknown_top_level_key)
 {
-    EXPECT_ERROR(HEAD TOPICS "sinks: []\n", "x.yaml:9:", "unknown key 'sinks' in the top level");
+    EXPECT_ERROR(HEAD TOPICS "sources: []\n",
+                 "x.yaml:9:", "unknown key 'sources' in the top level");
 }
 
 Test(topology, unknown_key_in_endpoints)
@@ -961,4 +1008,222 @@ Test(topology, processor_group_missing)
 {
     EXPECT_ERROR(HEAD TOPICS "processors:\n  - {name: p, inputs: [in]}\n",
                  "x.yaml:10:", "missing required key 'group' in processor entry");
+}
+
+/* ------------------------------------------------------------------ */
+/* Sinks                                                               */
+/* ------------------------------------------------------------------ */
+
+Test(topology, sinks_valid)
+{
+    fl_topology_t *t = parse_ok(VALID SINKS);
+    const fl_sink_cfg_t *k;
+
+    cr_assert_eq(t->n_sinks, 2);
+    k = fl_topology_sink(t, "s");
+    cr_assert_not_null(k);
+    cr_assert_eq(k, &t->sinks[0]);
+    cr_assert_str_eq(k->group, "gs");
+    cr_assert_eq(k->n_inputs, 2);
+    cr_assert_str_eq(k->inputs[0], "in");
+    cr_assert_str_eq(k->inputs[1], "dlq");
+    cr_assert_eq(k->destination, FL_SINK_REDIS);
+    cr_assert_eq(k->line, 14);
+    k = fl_topology_sink(t, "s2");
+    cr_assert_not_null(k);
+    cr_assert_eq(k->destination, FL_SINK_POSTGRES);
+    cr_assert_eq(k->line, 15);
+    cr_assert_null(fl_topology_sink(t, "p"));
+    cr_assert_null(fl_topology_processor(t, "s"));
+    cr_assert_str_eq(fl_sink_kind_str(FL_SINK_REDIS), "redis");
+    cr_assert_str_eq(fl_sink_kind_str(FL_SINK_POSTGRES), "postgres");
+    fl_topology_free(t);
+}
+
+Test(topology, sinks_flow_and_block_style_agree)
+{
+    char err[512] = "";
+    fl_topology_t *flow = parse_ok(VALID SINKS);
+    fl_topology_t *block =
+        fl_topology_load(src_path("tests/data/topology/sinks.yaml"), err, sizeof(err));
+
+    cr_assert_not_null(block, "%s", err);
+    assert_same(flow, block);
+    cr_assert_eq(fl_topology_sink(block, "s2")->line, 45);
+    fl_topology_free(flow);
+    fl_topology_free(block);
+}
+
+Test(topology, sinks_empty_section)
+{
+    fl_topology_t *t = parse_ok(VALID "sinks: []\n");
+
+    cr_assert_eq(t->n_sinks, 0);
+    assert_round_trip(t);
+    fl_topology_free(t);
+}
+
+Test(topology, sink_inputs_need_not_be_copartitioned)
+{
+    fl_topology_t *t = parse_ok(HEAD TOPICS "  - {name: wide, partitions: 8, kind: input}\n"
+                                            "sinks:\n"
+                                            "  - name: s\n    group: gs\n"
+                                            "    inputs: [in, wide, dlq]\n"
+                                            "    destination: postgres\n");
+    const fl_sink_cfg_t *k = fl_topology_sink(t, "s");
+
+    cr_assert_eq(t->n_processors, 0);
+    cr_assert_not_null(k);
+    cr_assert_eq(k->n_inputs, 3);
+    cr_assert_eq(fl_topology_topic(t, k->inputs[0])->partitions, 2);
+    cr_assert_eq(fl_topology_topic(t, k->inputs[1])->partitions, 8);
+    cr_assert_eq(fl_topology_topic(t, k->inputs[2])->partitions, 1);
+    fl_topology_free(t);
+}
+
+Test(topology, print_round_trip_sinks)
+{
+    fl_topology_t *t = parse_ok(VALID SINKS);
+    size_t len;
+    char *text = print_to_string(t, &len);
+
+    assert_round_trip(t);
+    cr_assert_not_null(strstr(text, "\nsinks:\n  - name: s\n    group: gs\n    inputs:\n"
+                                    "      - in\n      - dlq\n    destination: redis\n"),
+                       "%s", text);
+    free(text);
+    fl_topology_free(t);
+}
+
+Test(topology, sinks_not_a_sequence)
+{
+    EXPECT_ERROR(VALID "sinks: {name: s}\n", "x.yaml:13:", "sinks must be a sequence");
+}
+
+Test(topology, sink_entry_not_a_mapping)
+{
+    EXPECT_ERROR(VALID "sinks:\n  - redis\n", "x.yaml:14:", "a sink entry must be a mapping");
+}
+
+Test(topology, sink_unknown_key)
+{
+    EXPECT_ERROR(VALID "sinks:\n  - {name: s, group: gs, inputs: [in], destination: redis,\n"
+                       "     batch: 5}\n",
+                 "x.yaml:15:", "unknown key 'batch' in sink entry");
+}
+
+Test(topology, sink_missing_destination)
+{
+    EXPECT_ERROR(VALID "sinks:\n  - name: s\n    group: gs\n    inputs: [in]\n",
+                 "x.yaml:14:", "missing required key 'destination' in sink entry");
+}
+
+Test(topology, sink_bad_destination)
+{
+    EXPECT_ERROR(
+        VALID "sinks:\n  - name: s\n    group: gs\n    inputs: [in]\n"
+              "    destination: mysql\n",
+        "x.yaml:17:", "sink 's': unknown destination 'mysql' (expected redis or postgres)");
+}
+
+Test(topology, sink_destination_null)
+{
+    EXPECT_ERROR(VALID "sinks:\n  - name: s\n    group: gs\n    inputs: [in]\n"
+                       "    destination:\n",
+                 "x.yaml:17:", "sink 's': destination must be redis or postgres, got null");
+}
+
+Test(topology, sink_destination_case_matters)
+{
+    EXPECT_ERROR(VALID "sinks:\n  - {name: s, group: gs, inputs: [in], destination: Redis}\n",
+                 "x.yaml:14:", "unknown destination 'Redis'");
+}
+
+Test(topology, sink_missing_group)
+{
+    EXPECT_ERROR(VALID "sinks:\n  - {name: s, inputs: [in], destination: redis}\n",
+                 "x.yaml:14:", "missing required key 'group' in sink entry");
+}
+
+Test(topology, sink_missing_inputs)
+{
+    EXPECT_ERROR(VALID "sinks:\n  - {name: s, group: gs, destination: redis}\n",
+                 "x.yaml:14:", "missing required key 'inputs' in sink entry");
+}
+
+Test(topology, sink_unknown_input)
+{
+    EXPECT_ERROR(VALID "sinks:\n  - name: s\n    group: gs\n    inputs:\n"
+                       "      - in\n      - nope\n    destination: redis\n",
+                 "x.yaml:18:", "sink 's': input topic 'nope' is not defined in topics");
+}
+
+Test(topology, sink_input_is_a_store_not_a_topic)
+{
+    EXPECT_ERROR(VALID "sinks:\n  - {name: s, group: gs, inputs: [st], destination: redis}\n",
+                 "x.yaml:14:", "input topic 'st' is not defined in topics");
+}
+
+Test(topology, sink_inputs_empty)
+{
+    EXPECT_ERROR(VALID "sinks:\n  - name: s\n    group: gs\n    inputs: []\n"
+                       "    destination: redis\n",
+                 "x.yaml:16:", "sink 's': inputs must not be empty");
+}
+
+Test(topology, sink_inputs_not_a_sequence)
+{
+    EXPECT_ERROR(VALID "sinks:\n  - {name: s, group: gs, inputs: in, destination: redis}\n",
+                 "x.yaml:14:", "sink 's' inputs must be a sequence");
+}
+
+Test(topology, sink_input_listed_twice)
+{
+    EXPECT_ERROR(VALID "sinks:\n  - name: s\n    group: gs\n    inputs:\n"
+                       "      - in\n      - in\n    destination: redis\n",
+                 "x.yaml:18:", "sink 's': 'in' is listed twice in inputs");
+}
+
+Test(topology, sink_duplicate_name)
+{
+    EXPECT_ERROR(VALID SINKS "  - {name: s, group: gs3, inputs: [in], destination: postgres}\n",
+                 "x.yaml:16:", "duplicate sink 's' (first at line 14)");
+}
+
+Test(topology, sink_duplicate_group)
+{
+    EXPECT_ERROR(VALID SINKS "  - {name: s3, group: gs, inputs: [in], destination: postgres}\n",
+                 "x.yaml:16:", "sink 's3': consumer group 'gs' is already used by sink 's'");
+}
+
+Test(topology, sink_group_of_a_processor)
+{
+    EXPECT_ERROR(
+        VALID "sinks:\n  - name: s\n    group: g\n    inputs: [in]\n"
+              "    destination: redis\n",
+        "x.yaml:15:", "sink 's': consumer group 'g' is already used by processor 'p' (line 12)");
+}
+
+Test(topology, sink_name_of_a_processor)
+{
+    EXPECT_ERROR(VALID "sinks:\n  - {name: p, group: gs, inputs: [in], destination: redis}\n",
+                 "x.yaml:14:", "sink 'p': the name is already used by processor 'p' (line 12)");
+}
+
+Test(topology, sink_name_illegal)
+{
+    EXPECT_ERROR(VALID "sinks:\n  - {name: 'a b', group: gs, inputs: [in], destination: redis}\n",
+                 "x.yaml:14:", "sink name 'a b' has an illegal character 0x20");
+}
+
+Test(topology, sink_name_empty)
+{
+    EXPECT_ERROR(VALID "sinks:\n  - {name: '', group: gs, inputs: [in], destination: redis}\n",
+                 "x.yaml:14:", "sink name must not be empty");
+}
+
+Test(topology, sink_group_empty)
+{
+    EXPECT_ERROR(VALID "sinks:\n  - {name: s, group: '', inputs: [in], destination: redis}\n",
+                 "x.yaml:14:", "sink 's' group must not be empty");
 }
