@@ -253,8 +253,14 @@ def measure(gen, procs):
     # per commit phase, per program.
     pauses = {"%s-%d" % (p.name, p.instance): int(total(m, "feedline_input_pauses_total"))
               for p, m in zip(procs, final_metrics)}
-    commits = {"%s-%d" % (p.name, p.instance): round(total(m, "feedline_commit_seconds_sum"), 1)
-               for p, m in zip(procs, final_metrics)}
+    commits = {}
+    for p, m in zip(procs, final_metrics):
+        c = {"n": int(total(m, "feedline_commits_total")),
+             "s": round(total(m, "feedline_commit_seconds_sum"), 1)}
+        for k, v in m.items():
+            if k.startswith("feedline_commit_phase_seconds_sum"):
+                c[k.split('phase="')[1].rstrip('"}')] = round(v, 1)
+        commits["%s-%d" % (p.name, p.instance)] = c
     return {
         "deliveries": int(final),
         "elapsed_s": round(elapsed, 1),

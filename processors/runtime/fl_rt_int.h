@@ -10,6 +10,8 @@
  *                   abandon and rewind
  *   fl_rt_metrics.c the metrics endpoint and its text
  *   fl_rt_opts.c    the command line
+ *   fl_rt_sink.c    the sink role: offsets claimed from and written to the
+ *                   destination instead of stores and transactions
  * Everything runs on the one processing thread except the metrics
  * endpoint, which reads a snapshot under snap_lock.
  */
@@ -21,6 +23,7 @@
 #include "fl_merge.h"
 #include "fl_reconcile.h"
 #include "fl_proc.h"
+#include "fl_sink.h"
 
 #include <librdkafka/rdkafka.h>
 #include <pthread.h>
@@ -109,10 +112,33 @@ typedef struct rt_metrics {
     uint64_t fenced;       /* batches the group refused (a newer generation owns them) */
     uint64_t dirs_removed; /* store folders of partitions not owned for long */
     uint64_t pauses;       /* input partitions paused above the buffer bound */
+    /* sinks */
+    uint64_t sink_flushes, sink_retries, sink_rebuilds, sink_claims;
+    double sink_flush_ms_sum;
 } rt_metrics_t;
+
+/* The sink role's state (fl_rt_sink.c). Positions are the next offset to
+ * apply per [input][partition]; -2 when the partition is not assigned. */
+typedef struct rt_sink {
+    const fl_sink_def_t *def;
+    void *state;
+    fl_processor_t view; /* the sink's entry seen as a processor: name, group, inputs */
+    fl_processor_def_t pdef;
+    int64_t *pos;
+    bool *touched;   /* [input][partition] has records in the open batch */
+    bool pending;    /* a batch awaits a flush the destination refused for now */
+    bool paused;     /* every assigned partition is paused (outage, fenced) */
+    bool fenced;     /* a newer owner wrote: no writes until the next assignment */
+    size_t in_batch; /* records added to the open batch */
+    int backoff_ms;
+    int64_t retry_at, last_check_ms;
+    fl_sink_part_t *parts; /* scratch for flush: touched parts */
+    int64_t *next;
+} rt_sink_t;
 
 typedef struct rt {
     const fl_processor_def_t *def;
+    rt_sink_t *sink; /* NULL for a processor */
     rt_opts_t opts;
     volatile sig_atomic_t *stop; /* set by SIGINT/SIGTERM */
     fl_topology_t *topo;
@@ -158,7 +184,8 @@ void fl__rt_entry_free(void *item);
 int fl__rt_input_index(const rt_t *rt, const char *topic);
 
 /* fl_rt_opts.c: 0 to run, 1 after --help, 2 on a usage error. */
-int fl__rt_parse_opts(const fl_processor_def_t *def, int argc, char **argv, rt_opts_t *o);
+int fl__rt_parse_opts(const fl_processor_def_t *def, bool sink, int argc, char **argv,
+                      rt_opts_t *o);
 
 /* fl_rt_task.c */
 int64_t fl__rt_wall_ms(void);
@@ -192,6 +219,24 @@ fl_err_t fl__rt_dead_letter(rt_t *rt, const rd_kafka_message_t *m, const char *s
                             fl_err_t cause, const char *msg);
 fl_err_t fl__rt_commit_batch(rt_t *rt);
 void fl__rt_abandon_batch(rt_t *rt);
+
+/* Decodes and validates m as an event of its input topic into ev; on
+ * failure returns the error with a message in err (ev cleared). */
+fl_err_t fl__rt_decode(rt_t *rt, const rd_kafka_message_t *m, fl_event_t *ev, char *err,
+                       size_t err_size);
+
+/* fl_rt_sink.c: the sink role. */
+/* The sink's entry in the topology as rt->proc; then its destination. */
+int fl__rt_sink_setup(rt_t *rt);
+int fl__rt_sink_open(rt_t *rt);
+void fl__rt_sink_assign(rt_t *rt, rd_kafka_topic_partition_list_t *parts);
+void fl__rt_sink_revoke(rt_t *rt);
+/* Adds one polled record to the open batch (or dead-letters it). */
+void fl__rt_sink_route(rt_t *rt, rd_kafka_message_t *m);
+/* Flushes the open batch; a refusal for now is retried in later calls. */
+void fl__rt_sink_commit(rt_t *rt);
+void fl__rt_sink_metrics(rt_t *rt, FILE *f);
+void fl__rt_sink_free(rt_t *rt);
 
 /* fl_rt_metrics.c */
 int fl__rt_metrics_start(rt_t *rt);

@@ -166,6 +166,10 @@ void fl__rt_metrics_render(rt_t *rt)
         fprintf(f, "feedline_%s_total{processor=\"%s\"} %" PRIu64 "\n", rt->m.counter_names[i], n,
                 rt->m.counters[i]);
     }
+    if (rt->sink) {
+        fl__rt_sink_metrics(rt, f);
+        goto done;
+    }
     fprintf(f, "# TYPE feedline_consumer_lag gauge\n");
     fprintf(f, "# TYPE feedline_store_entries gauge\n");
     fprintf(f, "# TYPE feedline_store_bytes gauge\n");
@@ -198,6 +202,7 @@ void fl__rt_metrics_render(rt_t *rt)
         }
     }
     metrics_cache(rt, f);
+done:
     fclose(f);
     pthread_mutex_lock(&rt->snap_lock);
     free(rt->snapshot);

@@ -1,5 +1,5 @@
 /*
- * fl_rt_opts.c - the processor binaries' command line.
+ * fl_rt_opts.c - the command line of the processor and sink binaries.
  */
 #include "fl_codec.h"
 #include "fl_rt_int.h"
@@ -9,8 +9,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static void usage(const fl_processor_def_t *def, FILE *out)
+static void usage(const fl_processor_def_t *def, bool sink, FILE *out)
 {
+    if (sink) {
+        fprintf(out,
+                "usage: feedline-%s-sink [options]\n\n"
+                "Runs the %s sink: joins the consumer group of the topology's sink entry,\n"
+                "resumes every assigned partition from the offsets kept in the destination and\n"
+                "writes batches there with their offsets until SIGINT/SIGTERM.\n\n"
+                "Options:\n"
+                "  --topology FILE   topology file   (default $FEEDLINE_TOPOLOGY or "
+                "topology/feedline.yaml)\n"
+                "  --schemas DIR     schema folder   (default $FEEDLINE_SCHEMAS or schemas)\n"
+                "  --instance ID     instance id, unique per running instance (default 0)\n"
+                "  --metrics H:P     serve /metrics and /healthz on H:P (default off)\n",
+                def->name, def->name);
+        return;
+    }
     fprintf(out,
             "usage: feedline-%s [options]\n\n"
             "Runs the %s processor: joins consumer group of the topology's processor entry,\n"
@@ -30,7 +45,7 @@ static void usage(const fl_processor_def_t *def, FILE *out)
             def->name, def->name);
 }
 
-int fl__rt_parse_opts(const fl_processor_def_t *def, int argc, char **argv, rt_opts_t *o)
+int fl__rt_parse_opts(const fl_processor_def_t *def, bool sink, int argc, char **argv, rt_opts_t *o)
 {
     static const struct option lo[] = {{"topology", required_argument, NULL, 't'},
                                        {"schemas", required_argument, NULL, 's'},
@@ -56,6 +71,8 @@ int fl__rt_parse_opts(const fl_processor_def_t *def, int argc, char **argv, rt_o
             o->schemas_dir = optarg;
             break;
         case 'd':
+            if (sink)
+                goto bad;
             o->state_dir = optarg;
             break;
         case 'i':
@@ -65,6 +82,8 @@ int fl__rt_parse_opts(const fl_processor_def_t *def, int argc, char **argv, rt_o
             o->metrics_addr = optarg;
             break;
         case 'w':
+            if (sink)
+                goto bad;
             o->max_idle_ms = atoi(optarg);
             if (o->max_idle_ms < -1) {
                 fprintf(stderr, "--max-idle-ms wants -1 or more\n");
@@ -72,16 +91,15 @@ int fl__rt_parse_opts(const fl_processor_def_t *def, int argc, char **argv, rt_o
             }
             break;
         case 'h':
-            usage(def, stdout);
+            usage(def, sink, stdout);
             return 1;
         default:
-            usage(def, stderr);
-            return 2;
+            goto bad;
         }
     }
-    if (optind != argc) {
-        usage(def, stderr);
-        return 2;
-    }
-    return 0;
+    if (optind == argc)
+        return 0;
+bad:
+    usage(def, sink, stderr);
+    return 2;
 }

@@ -135,6 +135,13 @@ static void rt_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 {
     rt_t *rt = opaque;
 
+    if (rt->sink) {
+        if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
+            fl__rt_sink_assign(rt, parts);
+        else
+            fl__rt_sink_revoke(rt);
+        return;
+    }
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         /* Open every task (quick: restoring happens later, in the loop,
          * with the task's inputs paused), then assign each input at the
@@ -287,6 +294,25 @@ void fl__rt_failpoint(rt_t *rt, const char *name)
 #endif
 }
 
+fl_err_t fl__rt_decode(rt_t *rt, const rd_kafka_message_t *m, fl_event_t *ev, char *err,
+                       size_t err_size)
+{
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    fl_err_t rc = m->payload
+                      ? fl_codec_decode(rt->codec, m->payload, m->len, ev, NULL, err, err_size)
+                      : (snprintf(err, err_size, "null value"), FL_ERR_INVALID);
+    if (!rc && !fl_event_type_on_topic(ev->type, topic)) {
+        snprintf(err, err_size, "%s events do not belong on %s", fl_event_desc(ev->type)->name,
+                 topic);
+        rc = FL_ERR_INVALID;
+    }
+    if (!rc)
+        rc = fl_event_validate(ev, err, err_size);
+    if (rc)
+        fl_event_clear(ev);
+    return rc;
+}
+
 static void route(rt_t *rt, rd_kafka_message_t *m)
 {
     const char *topic = rd_kafka_topic_name(m->rkt);
@@ -314,18 +340,8 @@ static void route(rt_t *rt, rd_kafka_message_t *m)
     int64_t ts = rd_kafka_message_timestamp(m, NULL);
     if (rt->input_is_event[idx]) {
         char err[512];
-        fl_err_t rc = m->payload ? fl_codec_decode(rt->codec, m->payload, m->len, &e->ev, NULL, err,
-                                                   sizeof(err))
-                                 : (snprintf(err, sizeof(err), "null value"), FL_ERR_INVALID);
-        if (!rc && !fl_event_type_on_topic(e->ev.type, topic)) {
-            snprintf(err, sizeof(err), "%s events do not belong on %s",
-                     fl_event_desc(e->ev.type)->name, topic);
-            rc = FL_ERR_INVALID;
-        }
-        if (!rc)
-            rc = fl_event_validate(&e->ev, err, sizeof(err));
+        fl_err_t rc = fl__rt_decode(rt, m, &e->ev, err, sizeof(err));
         if (rc) {
-            fl_event_clear(&e->ev);
             e->decode_err = rc;
             e->errmsg = strdup(err);
             ts = INT64_MIN; /* dead letters go first: they touch no state */
@@ -403,21 +419,26 @@ static rd_kafka_t *make_producer(rt_t *rt)
     /* One transactional id per instance: with the group's metadata in
      * every transaction (KIP-447) it need not name the partitions. */
     snprintf(txid, sizeof(txid), "%s-%s", rt->proc->group, rt->opts.instance);
-    const char *const props[][2] = {{"transactional.id", txid},
-                                    {"batch.num.messages", "10000"},
-                                    {"queue.buffering.max.messages", "1000000"},
-                                    /* a dead letter carries a value of up to
-                                     * 1 MiB plus its context headers */
-                                    {"message.max.bytes", "2097152"},
-                                    {"transaction.timeout.ms", "15000"},
-                                    /* The coordinator answers a call that comes
-                                     * while the previous transaction's markers are
-                                     * still being written with a retriable
-                                     * CONCURRENT_TRANSACTIONS; the default 100 ms
-                                     * backoff then stalls every batch (the Java
-                                     * client uses 20 ms for this). */
-                                    {"retry.backoff.ms", "5"},
-                                    {"message.timeout.ms", "15000"}};
+    /* A sink produces dead letters only, outside any transaction (its
+     * offsets live in the destination): idempotent, flushed before the
+     * destination's write, so a crash in between repeats a dead letter
+     * (README "Projections"). */
+    const char *const props[][2] = {
+        {rt->sink ? "enable.idempotence" : "transactional.id", rt->sink ? "true" : txid},
+        {"batch.num.messages", "10000"},
+        {"queue.buffering.max.messages", "1000000"},
+        /* a dead letter carries a value of up to
+         * 1 MiB plus its context headers */
+        {"message.max.bytes", "2097152"},
+        {"transaction.timeout.ms", "15000"},
+        /* The coordinator answers a call that comes
+         * while the previous transaction's markers are
+         * still being written with a retriable
+         * CONCURRENT_TRANSACTIONS; the default 100 ms
+         * backoff then stalls every batch (the Java
+         * client uses 20 ms for this). */
+        {"retry.backoff.ms", "5"},
+        {"message.timeout.ms", "15000"}};
     fl_kafka_client_opts_t o = {.brokers = rt->topo->endpoints.kafka,
                                 .props = props,
                                 .n_props = sizeof(props) / sizeof(props[0]),
@@ -428,6 +449,8 @@ static rd_kafka_t *make_producer(rt_t *rt)
         fl_log_error("runtime", "producer: %s", err);
         return NULL;
     }
+    if (rt->sink)
+        return rk;
     /* Fences any earlier incarnation of this instance and aborts its open
      * transaction; retried while the cluster comes up. */
     for (int attempt = 1; !*rt->stop; attempt++) {
@@ -526,16 +549,23 @@ static int setup(rt_t *rt)
         fl_log_error("runtime", "%s", err);
         return -1;
     }
-    rt->proc = fl_topology_processor(rt->topo, rt->def->name);
+    if (rt->sink && fl__rt_sink_setup(rt))
+        return -1;
+    if (!rt->sink)
+        rt->proc = fl_topology_processor(rt->topo, rt->def->name);
     if (!rt->proc || rt->proc->n_inputs == 0 || rt->proc->n_inputs > FL_RT_MAX_INPUTS ||
         rt->proc->n_stores > FL_RT_MAX_STORES) {
-        fl_log_error("runtime", "processor %s missing from %s or has no inputs", rt->def->name,
-                     rt->opts.topology_path);
+        fl_log_error("runtime", "%s %s missing from %s or has no inputs",
+                     rt->sink ? "sink" : "processor", rt->def->name, rt->opts.topology_path);
         return -1;
     }
-    rt->n_partitions = fl_topology_topic(rt->topo, rt->proc->inputs[0])->partitions;
+    /* A processor's inputs are co-partitioned; a sink's need not be, and
+     * its partition numbers range over the largest input. */
+    rt->n_partitions = 0;
     for (size_t i = 0; i < rt->proc->n_inputs; i++) {
         const fl_topic_t *t = fl_topology_topic(rt->topo, rt->proc->inputs[i]);
+        if (t->partitions > rt->n_partitions)
+            rt->n_partitions = t->partitions;
         rt->input_is_event[i] = t->kind == FL_TOPIC_INPUT;
         if (rt->input_is_event[i] && !rt->codec) {
             rt->codec = fl_codec_new(rt->opts.schemas_dir, err, sizeof(err));
@@ -555,12 +585,15 @@ static int setup(rt_t *rt)
         return -1;
     for (size_t i = 0; i < rt->proc->n_inputs * (size_t)rt->n_partitions; i++)
         rt->lso[i] = -1;
+    if (rt->sink && fl__rt_sink_open(rt))
+        return -1;
     if (fl__rt_metrics_start(rt))
         return -1;
     rt->producer = make_producer(rt);
     if (!rt->producer)
         return -1;
-    read_changelog_retention(rt);
+    if (!rt->sink)
+        read_changelog_retention(rt);
 #ifdef FL_FAILPOINTS
     /* FEEDLINE_FAILPOINT=NAME[:N[:stop]] */
     const char *fp = getenv("FEEDLINE_FAILPOINT");
@@ -591,9 +624,13 @@ static int setup(rt_t *rt)
         fl_log_error("runtime", "subscribe: %s", rd_kafka_err2str(kerr));
         return -1;
     }
-    fl_log_info("runtime", "%s started: group %s, instance %s, %d partitions, state in %s",
-                rt->proc->name, rt->proc->group, rt->opts.instance, rt->n_partitions,
-                rt->opts.state_dir);
+    if (rt->sink)
+        fl_log_info("runtime", "sink %s started: group %s, instance %s", rt->proc->name,
+                    rt->proc->group, rt->opts.instance);
+    else
+        fl_log_info("runtime", "%s started: group %s, instance %s, %d partitions, state in %s",
+                    rt->proc->name, rt->proc->group, rt->opts.instance, rt->n_partitions,
+                    rt->opts.state_dir);
     return 0;
 }
 
@@ -631,8 +668,20 @@ static void run_loop(rt_t *rt)
                 rd_kafka_message_destroy(m);
                 continue;
             }
-            route(rt, m);
+            if (rt->sink)
+                fl__rt_sink_route(rt, m);
+            else
+                route(rt, m);
             polled++;
+        }
+        if (rt->sink) {
+            fl__rt_sink_commit(rt);
+            rd_kafka_poll(rt->producer, 0);
+            if (rt->mhd && fl__rt_now_ms() - rt->last_snapshot_ms >= 1000) {
+                rt->last_snapshot_ms = fl__rt_now_ms();
+                fl__rt_metrics_render(rt);
+            }
+            continue;
         }
         fl_err_t err = FL_OK;
         int64_t now = fl__rt_now_ms();
@@ -666,13 +715,14 @@ static void run_loop(rt_t *rt)
     }
 }
 
-int fl_runtime_main(const fl_processor_def_t *def, int argc, char **argv)
+/* Runs a processor (sink NULL) or a sink: one core for both roles. */
+static int rt_main(const fl_processor_def_t *def, rt_sink_t *sink, int argc, char **argv)
 {
-    rt_t rt = {.def = def, .stop = &fl_rt_stop};
+    rt_t rt = {.def = def, .sink = sink, .stop = &fl_rt_stop};
     int ret = 1;
 
     fl_log_init();
-    int rc = fl__rt_parse_opts(def, argc, argv, &rt.opts);
+    int rc = fl__rt_parse_opts(def, sink != NULL, argc, argv, &rt.opts);
     if (rc)
         return rc == 1 ? 0 : 2;
     signal(SIGINT, fl_rt_on_signal);
@@ -690,6 +740,7 @@ int fl_runtime_main(const fl_processor_def_t *def, int argc, char **argv)
     }
     if (rt.tasks)
         close_all_tasks(&rt);
+    fl__rt_sink_free(&rt);
     if (rt.producer) {
         if (rt.in_txn) {
             rd_kafka_error_t *e = rd_kafka_abort_transaction(rt.producer, 10000);
@@ -709,4 +760,15 @@ int fl_runtime_main(const fl_processor_def_t *def, int argc, char **argv)
     fl_topology_free(rt.topo);
     pthread_mutex_destroy(&rt.snap_lock);
     return ret;
+}
+
+int fl_runtime_main(const fl_processor_def_t *def, int argc, char **argv)
+{
+    return rt_main(def, NULL, argc, argv);
+}
+
+int fl_sink_main(const fl_sink_def_t *def, int argc, char **argv)
+{
+    rt_sink_t sink = {.def = def, .pdef = {.name = def->name}};
+    return rt_main(&sink.pdef, &sink, argc, argv);
 }
