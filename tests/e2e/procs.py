@@ -28,9 +28,9 @@ def free_port():
 
 
 class Proc:
-    """One processor instance: feedline-<name> with its own instance id,
-    state directory, metrics port (None: a free_port(), kept across
-    restarts) and log file."""
+    """One processor or sink instance: feedline-<name> with its own instance
+    id, state directory (None for a sink), metrics port (None: a
+    free_port(), kept across restarts) and log file."""
 
     def __init__(self, bindir, name, instance, state_dir, port, log_dir):
         self.bindir, self.name, self.instance = bindir, name, instance
@@ -45,9 +45,12 @@ class Proc:
         of this incarnation only (e.g. FEEDLINE_FAILPOINT)."""
         self.log_start = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
         log = open(self.log_path, "a")
+        args = [os.path.join(self.bindir, "feedline-" + self.name), "--instance",
+                str(self.instance), "--metrics", "127.0.0.1:%d" % self.port]
+        if self.state_dir is not None:  # a sink keeps no local state
+            args += ["--state-dir", self.state_dir]
         self.p = subprocess.Popen(
-            [os.path.join(self.bindir, "feedline-" + self.name), "--instance", str(self.instance),
-             "--state-dir", self.state_dir, "--metrics", "127.0.0.1:%d" % self.port],
+            args,
             stdout=log, stderr=log, env=dict(os.environ, **env) if env else None)
         log.close()
         self.starts += 1
@@ -189,9 +192,12 @@ class FaultProc(Proc):
         full.update(self.env)
         full.update(env or {})
         log = open(self.log_path, "a")
+        args = [os.path.join(self.bindir, "feedline-" + self.name), "--instance",
+                str(self.instance), "--metrics", "127.0.0.1:%d" % self.port]
+        if self.state_dir is not None:  # a sink keeps no local state
+            args += ["--state-dir", self.state_dir]
         self.p = subprocess.Popen(
-            [os.path.join(self.bindir, "feedline-" + self.name), "--instance", str(self.instance),
-             "--state-dir", self.state_dir, "--metrics", "127.0.0.1:%d" % self.port],
+            args,
             stdout=log, stderr=log, env=full)
         log.close()
         self.starts += 1

@@ -20,7 +20,7 @@ def _stack_settings():
     FEEDLINE_STACK_DIR, FEEDLINE_BUILD_DIR, ... with the same defaults as
     ops/stack): endpoints, topology and schema paths, and its FL_* folders."""
     names = ("FEEDLINE_KAFKA", "FEEDLINE_REDIS", "FEEDLINE_POSTGRES", "FEEDLINE_TOPOLOGY",
-             "FEEDLINE_SCHEMAS", "FL_STACK_DIR", "FL_BIN", "FL_KAFKA_LIBS")
+             "FEEDLINE_SCHEMAS", "FL_STACK_DIR", "FL_BIN", "FL_KAFKA_LIBS", "FL_PG_BIN")
     script = '. "$1/ops/lib/common.sh"; shift; for n; do printf "%s\\0" "${!n}"; done'
     out = subprocess.run(["bash", "-c", script, "common.sh", ROOT, *names], capture_output=True,
                          text=True, check=True).stdout

@@ -1,0 +1,357 @@
+#!/usr/bin/env python3
+"""Projections end to end on the real stack: the whole pipeline
+(feedline-fanout, -timeline, -engagement, -affinity, -redis-sink,
+-pg-sink) over a generated workload with likes and unlikes (duplicates,
+unlikes without likes, self-likes), deletes and unfollows, while the
+projections' stores fail under it:
+
+- each sink is killed with SIGKILL SINK_KILLS times (and restarted);
+- Redis gets FLUSHALL, and later is killed with SIGKILL and restarted
+  empty; no feedline process is restarted for either;
+- PostgreSQL is stopped with `pg_ctl stop -m immediate` for PG_DOWN_S
+  seconds while the second half of the workload arrives: the pg sink's
+  offsets must not advance while it is down;
+- a poison record on each sink's inputs (garbage on `users`, a malformed
+  timelines changelog record) goes to the dead-letter topic, once per sink,
+  and the sinks go on.
+
+Then, with everything idle:
+- every user's Redis feed (feed:{U}, newest first) and PostgreSQL
+  feed_items equal the timelines changelog (what feedline-timeline holds);
+- like counts, likes, follows, follower/following/post counts, affinity
+  and notifications in both projections equal the oracle computed from the
+  input topics (tests/e2e/oracle.py compute_engagement); post_likes has no
+  pair twice;
+- posts: live ones present in both, deleted ones gone from Redis and
+  marked deleted in PostgreSQL.
+
+Environment (the CI form takes a few minutes on 2 cores):
+  E2E_PROJ_USERS, E2E_PROJ_POSTS, E2E_PROJ_LIKES  workload (2000, 10000, 20000)
+  E2E_PROJ_SEED       workload seed (5)
+  E2E_PROJ_KILLS      SIGKILLs per sink (20)
+  E2E_PROJ_PG_DOWN_S  seconds PostgreSQL stays down (60)
+  E2E_KEEP            keep the work folder (logs, stores)
+"""
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+sys.path.insert(0, HERE)
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+
+import psycopg2  # noqa: E402
+import redis  # noqa: E402
+
+from itlib import BIN, KAFKA, ROOT, STACK, STACK_DIR  # noqa: E402
+import oracle  # noqa: E402
+import procs  # noqa: E402
+from procs import Proc, total, wait_for, wait_idle  # noqa: E402
+
+USERS = int(os.environ.get("E2E_PROJ_USERS", "2000"))
+POSTS = int(os.environ.get("E2E_PROJ_POSTS", "10000"))
+LIKES = int(os.environ.get("E2E_PROJ_LIKES", "20000"))
+SEED = int(os.environ.get("E2E_PROJ_SEED", "5"))
+KILLS = int(os.environ.get("E2E_PROJ_KILLS", "20"))
+PG_DOWN_S = float(os.environ.get("E2E_PROJ_PG_DOWN_S", "60"))
+
+FEEDLINE = os.path.join(BIN, "feedline")
+WORK = tempfile.mkdtemp(prefix="feedline-projections-")
+REDIS_HOST, REDIS_PORT = STACK["FEEDLINE_REDIS"].rsplit(":", 1)
+PG_DSN = STACK["FEEDLINE_POSTGRES"]
+PROCESSORS = ("fanout", "timeline", "engagement", "affinity")
+SINKS = {"redis-sink": "redis", "pg-sink": "postgres"}  # binary -> sink name in the topology
+
+
+def log(msg):
+    print("[%s] %s" % (time.strftime("%H:%M:%S"), msg), flush=True)
+
+
+def rconn():
+    return redis.Redis(host=REDIS_HOST, port=int(REDIS_PORT), decode_responses=True)
+
+
+def pg_query(sql, args=()):
+    with psycopg2.connect(PG_DSN) as c, c.cursor() as cur:
+        cur.execute(sql, args)
+        rows = cur.fetchall() if cur.description else []
+    c.close()
+    return rows
+
+
+def reset_projections():
+    """An empty Redis and a PostgreSQL without the sinks' tables: the
+    sinks' migrations run from the first one."""
+    rconn().flushall()
+    with psycopg2.connect(PG_DSN) as c, c.cursor() as cur:
+        cur.execute("DROP SCHEMA IF EXISTS public CASCADE")
+        cur.execute("CREATE SCHEMA public")
+    c.close()
+
+
+def split_workload(gen):
+    """Two halves of every topic's events by occurred_at, as files
+    gen/TOPIC.1.jsonl and gen/TOPIC.2.jsonl."""
+    with open(os.path.join(gen, "summary.json")) as f:
+        summary = json.load(f)
+    mid = (summary["start_ms"] + summary["end_ms"]) // 2
+    for topic in ("users", "follows", "posts", "likes"):
+        with open(os.path.join(gen, topic + ".jsonl")) as f, \
+                open(os.path.join(gen, topic + ".1.jsonl"), "w") as a, \
+                open(os.path.join(gen, topic + ".2.jsonl"), "w") as b:
+            for line in f:
+                (a if json.loads(line)["occurred_at"] < mid else b).write(line)
+    return summary
+
+
+def produce_half(gen, half):
+    for topic in ("users", "follows", "posts", "likes"):
+        procs.produce_jsonl(BIN, topic, os.path.join(gen, "%s.%d.jsonl" % (topic, half)))
+
+
+def produce_poison():
+    """Garbage on users (undecodable: both sinks dead-letter it in their
+    decode stage) and a malformed record on the timelines changelog (its
+    key is not a timeline key of the format: each sink rejects it).
+    Returns {(topic, partition, offset)} of what was produced."""
+    from confluent_kafka import Producer
+    acked = set()
+
+    def dr(err, msg):
+        assert err is None, err
+        acked.add((msg.topic(), msg.partition(), msg.offset()))
+
+    p = Producer({"bootstrap.servers": KAFKA, "partitioner": "murmur2_random"})
+    p.produce("users", key=b"1000001", value=b"\x00not avro at all", on_delivery=dr)
+    p.produce("feedline.timelines-changelog", key=b"\x10short", value=b"\x01\x02", partition=0,
+              on_delivery=dr)
+    p.flush(30)
+    assert len(acked) == 2, acked
+    return acked
+
+
+def dead_letters():
+    """[(stage, source topic, partition, offset)] of the dead-letter topic."""
+    out = subprocess.run([FEEDLINE, "tail", "feedline.dlq", "--from-beginning", "--exit-at-end"],
+                         capture_output=True, text=True, check=True).stdout
+    res = []
+    for line in out.splitlines():
+        r = json.loads(line)
+        h = {k: v for k, v in (r.get("headers") or {}).items()}
+        res.append((h.get("feedline.dlq.stage"), h.get("feedline.dlq.topic"),
+                    int(h.get("feedline.dlq.partition", -1)), int(h.get("feedline.dlq.offset", -1))))
+    return res
+
+
+def redis_pid():
+    with open(os.path.join(STACK_DIR, "redis", "redis.pid")) as f:
+        return int(f.read().strip())
+
+
+def stack_up():
+    subprocess.run([os.path.join(ROOT, "ops", "stack"), "up"], check=True, capture_output=True)
+
+
+def pg_stop_immediate():
+    data = os.path.join(STACK_DIR, "postgres", "data")
+    cmd = [os.path.join(STACK["FL_PG_BIN"], "pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop"]
+    if os.geteuid() == 0:
+        cmd = ["runuser", "-u", "postgres", "--"] + cmd
+    subprocess.run(cmd, check=True, capture_output=True)
+
+
+def sink_metric(p, name):
+    m = p.metrics()
+    return None if m is None else total(m, name)
+
+
+def pg_offsets():
+    return dict(((t, p), o) for t, p, o in pg_query(
+        "SELECT topic, partition, next_offset FROM sink_offsets WHERE sink = %s", ("postgres",)))
+
+
+def killer(sinks, kills, until):
+    """SIGKILLs each sink `kills` times before time `until`, restarting it
+    at once; returns the kills done."""
+    rng = random.Random(SEED)
+    done = 0
+    plan = sorted((rng.uniform(time.time() + 1, until), s) for s in sinks for _ in range(kills))
+    for at, s in plan:
+        delay = at - time.time()
+        if delay > 0:
+            time.sleep(delay)
+        s.kill9()
+        s.start()
+        done += 1
+    return done
+
+
+def main():
+    log("work folder %s" % WORK)
+    procs.reset_topics(KAFKA, FEEDLINE)
+    procs.wait_topics_ready(KAFKA, FEEDLINE)
+    reset_projections()
+    gen = os.path.join(WORK, "workload")
+    subprocess.run([sys.executable, os.path.join(HERE, "workload.py"), "--seed", str(SEED),
+                    "--users", str(USERS), "--posts", str(POSTS), "--likes", str(LIKES),
+                    "--scale", "small", "--out", gen], check=True, stderr=subprocess.DEVNULL)
+    summary = split_workload(gen)
+    state = os.path.join(WORK, "state")
+    ps = [Proc(BIN, n, 0, state, None, WORK) for n in PROCESSORS]
+    sinks = {b: Proc(BIN, b, 0, None, None, WORK) for b in SINKS}
+    everyone = ps + list(sinks.values())
+    figures = {}
+    try:
+        produce_half(gen, 1)
+        for p in everyone:
+            p.start()
+        poison = produce_poison()
+        # 1. Sinks killed while they work; Redis flushed, then killed and
+        # restarted empty, in the middle of it.
+        t0 = time.time()
+        window = 40.0
+        import threading
+        kills = {}
+        kt = threading.Thread(target=lambda: kills.setdefault(
+            "n", killer(list(sinks.values()), KILLS, t0 + window)))
+        kt.start()
+        time.sleep(window / 3)
+        log("FLUSHALL")
+        rconn().flushall()
+        time.sleep(window / 3)
+        log("Redis: SIGKILL, restarted empty")
+        os.kill(redis_pid(), 9)
+        time.sleep(1)
+        stack_up()
+        kt.join()
+        figures["sink_kills"] = kills.get("n", 0)
+        wait_idle(everyone, timeout_s=600)
+        log("first half idle")
+        # 2. PostgreSQL down while the second half arrives.
+        pg = sinks["pg-sink"]
+        before = pg_offsets()
+        flushes = sink_metric(pg, "feedline_sink_flushes_total")
+        log("PostgreSQL: stop -m immediate for %.0f s" % PG_DOWN_S)
+        pg_stop_immediate()
+        down_at = time.time()
+        produce_half(gen, 2)
+        waited = False
+        while time.time() - down_at < PG_DOWN_S:
+            time.sleep(1)
+            assert pg.alive(), "the pg sink exited while PostgreSQL was down"
+            now = sink_metric(pg, "feedline_sink_flushes_total")
+            assert now == flushes, "the pg sink flushed while PostgreSQL was down"
+            waited = waited or sink_metric(pg, "feedline_sink_waiting") == 1
+        assert waited, "the pg sink never reported waiting for PostgreSQL"
+        stack_up()
+        after = pg_offsets()
+        assert after == before, "sink offsets moved while PostgreSQL was down"
+        figures["pg_down_s"] = round(time.time() - down_at, 1)
+        wait_idle(everyone, timeout_s=600)
+        log("second half idle")
+        figures["redis_rebuilds"] = sink_metric(sinks["redis-sink"], "feedline_sink_rebuilds_total")
+        figures["pg_retries"] = sink_metric(pg, "feedline_sink_retries_total")
+        check_dead_letters(poison)
+        check_feeds()
+        check_engagement(gen)
+    finally:
+        for p in everyone:
+            p.stop()
+        if not os.environ.get("E2E_KEEP"):
+            shutil.rmtree(WORK, ignore_errors=True)
+    log("figures: %s" % json.dumps(figures, sort_keys=True))
+    print("ok   projections")
+
+
+def check_dead_letters(poison):
+    got = set(dead_letters())
+    for sink in SINKS.values():
+        for topic, part, off in poison:
+            hits = [d for d in got if d[1:] == (topic, part, off) and d[0] in ("decode", sink)]
+            assert hits, "no dead letter of %s for %s [%d] @%d" % (sink, topic, part, off)
+    log("dead letters: every poison record once per sink")
+
+
+def check_feeds():
+    want = procs.changelog_timelines(BIN)  # {user: [post ids newest first]}
+    r = rconn()
+    bad = []
+    users = set(want)
+    for k in r.scan_iter("feed:{*}", count=1000):
+        users.add(k[6:-1])
+    for u in sorted(users):
+        got = [int(x) for x in r.zrevrange("feed:{%s}" % u, 0, -1)]
+        if got != [int(x) for x in want.get(u, [])]:
+            bad.append(("redis", u, got[:3], want.get(u, [])[:3]))
+    rows = pg_query("SELECT user_id, post_id FROM feed_items "
+                    "ORDER BY user_id, created_at DESC, post_id DESC")
+    pgf = {}
+    for u, p in rows:
+        pgf.setdefault(str(u), []).append(p)
+    for u in set(want) | set(pgf):
+        if pgf.get(u, []) != [int(x) for x in want.get(u, [])]:
+            bad.append(("postgres", u, pgf.get(u, [])[:3], want.get(u, [])[:3]))
+    assert not bad, "%d feeds differ, e.g. %s" % (len(bad), bad[:5])
+    log("feeds: %d users, Redis and PostgreSQL equal the timelines" % len(want))
+
+
+def check_engagement(gen):
+    paths = {}
+    for t in ("posts", "follows", "likes"):
+        paths[t] = os.path.join(WORK, t + ".tail")
+        procs.tail_to_file(BIN, t, paths[t])
+    want = oracle.compute_engagement(paths["posts"], paths["follows"], paths["likes"])
+    r = rconn()
+    # likes and follows: PostgreSQL holds the sets, each pair once
+    got = sorted([p, u] for p, u in pg_query("SELECT post_id, user_id FROM post_likes"))
+    assert got == sorted([p, u] for p, u, _ in want["likes"]), "post_likes differ"
+    got = sorted([a, f] for a, f in pg_query("SELECT following_id, follower_id FROM follows"))
+    assert got == sorted([a, f] for a, f, _ in want["follows"]), "follows differ"
+    # like counts on every post the projections hold
+    for pid, n in pg_query("SELECT id, likes_count FROM posts WHERE deleted_at IS NULL"):
+        assert (n or 0) == want["post_likes"].get(str(pid), 0), \
+            "posts %d likes_count %s, want %s" % (pid, n, want["post_likes"].get(str(pid), 0))
+    live = {str(p) for (p,) in pg_query("SELECT id FROM posts WHERE deleted_at IS NULL")}
+    deleted = {str(p) for (p,) in pg_query("SELECT id FROM posts WHERE deleted_at IS NOT NULL")}
+    pipe = r.pipeline(transaction=False)
+    order = sorted(live | deleted)
+    for p in order:
+        pipe.hget("post:{%s}" % p, "like_count")
+    for p, v in zip(order, pipe.execute()):
+        if p in deleted:
+            assert v is None, "deleted post %s still in Redis" % p
+        else:
+            assert v is not None, "post %s missing from Redis" % p
+            assert int(v) == want["post_likes"].get(p, 0), "post:{%s} like_count %s" % (p, v)
+    # user counts
+    counts = {str(u): (fo or 0, fi or 0, po or 0) for u, fo, fi, po in pg_query(
+        "SELECT id, followers_count, following_count, posts_count FROM users")}
+    for u in set(counts) | set(want["followers"]) | set(want["following"]) | set(want["posts"]):
+        w = (want["followers"].get(u, 0), want["following"].get(u, 0), want["posts"].get(u, 0))
+        assert counts.get(u, (0, 0, 0)) == w, "users %s counts %s, want %s" % (u, counts.get(u), w)
+        h = r.hmget("user:{%s}" % u, "followers_count", "following_count", "posts_count")
+        assert tuple(int(x or 0) for x in h) == w, "user:{%s} counts %s, want %s" % (u, h, w)
+    # affinity
+    got = {"%d,%d" % (v, a): n for v, a, n in pg_query(
+        "SELECT viewer_id, author_id, likes FROM affinity")}
+    assert got == want["affinity"], "affinity differs in PostgreSQL"
+    for key, n in want["affinity"].items():
+        v, a = key.split(",")
+        assert int(r.hget("affinity:{%s}" % v, a) or 0) == n, "affinity:{%s} %s" % (v, a)
+    # notifications: all in PostgreSQL
+    got = sorted([u, k, a, p or 0] for u, k, a, p in pg_query(
+        "SELECT user_id, kind, actor_id, post_id FROM notifications"))
+    assert got == sorted([u, k, a, p] for u, k, a, p, _ in want["notifications"]), \
+        "notifications differ in PostgreSQL"
+    log("engagement: likes %d, follows %d, notifications %d equal the oracle" % (
+        len(want["likes"]), len(want["follows"]), len(want["notifications"])))
+
+
+if __name__ == "__main__":
+    main()
