@@ -45,6 +45,7 @@ typedef struct pg_table_sql {
     const char *name; /* the metrics label */
     const char *copy;
     const char *apply[3]; /* in order; NULL ends */
+    bool set;             /* a set table: apply[0] deletes, apply[1] upserts */
 } pg_table_sql_t;
 
 /* Column meaning per table: fl_pg_batch.h. */
@@ -106,7 +107,8 @@ static const pg_table_sql_t pg_tables[FL_PG__TABLES] = {
                            "INSERT INTO post_likes (post_id, user_id, created_at)"
                            " SELECT k0, k1, " MS("v0") " FROM s_post_likes WHERE NOT del"
                                                        " ON CONFLICT (post_id, user_id) DO UPDATE "
-                                                       "SET created_at = EXCLUDED.created_at"}},
+                                                       "SET created_at = EXCLUDED.created_at"},
+                          true},
     [FL_PG_FOLLOWS] = {"follows",
                        "COPY s_follows FROM STDIN (FORMAT binary)",
                        {"DELETE FROM follows t USING s_follows s"
@@ -115,7 +117,8 @@ static const pg_table_sql_t pg_tables[FL_PG__TABLES] = {
                         " SELECT k1, k0, " MS(
                             "v0") " FROM s_follows WHERE NOT del"
                                   " ON CONFLICT (follower_id, following_id) DO UPDATE SET"
-                                  " created_at = EXCLUDED.created_at"}},
+                                  " created_at = EXCLUDED.created_at"},
+                       true},
     [FL_PG_NOTIFICATIONS] =
         {"notifications",
          "COPY s_notifications FROM STDIN (FORMAT binary)",
@@ -128,7 +131,8 @@ static const pg_table_sql_t pg_tables[FL_PG__TABLES] = {
               "k1") ", k2, nullif(k3, 0)"
                     " FROM s_notifications WHERE NOT del"
                     " ON CONFLICT (user_id, kind, actor_id, post_id) DO UPDATE SET"
-                    " created_at = EXCLUDED.created_at"}},
+                    " created_at = EXCLUDED.created_at"},
+         true},
     [FL_PG_AFFINITY] =
         {"affinity",
          "COPY s_affinity FROM STDIN (FORMAT binary)",
@@ -136,7 +140,8 @@ static const pg_table_sql_t pg_tables[FL_PG__TABLES] = {
           " WHERE s.del AND t.viewer_id = s.k0 AND t.author_id = s.k1",
           "INSERT INTO affinity (viewer_id, author_id, likes)"
           " SELECT k0, k1, v0 FROM s_affinity WHERE NOT del"
-          " ON CONFLICT (viewer_id, author_id) DO UPDATE SET likes = EXCLUDED.likes"}},
+          " ON CONFLICT (viewer_id, author_id) DO UPDATE SET likes = EXCLUDED.likes"},
+         true},
     [FL_PG_FEED_ITEMS] =
         {"feed_items",
          "COPY s_feed_items FROM STDIN (FORMAT binary)",
@@ -146,7 +151,8 @@ static const pg_table_sql_t pg_tables[FL_PG__TABLES] = {
           "INSERT INTO feed_items (user_id, created_at, post_id, author_id)"
           " SELECT k0, " MS("k1") ", k2, v0 FROM s_feed_items WHERE NOT del"
                                   " ON CONFLICT (user_id, created_at, post_id) DO UPDATE SET"
-                                  " author_id = EXCLUDED.author_id"}},
+                                  " author_id = EXCLUDED.author_id"},
+         true},
 };
 
 static const char pg_stage_ddl[] = STAGE("s_user_counts") STAGE("s_users") STAGE("s_post_counts")
@@ -398,6 +404,7 @@ static fl_err_t why_refused(pg_sink_t *s, const char *topic, int32_t partition)
 static fl_err_t flush_table(pg_sink_t *s, fl_pg_table_t t, char *errstr, size_t errstr_size)
 {
     const pg_table_sql_t *sql = &pg_tables[t];
+    const fl_pg_row_t *rows;
     PGresult *res;
     fl_err_t err;
 
@@ -419,8 +426,17 @@ static fl_err_t flush_table(pg_sink_t *s, fl_pg_table_t t, char *errstr, size_t 
     /* drain: after COPY libpq returns NULL once the command is done */
     while ((res = PQgetResult(s->conn)))
         PQclear(res);
-    for (int i = 0; !err && i < 3 && sql->apply[i]; i++)
+    /* a set table runs its delete only for a batch with deletes and its
+     * upsert only for one with upserts: a join against an empty side still
+     * costs a plan and, without statistics on the staging table, a scan */
+    size_t dels = 0, n = fl_pg_batch_rows(s->batch, t, &rows);
+    for (size_t i = 0; sql->set && i < n; i++)
+        dels += rows[i].del;
+    for (int i = 0; !err && i < 3 && sql->apply[i]; i++) {
+        if (sql->set && ((i == 0 && !dels) || (i == 1 && dels == n)))
+            continue;
         err = fl__pg_exec(s->conn, sql->apply[i], errstr, errstr_size);
+    }
     return err;
 }
 
