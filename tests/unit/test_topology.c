@@ -183,7 +183,7 @@ Test(topology, real_file_loads)
     cr_assert_eq(t->settings.batch_max_records, 5000);
     cr_assert_eq(t->settings.batch_max_ms, 50);
 
-    cr_assert_eq(t->n_topics, 9);
+    cr_assert_eq(t->n_topics, 13);
     const char *inputs[] = {"users", "posts", "follows", "likes"};
     for (size_t i = 0; i < 4; i++) {
         tp = fl_topology_topic(t, inputs[i]);
@@ -202,12 +202,12 @@ Test(topology, real_file_loads)
     for (size_t i = 1; i < t->n_topics; i++)
         cr_assert_gt(t->topics[i].line, t->topics[i - 1].line, "lines follow the file");
 
-    cr_assert_eq(t->n_stores, 2);
+    cr_assert_eq(t->n_stores, 4);
     cr_assert_str_eq(fl_topology_store(t, "fanout-authors")->changelog,
                      "feedline.fanout-authors-changelog");
     cr_assert_str_eq(fl_topology_store(t, "timelines")->changelog, "feedline.timelines-changelog");
 
-    cr_assert_eq(t->n_processors, 2);
+    cr_assert_eq(t->n_processors, 4);
     p = fl_topology_processor(t, "fanout");
     cr_assert_not_null(p);
     cr_assert_str_eq(p->group, "feedline-fanout");
@@ -227,6 +227,16 @@ Test(topology, real_file_loads)
     cr_assert_eq(p->n_outputs, 0);
     cr_assert_eq(p->n_stores, 1);
     cr_assert_str_eq(p->stores[0], "timelines");
+    p = fl_topology_processor(t, "engagement");
+    cr_assert(p && p->n_inputs == 3 && p->n_outputs == 2 && p->n_stores == 1);
+    cr_assert_str_eq(p->inputs[2], "likes");
+    cr_assert_str_eq(p->stores[0], "engagement");
+    p = fl_topology_processor(t, "affinity");
+    cr_assert(p && p->n_inputs == 1 && p->n_outputs == 1 && p->n_stores == 1);
+    cr_assert_str_eq(p->inputs[0], "feedline.engagement-edges");
+    cr_assert_str_eq(p->outputs[0], "feedline.engagement");
+    tp = fl_topology_topic(t, "feedline.engagement");
+    cr_assert(tp && tp->kind == FL_TOPIC_CHANGELOG && tp->partitions == 4);
 
     cr_assert_null(fl_topology_topic(t, "nope"));
     cr_assert_null(fl_topology_store(t, "nope"));
