@@ -263,10 +263,15 @@ static json_t *tail_record_json(fl_cli_t *cli, const rd_kafka_message_t *m)
     json_object_set_new(o, "offset", json_integer(m->offset));
     json_object_set_new(o, "timestamp", json_integer(rd_kafka_message_timestamp(m, NULL)));
 
-    /* Store changelogs have binary keys; every other topic a text key. */
-    json_t *key = NULL;
-    if (tp && tp->kind == FL_TOPIC_CHANGELOG && m->key)
+    /* Store changelogs and the engagement facts have binary keys; every
+     * other topic a text key. */
+    json_t *key = NULL, *fact = NULL;
+    if (!strcmp(topic, FL_TOPIC_ENGAGEMENT)) {
+        if (fl_inspect_fact(m->key, m->key_len, m->payload, m->len, &key, &fact, err, sizeof(err)))
+            json_object_set_new(o, "error", json_string(err));
+    } else if (tp && tp->kind == FL_TOPIC_CHANGELOG && m->key) {
         key = fl_inspect_store_key(m->key, m->key_len);
+    }
     json_object_set_new(o, "key",
                         key      ? key
                         : m->key ? json_stringn(m->key, m->key_len)
@@ -282,11 +287,19 @@ static json_t *tail_record_json(fl_cli_t *cli, const rd_kafka_message_t *m)
             json_object_set_new(h, name, v ? json_stringn(v, vs) : json_null());
         json_object_set_new(o, "headers", h);
     }
+    if (fact || json_object_get(o, "error")) {
+        if (fact)
+            json_object_set_new(o, "value", fact);
+        return o;
+    }
     if (!m->payload) {
         json_object_set_new(o, "value", json_null()); /* tombstone */
         return o;
     }
-    if (!strcmp(topic, FL_TOPIC_TIMELINE_OPS)) {
+    if (!strcmp(topic, FL_TOPIC_ENGAGE_EDGES)) {
+        json_t *v = fl_inspect_edge(m->payload, m->len, err, sizeof(err));
+        json_object_set_new(o, v ? "value" : "error", v ? v : json_string(err));
+    } else if (!strcmp(topic, FL_TOPIC_TIMELINE_OPS)) {
         json_t *v = fl_inspect_tlop(m->payload, m->len, err, sizeof(err));
         json_object_set_new(o, v ? "value" : "error", v ? v : json_string(err));
     } else if (key) {

@@ -3,6 +3,7 @@
  * (see fl_inspect.h). Tools only: clarity over speed.
  */
 #include "fl_inspect.h"
+#include "fl_engage.h"
 #include "fl_keys.h"
 #include "fl_tlop.h"
 
@@ -102,5 +103,48 @@ json_t *fl_inspect_tlop(const void *val, size_t vlen, char *errstr, size_t errst
     json_object_set_new(o, "posts", posts);
     json_object_set_new(o, "recipients", rcpt);
     fl_tlop_clear(&op);
+    return o;
+}
+
+fl_err_t fl_inspect_fact(const void *key, size_t klen, const void *val, size_t vlen, json_t **keyj,
+                         json_t **valj, char *errstr, size_t errstr_size)
+{
+    /* the names of each kind's ids, in key order */
+    static const char *const names[][3] = {
+        [FL_FACT_POST_LIKES] = {"post_id"},
+        [FL_FACT_FOLLOWERS] = {"user_id"},
+        [FL_FACT_FOLLOWING] = {"user_id"},
+        [FL_FACT_POSTS] = {"user_id"},
+        [FL_FACT_AFFINITY] = {"viewer_id", "author_id"},
+        [FL_FACT_NOTIFICATION] = {"recipient_id", "actor_id", "post_id"},
+        [FL_FACT_LIKE] = {"post_id", "user_id"},
+        [FL_FACT_FOLLOW] = {"followee_id", "follower_id"},
+    };
+    fl_fact_t f;
+
+    if (fl_fact_decode(key, klen, val, vlen, &f, errstr, errstr_size))
+        return FL_ERR_INVALID;
+    *keyj = json_pack("{s:s}", "fact", fl_fact_kind_str(f.kind));
+    if (f.kind == FL_FACT_NOTIFICATION)
+        json_object_set_new(*keyj, "notification",
+                            json_string(f.nkind == FL_NOTIF_LIKE ? "like" : "follow"));
+    for (int i = 0; i < fl_fact_id_count(f.kind); i++)
+        json_object_set_new(*keyj, names[f.kind][i], json_integer(f.id[i]));
+    *valj = f.present ? json_integer(f.value) : json_null();
+    return FL_OK;
+}
+
+json_t *fl_inspect_edge(const void *val, size_t vlen, char *errstr, size_t errstr_size)
+{
+    fl_edge_t e;
+    if (fl_edge_decode(val, vlen, &e, errstr, errstr_size))
+        return NULL;
+    bool like = e.kind == FL_EDGE_LIKE;
+    json_t *o = json_pack("{s:s, s:b, s:I, s:I}", "edge", like ? "like" : "follow", "added",
+                          e.added, like ? "viewer_id" : "follower_id", (json_int_t)e.a,
+                          like ? "author_id" : "followee_id", (json_int_t)e.b);
+    if (like)
+        json_object_set_new(o, "post_id", json_integer(e.post));
+    json_object_set_new(o, "at", json_integer(e.at));
     return o;
 }

@@ -6,6 +6,8 @@
 #ifndef FL_INSPECT_H
 #define FL_INSPECT_H
 
+#include "fl_err.h"
+
 #include <jansson.h>
 #include <stddef.h>
 
@@ -20,5 +22,16 @@ json_t *fl_inspect_store_value(const void *key, size_t klen, const void *val, si
 /* A timeline operation (fl_tlop.h); NULL with a message in errstr when it
  * does not decode. */
 json_t *fl_inspect_tlop(const void *val, size_t vlen, char *errstr, size_t errstr_size);
+
+/* A record of feedline.engagement (fl_engage.h): the fact's key as an
+ * object naming its kind and ids, into *key, and its value (a number, or
+ * null for a tombstone) into *value; both new references. FL_ERR_INVALID
+ * with a message in errstr when it does not decode (nothing is set). */
+fl_err_t fl_inspect_fact(const void *key, size_t klen, const void *val, size_t vlen, json_t **keyj,
+                         json_t **valj, char *errstr, size_t errstr_size);
+
+/* An edge of feedline.engagement-edges; NULL with a message in errstr
+ * when it does not decode. */
+json_t *fl_inspect_edge(const void *val, size_t vlen, char *errstr, size_t errstr_size);
 
 #endif

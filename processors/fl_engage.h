@@ -28,9 +28,15 @@
  * transitions that the viewer side needs (feedline-affinity), emitted only
  * when the set they come from changed:
  *   u8 magic 'e', u8 version 1, u8 edge kind, u8 added (1) / removed (0),
- *   i64 a, i64 b, i64 post, i64 at
+ *   i64 a, i64 b, i64 post, i64 at (each fl_key_enc_i64, as in the facts)
  * like edge: a = viewer, b = author, post; follow edge: a = follower,
- * b = followee, post = 0. Key: the decimal id of a.
+ * b = followee, post = 0. Key: the decimal id of a. `at` is the time of
+ * the transition: the like's or follow's created_at when added, the
+ * removal's occurred_at when removed.
+ *
+ * Decoders check exact lengths, magic, version and every enum byte, and
+ * reject edges with ids <= 0 (a like edge needs a post, a follow edge has
+ * post 0) and notifications whose post does not match their kind.
  */
 #ifndef FL_ENGAGE_H
 #define FL_ENGAGE_H
@@ -68,7 +74,12 @@ typedef struct fl_fact {
     int64_t value;         /* count or created_at; 0 for a tombstone */
 } fl_fact_t;
 
-#define FL_FACT_KEY_MAX   (1 + 1 + 3 * 8)
+#define FL_FACT_KEY_MAX (1 + 1 + 3 * 8)
+
+/* Ids in a key of kind (1, 2 or 3); 0 for an unknown kind. */
+int fl_fact_id_count(fl_fact_kind_t kind);
+/* "post_likes", "followers", ...: a static string; "unknown" if unknown. */
+const char *fl_fact_kind_str(fl_fact_kind_t kind);
 #define FL_FACT_VALUE_LEN 10
 
 /* Encodes f's key into out (FL_FACT_KEY_MAX bytes); returns its length. */

@@ -201,6 +201,39 @@ fl_err_t fl_key_parse_edge(const void *key, size_t len, uint8_t tag, int64_t *fr
     return fl_key_read_end(&r);
 }
 
+fl_err_t fl_key_triple(fl_key_t *k, uint8_t tag, int64_t a, int64_t b, int64_t c)
+{
+    fl_key_init(k);
+    fl_key_append_tag(k, tag);
+    fl_key_append_i64(k, a);
+    fl_key_append_i64(k, b);
+    fl_key_append_i64(k, c);
+    return fl_key_status(k);
+}
+
+fl_err_t fl_key_parse_triple(const void *key, size_t len, uint8_t tag, int64_t *a, int64_t *b,
+                             int64_t *c)
+{
+    fl_key_reader_t r;
+    fl_err_t err;
+
+    fl_key_reader_init(&r, key, len);
+    if ((err = fl_key_read_tag(&r, tag)) || (err = fl_key_read_i64(&r, a)) ||
+        (err = fl_key_read_i64(&r, b)) || (err = fl_key_read_i64(&r, c)))
+        return err;
+    return fl_key_read_end(&r);
+}
+
+fl_err_t fl_key_count(fl_key_t *k, uint8_t kind, const int64_t *ids, size_t n)
+{
+    fl_key_init(k);
+    fl_key_append_tag(k, FL_KEY_TAG_COUNT);
+    fl_key_append_u8(k, kind);
+    for (size_t i = 0; i < n; i++)
+        fl_key_append_i64(k, ids[i]);
+    return fl_key_status(k);
+}
+
 fl_err_t fl_key_recent(fl_key_t *k, uint8_t tag, int64_t owner, int64_t created_at, int64_t post_id)
 {
     fl_key_init(k);

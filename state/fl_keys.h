@@ -47,6 +47,12 @@ enum fl_key_tag {
     FL_KEY_TAG_USER = 0x31,
     /* (post_id, user_id): who liked a post */
     FL_KEY_TAG_LIKE = 0x40,
+    /* (viewer_id, author_id, post_id): the posts of an author a viewer likes */
+    FL_KEY_TAG_LIKED = 0x41,
+    /* (u8 kind, id[, id]): the size of a set, kept next to the set and
+     * changed only when its membership does; kind is the engagement fact
+     * kind (fl_engage.h) that publishes it */
+    FL_KEY_TAG_COUNT = 0x50,
 };
 
 #define FL_KEY_MAX 64
@@ -102,6 +108,15 @@ fl_err_t fl_key_parse_entity(const void *key, size_t len, uint8_t tag, int64_t *
 /* (tag, from asc, to asc): an edge such as follower or like. 17 bytes. */
 fl_err_t fl_key_edge(fl_key_t *k, uint8_t tag, int64_t from, int64_t to);
 fl_err_t fl_key_parse_edge(const void *key, size_t len, uint8_t tag, int64_t *from, int64_t *to);
+
+/* (tag, a asc, b asc, c asc): a three-part edge such as (viewer, author,
+ * post). 25 bytes. */
+fl_err_t fl_key_triple(fl_key_t *k, uint8_t tag, int64_t a, int64_t b, int64_t c);
+fl_err_t fl_key_parse_triple(const void *key, size_t len, uint8_t tag, int64_t *a, int64_t *b,
+                             int64_t *c);
+
+/* (COUNT, kind, ids[0..n)): the count of a set, n 1 or 2. 10 or 18 bytes. */
+fl_err_t fl_key_count(fl_key_t *k, uint8_t kind, const int64_t *ids, size_t n);
 
 /* (tag, owner asc, created_at desc, post_id desc): an owner's posts newest
  * first, ties on created_at broken by the larger post id first. 25 bytes.

@@ -2,7 +2,7 @@
 """Independent oracle for feedline's timelines (stdlib only).
 
     oracle.py --posts posts.json --follows follows.json --settings settings.json
-              --partitions P --out expected.json
+              --partitions P [--likes likes.json] --out expected.json
 
 posts.json and follows.json are `feedline tail TOPIC --from-beginning
 --exit-at-end` output: one record a line, {"topic", "partition", "offset",
@@ -61,7 +61,8 @@ user may never have overflowed at all).
 Output: {"settings", "partitions", "dead_letters", "dead_letter_reasons",
 "stats", "celebrities": [ids], "users": {"<id>": {"timeline": [post ids,
 newest first], "trimmed": bool, and for trimmed users "untrimmed": [...],
-"overflowed": whether the oracle's own order overflowed}}}. Users with
+"overflowed": whether the oracle's own order overflowed}}}, and with --likes
+"engagement": the expected engagement facts (compute_engagement). Users with
 nothing in either timeline are left out.
 """
 import argparse
@@ -73,10 +74,13 @@ import time
 from collections import defaultdict
 
 TOPIC_TYPES = {"posts": ("PostCreated", "PostDeleted"),
-               "follows": ("FollowAdded", "FollowRemoved")}
+               "follows": ("FollowAdded", "FollowRemoved"),
+               "likes": ("LikeAdded", "LikeRemoved")}
 ID_FIELDS = {"PostCreated": ("post_id", "author_id"), "PostDeleted": ("post_id", "author_id"),
              "FollowAdded": ("follower_id", "followee_id"),
-             "FollowRemoved": ("follower_id", "followee_id")}
+             "FollowRemoved": ("follower_id", "followee_id"),
+             "LikeAdded": ("post_id", "user_id", "author_id"),
+             "LikeRemoved": ("post_id", "user_id", "author_id")}
 VISIBILITY = {"PUBLIC": 0, "FOLLOWERS": 1, "PRIVATE": 2}
 PRIVATE = 2
 SETTINGS = ("celebrity_threshold", "celebrity_hysteresis", "timeline_cap", "backfill_size",
@@ -107,8 +111,7 @@ def check_event(topic, v):
                         and type(v["event_id"]) is str):
                     return None
             else:
-                a, b = ID_FIELDS[typ]
-                if (v[a] > 0 and v[b] > 0 and type(v[a]) is int and type(v[b]) is int
+                if (all(type(v[f]) is int and v[f] > 0 for f in ID_FIELDS[typ])
                         and type(v["occurred_at"]) is int and type(v["event_id"]) is str):
                     return None
     except (KeyError, TypeError):
@@ -515,18 +518,141 @@ def compute(posts_path, follows_path, cfg, partitions=None, recorder=None):
     }
 
 
+# ---- engagement facts (fl_engagement.h, fl_affinity.h) ---------------------------
+def load_events(path, topic, dead):
+    """[(partition, offset, event)] of path's decodable, valid records, in
+    (partition, offset) order; the others are counted in dead."""
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if not line.strip():
+                continue
+            r = json.loads(line)
+            if r.get("topic", topic) != topic:
+                raise SystemExit("oracle: %s holds a record of topic %s" % (path, r["topic"]))
+            if "value" not in r:
+                dead["undecodable"] += 1
+                continue
+            why = check_event(topic, r["value"])
+            if why:
+                dead[why] += 1
+                continue
+            out.append((r["partition"], r["offset"], r["value"]))
+    out.sort(key=lambda x: x[:2])
+    return out
+
+
+def compute_engagement(posts_path, follows_path, likes_path):
+    """The facts feedline-engagement and feedline-affinity publish on
+    feedline.engagement, as a compacted topic ends up holding them.
+
+    Rules (README "Engagement rules"), written from the documentation:
+    - likes: a set of likers per post, (post, user) -> (created_at =
+      occurred_at, author). LikeAdded of a new pair adds it; of a present
+      pair does nothing. A LikeAdded naming another author than the one of
+      the post's current likers is a dead letter. LikeRemoved of a present
+      pair removes it (the stored author counts), of an absent one does
+      nothing. Likes notify the author unless user == author.
+    - follows: a set of followers per followee, (followee, follower) ->
+      created_at; duplicates and removals of absent edges do nothing; a
+      self-follow or self-unfollow is a dead letter. Every follow notifies.
+    - posts: a registry per post id: a new PostCreated makes it live; a
+      known id is ignored, unless it is known under another author (dead
+      letter); PostDeleted of a live post deletes it, of an unknown one
+      registers it as deleted, naming another author is a dead letter.
+    Each set lives in one partition of its topic and only that topic's
+    order touches it, so the result does not depend on how a task merges
+    its three inputs; records outside their key's partition cannot occur
+    in tail output of a correct producer and are not modelled.
+
+    Returns {"likes": [[post, user, created_at]], "follows": [[followee,
+    follower, created_at]], "post_likes": {post: n}, "followers": {user:
+    n}, "following": {user: n}, "posts": {author: n}, "affinity":
+    {"viewer,author": n}, "notifications": [[recipient, "like"|"follow",
+    actor, post (0 for a follow), created_at]], "dead_letters": n,
+    "dead_letter_reasons": {...}}; id keys are decimal strings, lists
+    sorted, zero counts left out."""
+    dead = defaultdict(int)
+    likers = defaultdict(dict)     # post -> {user: (created_at, author)}
+    followers = defaultdict(dict)  # followee -> {follower: created_at}
+    registry = {}                  # (partition, post) -> [author, live], per task as in C
+    for _p, _o, v in load_events(likes_path, "likes", dead):
+        post, user, author = v["post_id"], v["user_id"], v["author_id"]
+        ls = likers[post]
+        if v["type"] == "LikeAdded":
+            if user in ls:
+                continue
+            if ls and next(iter(ls.values()))[1] != author:
+                dead["like naming another author"] += 1
+                continue
+            ls[user] = (v["occurred_at"], author)
+        else:
+            ls.pop(user, None)
+    for _p, _o, v in load_events(follows_path, "follows", dead):
+        a, f = v["followee_id"], v["follower_id"]
+        if a == f:
+            dead["self-follow" if v["type"] == "FollowAdded" else "self-unfollow"] += 1
+        elif v["type"] == "FollowAdded":
+            followers[a].setdefault(f, v["occurred_at"])
+        else:
+            followers[a].pop(f, None)
+    for part, _o, v in load_events(posts_path, "posts", dead):
+        pid, author = (part, v["post_id"]), v["author_id"]
+        rec = registry.get(pid)
+        if rec is not None and rec[0] != author:
+            dead["post id of another author" if v["type"] == "PostCreated"
+                 else "post deleted by another author"] += 1
+        elif v["type"] == "PostCreated":
+            if rec is None:
+                registry[pid] = [author, True]
+        elif rec is None:
+            registry[pid] = [author, False]
+        else:
+            rec[1] = False
+
+    likes, notes, post_likes = [], [], {}
+    affinity, following, followers_n, posts_n = (defaultdict(int) for _ in range(4))
+    for post, ls in likers.items():
+        if ls:
+            post_likes[str(post)] = len(ls)
+        for user, (t, author) in ls.items():
+            likes.append([post, user, t])
+            affinity["%d,%d" % (user, author)] += 1
+            if user != author:
+                notes.append([author, "like", user, post, t])
+    follows = []
+    for a, fs in followers.items():
+        if fs:
+            followers_n[str(a)] = len(fs)
+        for f, t in fs.items():
+            follows.append([a, f, t])
+            following[str(f)] += 1
+            notes.append([a, "follow", f, 0, t])
+    for author, live in registry.values():
+        if live:
+            posts_n[str(author)] += 1
+    return {"likes": sorted(likes), "follows": sorted(follows), "post_likes": post_likes,
+            "followers": dict(followers_n), "following": dict(following),
+            "posts": dict(posts_n), "affinity": dict(affinity), "notifications": sorted(notes),
+            "dead_letters": sum(dead.values()), "dead_letter_reasons": dict(sorted(dead.items()))}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Expected feedline timelines from the input topics.")
     ap.add_argument("--posts", required=True, help="`feedline tail posts` output")
     ap.add_argument("--follows", required=True, help="`feedline tail follows` output")
     ap.add_argument("--settings", required=True, help="JSON object with the topology settings")
     ap.add_argument("--partitions", type=int, help="partitions of feedline.timeline-ops")
+    ap.add_argument("--likes", help="`feedline tail likes` output: adds the expected "
+                    "engagement facts as \"engagement\" (compute_engagement)")
     ap.add_argument("--out", required=True)
     a = ap.parse_args(argv)
     t0 = time.time()
     with open(a.settings) as f:
         cfg = json.load(f)
     doc = compute(a.posts, a.follows, cfg, a.partitions)
+    if a.likes:
+        doc["engagement"] = compute_engagement(a.posts, a.follows, a.likes)
     with open(a.out, "w") as f:
         json.dump(doc, f, separators=(",", ":"))
         f.write("\n")

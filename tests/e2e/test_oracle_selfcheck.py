@@ -185,6 +185,58 @@ def check_basic_rules(tmp):
     assert not any(e["trimmed"] for e in doc["users"].values())
 
 
+def check_engagement_rules(tmp):
+    """compute_engagement on a hand-written input with its exact facts."""
+    s = Scenario()
+    likes = []
+
+    def like(typ, post, user, author):
+        s.t += 1
+        likes.append((0, dict(type=typ, event_id="l-%d" % s.t, occurred_at=s.t, post_id=post,
+                              user_id=user, author_id=author)))
+        return s.t
+
+    t1 = like("LikeAdded", 100, 7, 3)
+    like("LikeAdded", 100, 7, 3)            # duplicate: nothing
+    like("LikeRemoved", 100, 8, 3)          # unlike without like: nothing
+    like("LikeAdded", 100, 8, 3)
+    like("LikeRemoved", 100, 8, 99)         # the stored author counts
+    t2 = like("LikeAdded", 100, 8, 3)       # re-like: notified again, new time
+    t3 = like("LikeAdded", 101, 3, 3)       # self-like: counted, no notification
+    like("LikeAdded", 100, 9, 4)            # another author than the likes': invalid
+    like("LikeAdded", 102, 7, 3)
+    like("LikeRemoved", 102, 7, 3)          # count back to 0: no fact
+    likes.append((0, "bad magic byte"))      # undecodable
+    s.follow(7, 3)
+    tf = s.t
+    s.follow(7, 3)                          # duplicate
+    s.follow(8, 3)
+    s.unfollow(8, 3)
+    s.unfollow(9, 3)                        # absent edge
+    s.follow(3, 3)                          # self-follow: invalid
+    s.post(200, 3)
+    s.post(201, 3)
+    s.post(200, 3)                          # duplicate
+    s.delete(201, 3)
+    s.delete(202, 3)                        # unknown: remembered as deleted
+    s.post(202, 3)                          # ... so ignored
+    s.post(200, 5)                          # another author's id: invalid
+    pp, fp, lp = (os.path.join(tmp, "e-%s.json" % t) for t in ("posts", "follows", "likes"))
+    write_records(pp, "posts", s.posts)
+    write_records(fp, "follows", s.follows)
+    write_records(lp, "likes", likes)
+    e = oracle.compute_engagement(pp, fp, lp)
+    assert e["likes"] == [[100, 7, t1], [100, 8, t2], [101, 3, t3]], e["likes"]
+    assert e["post_likes"] == {"100": 2, "101": 1}, e["post_likes"]
+    assert e["affinity"] == {"7,3": 1, "8,3": 1, "3,3": 1}, e["affinity"]
+    assert e["notifications"] == [[3, "follow", 7, 0, tf], [3, "like", 7, 100, t1],
+                                  [3, "like", 8, 100, t2]], e["notifications"]
+    assert e["follows"] == [[3, 7, tf]], e["follows"]
+    assert e["followers"] == {"3": 1} and e["following"] == {"7": 1}, e
+    assert e["posts"] == {"3": 1}, e["posts"]
+    assert e["dead_letters"] == 4, e["dead_letter_reasons"]
+
+
 def check_celebrity_hysteresis(tmp):
     cfg = {"celebrity_threshold": 3, "celebrity_hysteresis": 1, "timeline_cap": 50,
            "backfill_size": 2, "outbox_cap": 10}
@@ -612,6 +664,7 @@ def main():
     try:
         c.run(check_murmur2)
         c.run(check_basic_rules, tmp)
+        c.run(check_engagement_rules, tmp)
         c.run(check_celebrity_hysteresis, tmp)
         c.run(check_cap_and_trim_flag, tmp)
         c.run(check_merge_order, tmp)

@@ -12,3 +12,9 @@ endforeach()
 # The test driver itself, and the rule it shares with the runtime: a
 # processor rejects a record before writing or forwarding anything.
 fl_criterion_test(test_driver unit SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_driver.c LIBS fl_testdriver)
+# Engagement facts and the affinity counts, through the same driver, and
+# the codec of fl_engage.h; the engagement rules also batched on RocksDB.
+fl_criterion_test(test_engagement unit SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_engagement.c LIBS fl_testdriver)
+fl_criterion_test(test_engagement_batched unit SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_engagement.c LIBS fl_testdriver)
+target_compile_definitions(test_engagement_batched PRIVATE FL_TEST_BATCH=3)
+fl_criterion_test(test_affinity unit SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_affinity.c LIBS fl_testdriver)

@@ -245,8 +245,16 @@ Test(topology, real_file_loads)
     cr_assert_eq(p->n_outputs, 0);
     cr_assert_eq(p->n_stores, 1);
     cr_assert_str_eq(p->stores[0], "timelines");
-    cr_assert_not_null(fl_topology_processor(t, "engagement"));
-    cr_assert_not_null(fl_topology_processor(t, "affinity"));
+    p = fl_topology_processor(t, "engagement");
+    cr_assert(p && p->n_inputs == 3 && p->n_outputs == 2 && p->n_stores == 1);
+    cr_assert_str_eq(p->inputs[2], "likes");
+    cr_assert_str_eq(p->stores[0], "engagement");
+    p = fl_topology_processor(t, "affinity");
+    cr_assert(p && p->n_inputs == 1 && p->n_outputs == 1 && p->n_stores == 1);
+    cr_assert_str_eq(p->inputs[0], "feedline.engagement-edges");
+    cr_assert_str_eq(p->outputs[0], "feedline.engagement");
+    tp = fl_topology_topic(t, "feedline.engagement");
+    cr_assert(tp && tp->kind == FL_TOPIC_CHANGELOG && tp->partitions == 4);
 
     cr_assert_eq(t->n_sinks, 2);
     k = fl_topology_sink(t, "redis");
