@@ -39,6 +39,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -159,11 +160,12 @@ def stack_up():
 
 
 def pg_stop_immediate():
-    data = os.path.join(STACK_DIR, "postgres", "data")
-    cmd = [os.path.join(STACK["FL_PG_BIN"], "pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop"]
-    if os.geteuid() == 0:
-        cmd = ["runuser", "-u", "postgres", "--"] + cmd
-    subprocess.run(cmd, check=True, capture_output=True)
+    subprocess.run([os.path.join(ROOT, "ops", "stack"), "pg-down", "immediate"], check=True,
+                   capture_output=True)
+
+
+def pg_start():
+    subprocess.run([os.path.join(ROOT, "ops", "stack"), "pg-up"], check=True, capture_output=True)
 
 
 def sink_metric(p, name):
@@ -216,7 +218,6 @@ def main():
         # restarted empty, in the middle of it.
         t0 = time.time()
         window = 40.0
-        import threading
         kills = {}
         kt = threading.Thread(target=lambda: kills.setdefault(
             "n", killer(list(sinks.values()), KILLS, t0 + window)))
@@ -236,6 +237,7 @@ def main():
         # 2. PostgreSQL down while the second half arrives.
         pg = sinks["pg-sink"]
         before = pg_offsets()
+        assert before, "the pg sink holds no offsets"
         flushes = sink_metric(pg, "feedline_sink_flushes_total")
         log("PostgreSQL: stop -m immediate for %.0f s" % PG_DOWN_S)
         pg_stop_immediate()
@@ -249,9 +251,7 @@ def main():
             assert now == flushes, "the pg sink flushed while PostgreSQL was down"
             waited = waited or sink_metric(pg, "feedline_sink_waiting") == 1
         assert waited, "the pg sink never reported waiting for PostgreSQL"
-        stack_up()
-        after = pg_offsets()
-        assert after == before, "sink offsets moved while PostgreSQL was down"
+        pg_start()
         figures["pg_down_s"] = round(time.time() - down_at, 1)
         wait_idle(everyone, timeout_s=600)
         log("second half idle")

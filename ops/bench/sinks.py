@@ -1,0 +1,332 @@
+#!/usr/bin/python3
+"""Projections benchmark: the Redis and PostgreSQL sinks on the local stack.
+
+  1. each sink alone over a backlog (the processors ran before and are
+     idle): Redis feed entries/s and records/s, PostgreSQL rows/s, and the
+     sink's peak RSS;
+  2. the whole pipeline at full speed from a backlog (four processors and
+     two sinks at once): deliveries/s until they are in Redis and
+     PostgreSQL, and CPU microseconds per delivery of every program,
+     Kafka, Redis and PostgreSQL included;
+  3. event -> visible at a light rate (a probe post every 250 ms by a
+     regular author): p50/p99 until the follower's Redis pub/sub channel
+     announces it, and until its feed_items row is in PostgreSQL;
+  4. Redis memory per feed entry (MEMORY USAGE of every feed key over the
+     entries they hold).
+
+The benchmark owns the local stack: it wipes it first (ops/stack wipe).
+Run: ops/bench/sinks.py [--users N] [--posts N] [--likes N] [--seed S] [--runs R]
+"""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+from itlib import BIN, KAFKA, STACK, STACK_DIR  # noqa: E402
+from procs import Proc, proc_status_kib, reset_topics, total, wait_idle  # noqa: E402
+from fanout import (broker_pid, cpu_seconds, pick_author_and_follower, produce,  # noqa: E402
+                    sh, warn)
+
+import psycopg2  # noqa: E402
+import redis  # noqa: E402
+
+PROCESSORS = ("fanout", "timeline", "engagement", "affinity")
+REDIS_HOST, REDIS_PORT = STACK["FEEDLINE_REDIS"].rsplit(":", 1)
+PG_DSN = STACK["FEEDLINE_POSTGRES"]
+
+
+def rconn():
+    return redis.Redis(host=REDIS_HOST, port=int(REDIS_PORT), decode_responses=True)
+
+
+def reset_projections():
+    rconn().flushall()
+    with psycopg2.connect(PG_DSN) as c, c.cursor() as cur:
+        cur.execute("DROP SCHEMA IF EXISTS public CASCADE")
+        cur.execute("CREATE SCHEMA public")
+    c.close()
+
+
+def server_pids():
+    """{"redis": pid, "postgres": [pids]} of the stack's servers."""
+    out = {}
+    try:
+        with open(os.path.join(STACK_DIR, "redis", "redis.pid")) as f:
+            out["redis"] = [int(f.read().strip())]
+    except OSError:
+        warn("no Redis pid: no Redis CPU figure")
+    data = os.path.join(STACK_DIR, "pg", "data")
+    try:
+        with open(os.path.join(data, "postmaster.pid")) as f:
+            master = int(f.readline().strip())
+        kids = subprocess.run(["pgrep", "-P", str(master)], capture_output=True,
+                              text=True).stdout.split()
+        out["postgres"] = [master] + [int(k) for k in kids]
+    except OSError:
+        warn("no PostgreSQL pid: no PostgreSQL CPU figure")
+    bp = broker_pid()
+    if bp:
+        out["kafka"] = [bp]
+    return out
+
+
+def cpu_of(pids):
+    """Summed CPU seconds of pids (processes that ended count as 0)."""
+    return sum(cpu_seconds(p) or 0 for p in pids)
+
+
+def feed_entries(r):
+    n = 0
+    pipe = r.pipeline(transaction=False)
+    keys = list(r.scan_iter("feed:{*}", count=2000))
+    for k in keys:
+        pipe.zcard(k)
+    for c in pipe.execute():
+        n += c
+    return n, keys
+
+
+def redis_bytes_per_entry(r):
+    n, keys = feed_entries(r)
+    pipe = r.pipeline(transaction=False)
+    for k in keys:
+        pipe.memory_usage(k, samples=0)
+    used = sum(x or 0 for x in pipe.execute())
+    return round(used / n, 1) if n else None, n
+
+
+def pg_rows():
+    with psycopg2.connect(PG_DSN) as c, c.cursor() as cur:
+        cur.execute("SELECT (SELECT count(*) FROM feed_items) + (SELECT count(*) FROM posts) + "
+                    "(SELECT count(*) FROM users) + (SELECT count(*) FROM post_likes) + "
+                    "(SELECT count(*) FROM follows) + (SELECT count(*) FROM notifications) + "
+                    "(SELECT count(*) FROM affinity)")
+        n = cur.fetchone()[0]
+    c.close()
+    return n
+
+
+def run_until_idle(procs, extra_cpu=None):
+    """Starts procs, waits until idle; returns (seconds until the last
+    record moved, {name: cpu s}, {name: peak RSS MiB})."""
+    t0 = time.time()
+    cpu0 = {k: cpu_of(v) for k, v in (extra_cpu or {}).items()}
+    for p in procs:
+        p.start()
+    rss = {}
+    last, last_change = None, time.time()
+    while True:
+        time.sleep(0.5)
+        ms = [p.metrics() or {} for p in procs]
+        for p in procs:
+            if not p.alive():
+                raise RuntimeError("feedline-%s exited; see %s" % (p.name, p.log_path))
+            rss[p.name] = max(rss.get(p.name, 0), (proc_status_kib(p.p.pid, "VmHWM") or 0) / 1024)
+        cur = tuple(total(m, "feedline_records_in_total") for m in ms)
+        lag = sum(total(m, "feedline_consumer_lag") for m in ms)
+        if cur != last:
+            last, last_change = cur, time.time()
+        elif lag == 0 and any(cur) and time.time() - last_change > 4:
+            break
+        if time.time() - t0 > 3600:
+            raise RuntimeError("no end in sight")
+    elapsed = last_change - t0
+    cpu = {"%s" % p.name: round(cpu_seconds(p.p.pid) or 0, 2) for p in procs}
+    for k, v in (extra_cpu or {}).items():
+        cpu[k] = round(cpu_of(v) - cpu0[k], 2)
+    records = {p.name: int(total(m, "feedline_records_in_total")) for p, m in zip(procs, ms)}
+    return elapsed, cpu, {k: round(v, 1) for k, v in rss.items()}, records
+
+
+def measure_visible(author, follower, after_ms, n=60, interval=0.25):
+    """Probe posts by author; time until follower's pub/sub channel says
+    "update" for it (Redis) and until its feed_items row exists (PG)."""
+    r = rconn()
+    ps = r.pubsub()
+    ps.subscribe("user:{%d}" % follower)
+    sent, seen_r, seen_p = {}, {}, {}
+    stop = threading.Event()
+
+    def listen():
+        while not stop.is_set():
+            m = ps.get_message(timeout=0.05)
+            if m and m["type"] == "message":
+                try:
+                    e = json.loads(m["data"])
+                except ValueError:
+                    continue
+                pid = int(e.get("post_id", 0))
+                if e.get("event") == "update" and pid in sent and pid not in seen_r:
+                    seen_r[pid] = time.time()
+
+    def poll_pg():
+        with psycopg2.connect(PG_DSN) as c, c.cursor() as cur:
+            c.autocommit = True
+            while not stop.is_set():
+                want = [p for p in sent if p not in seen_p]
+                if want:
+                    cur.execute("SELECT post_id FROM feed_items WHERE user_id = %s AND "
+                                "post_id = ANY(%s)", (follower, want))
+                    now = time.time()
+                    for (p,) in cur.fetchall():
+                        seen_p.setdefault(p, now)
+                time.sleep(0.01)
+        c.close()
+
+    threads = [threading.Thread(target=listen), threading.Thread(target=poll_pg)]
+    for t in threads:
+        t.start()
+    prod = subprocess.Popen([os.path.join(BIN, "feedline"), "produce", "posts"],
+                            stdin=subprocess.PIPE, text=True, stderr=subprocess.DEVNULL)
+    last_ms = after_ms
+    for i in range(n):
+        last_ms = max(int(time.time() * 1000), last_ms + 1)
+        post = last_ms * 1000 + 1
+        ev = {"type": "PostCreated", "event_id": "bench-vis-%d-%d" % (after_ms, i),
+              "occurred_at": last_ms, "post_id": post, "author_id": author,
+              "created_at": last_ms, "text": "probe", "visibility": "PUBLIC", "reply_to": None}
+        sent[post] = time.time()
+        prod.stdin.write(json.dumps(ev) + "\n")
+        prod.stdin.flush()
+        time.sleep(interval)
+    prod.stdin.close()
+    prod.wait()
+    deadline = time.time() + 30
+    while time.time() < deadline and (len(seen_r) < n or len(seen_p) < n):
+        time.sleep(0.1)
+    stop.set()
+    for t in threads:
+        t.join()
+    ps.close()
+
+    def pct(seen):
+        lags = sorted((seen[p] - sent[p]) * 1000 for p in seen)
+        if not lags:
+            return None, None, 0
+        return (round(statistics.median(lags), 1),
+                round(lags[max(0, int(len(lags) * 0.99) - 1)], 1), len(lags))
+    return pct(seen_r), pct(seen_p)
+
+
+def run_once(args, work):
+    sh("ops/stack", "wipe", stdout=subprocess.DEVNULL)
+    sh("ops/stack", "up", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    gen = os.path.join(work, "workload")
+    sh(sys.executable, os.path.join(ROOT, "tests", "e2e", "workload.py"), "--seed", str(args.seed),
+       "--users", str(args.users), "--posts", str(args.posts), "--likes", str(args.likes),
+       "--start-ms", "now", "--out", gen, stderr=subprocess.DEVNULL)
+    with open(os.path.join(gen, "summary.json")) as f:
+        summary = json.load(f)
+    res = {}
+    state = os.path.join(work, "state")
+
+    def procs_and_sinks(state_dir):
+        ps = [Proc(BIN, n, 0, state_dir, None, work) for n in PROCESSORS]
+        return ps, [Proc(BIN, "redis-sink", 0, None, None, work),
+                    Proc(BIN, "pg-sink", 0, None, None, work)]
+
+    # 1. Processors first, then each sink alone over the backlog.
+    reset_projections()
+    for topic in ("users", "follows", "posts", "likes"):
+        produce(topic, os.path.join(gen, topic + ".jsonl"))
+    ps, (rs, pg) = procs_and_sinks(state)
+    try:
+        for p in ps:
+            p.start()
+        wait_idle(ps, quiet_s=3.0, timeout_s=1200)
+    finally:
+        for p in ps:
+            p.stop()
+    r = rconn()
+    for sink, key in ((rs, "redis"), (pg, "postgres")):
+        try:
+            elapsed, cpu, rss, recs = run_until_idle([sink])
+        finally:
+            sink.stop()
+        res[key + "_alone"] = {"elapsed_s": round(elapsed, 1), "records": recs[sink.name],
+                               "records_per_s": int(recs[sink.name] / elapsed) if elapsed else None,
+                               "cpu_s": cpu[sink.name], "peak_rss_mib": rss[sink.name]}
+    entries = feed_entries(r)[0]
+    res["redis_alone"]["feed_entries"] = entries
+    res["redis_alone"]["feed_entries_per_s"] = int(entries / res["redis_alone"]["elapsed_s"])
+    rows = pg_rows()
+    res["postgres_alone"]["rows"] = rows
+    res["postgres_alone"]["rows_per_s"] = int(rows / res["postgres_alone"]["elapsed_s"])
+    res["redis_bytes_per_feed_entry"], _ = redis_bytes_per_entry(r)
+
+    # 2. Everything at once over the same backlog, from empty projections
+    # and fresh stores (topics recreated).
+    reset_topics(KAFKA, os.path.join(BIN, "feedline"))
+    reset_projections()
+    for topic in ("users", "follows", "posts", "likes"):
+        produce(topic, os.path.join(gen, topic + ".jsonl"))
+    state2 = os.path.join(work, "state2")
+    ps, sinks = procs_and_sinks(state2)
+    everyone = ps + sinks
+    try:
+        elapsed, cpu, rss, recs = run_until_idle(everyone, server_pids())
+        deliveries = feed_entries(r)[0]
+        res["pipeline"] = {
+            "elapsed_s": round(elapsed, 1), "feed_entries_in_redis": deliveries,
+            "deliveries_per_s": int(deliveries / elapsed) if elapsed else None,
+            "cpu_us_per_delivery": {k: round(v * 1e6 / deliveries, 2) for k, v in cpu.items()}
+            if deliveries else None,
+            "peak_rss_mib": rss}
+        # 3. Light load: probes through the running pipeline.
+        author, follower = pick_author_and_follower(gen, summary)
+        (r50, r99, rn), (p50, p99, pn) = measure_visible(author, follower, summary["end_ms"])
+        res["visible_ms"] = {"redis_p50": r50, "redis_p99": r99, "redis_samples": rn,
+                             "postgres_p50": p50, "postgres_p99": p99, "postgres_samples": pn}
+    finally:
+        for p in everyone:
+            p.stop()
+    res["events"] = summary.get("counts")
+    return res
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--users", type=int, default=12000)
+    ap.add_argument("--posts", type=int, default=100000)
+    ap.add_argument("--likes", type=int, default=200000)
+    ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--runs", type=int, default=1)
+    args = ap.parse_args()
+    print("machine: %d cores, %.0f GiB" % (os.cpu_count(), os.sysconf("SC_PAGE_SIZE") *
+                                          os.sysconf("SC_PHYS_PAGES") / 2**30), flush=True)
+    results = []
+    for i in range(args.runs):
+        work = tempfile.mkdtemp(prefix="feedline-bench-sinks-")
+        try:
+            res = run_once(args, work)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        results.append(res)
+        print("run %d: %s" % (i + 1, json.dumps(res)), flush=True)
+    flat = [("redis feed entries/s (alone)", lambda r: r["redis_alone"]["feed_entries_per_s"]),
+            ("postgres rows/s (alone)", lambda r: r["postgres_alone"]["rows_per_s"]),
+            ("pipeline deliveries/s", lambda r: r["pipeline"]["deliveries_per_s"]),
+            ("visible in redis p50 ms", lambda r: r["visible_ms"]["redis_p50"]),
+            ("visible in redis p99 ms", lambda r: r["visible_ms"]["redis_p99"]),
+            ("visible in postgres p50 ms", lambda r: r["visible_ms"]["postgres_p50"]),
+            ("visible in postgres p99 ms", lambda r: r["visible_ms"]["postgres_p99"]),
+            ("redis bytes per feed entry", lambda r: r["redis_bytes_per_feed_entry"])]
+    print("median of %d runs:" % len(results))
+    for name, f in flat:
+        vals = [v for v in (f(r) for r in results) if v is not None]
+        print("  %-30s %s" % (name, statistics.median(vals) if vals else "n/a"))
+
+
+if __name__ == "__main__":
+    main()
