@@ -126,7 +126,7 @@ static double run_mixed(void *st, const fl_sink_part_t *parts, int64_t user0, in
             if (m < 80) {
                 add_feed(st, user, at, post0 + n, true);
             } else if (m < 88) {
-                int64_t old = n - rows; /* an item of the previous batch */
+                int64_t old = n - rows - 40; /* a new item of the previous batch */
                 if (old >= 0 && old % 100 < 80)
                     add_feed(st, user0 + old % 1000, 1700000000000 + old, post0 + old, false);
                 else
