@@ -18,6 +18,12 @@
  * Measured (ops/bench/pg_sink.c, README): COPY + set-based upserts beat
  * one pipelined INSERT per row.
  *
+ * An upsert whose row already holds the staged values writes nothing
+ * (DO UPDATE ... WHERE old <> new): re-applied batches, the replays after
+ * a crash or a rebalance, then cost a lookup and a row lock instead of a
+ * new row version, its index entries and its WAL. The columns compared
+ * are NOT NULL, so <> is exact.
+ *
  * Times are staged as epoch milliseconds and turned into timestamptz by
  * MS() in SQL, exactly (no floating point).
  */
@@ -83,8 +89,10 @@ static const pg_table_sql_t pg_tables[FL_PG__TABLES] = {
         {"post_counts",
          "COPY s_post_counts FROM STDIN (FORMAT binary)",
          {"INSERT INTO post_counts (post_id, likes_count) SELECT k0, v0 FROM s_post_counts"
-          " ON CONFLICT (post_id) DO UPDATE SET likes_count = EXCLUDED.likes_count",
-          "UPDATE posts p SET likes_count = s.v0 FROM s_post_counts s WHERE p.id = s.k0"}},
+          " ON CONFLICT (post_id) DO UPDATE SET likes_count = EXCLUDED.likes_count"
+          " WHERE post_counts.likes_count <> EXCLUDED.likes_count",
+          "UPDATE posts p SET likes_count = s.v0 FROM s_post_counts s"
+          " WHERE p.id = s.k0 AND p.likes_count <> s.v0"}},
     /* a create of a known post changes nothing; a delete sets deleted_at
      * once, and only for the post's author; a delete of an unknown post
      * leaves a deleted row (README) */
@@ -107,7 +115,9 @@ static const pg_table_sql_t pg_tables[FL_PG__TABLES] = {
                            "INSERT INTO post_likes (post_id, user_id, created_at)"
                            " SELECT k0, k1, " MS("v0") " FROM s_post_likes WHERE NOT del"
                                                        " ON CONFLICT (post_id, user_id) DO UPDATE "
-                                                       "SET created_at = EXCLUDED.created_at"},
+                                                       "SET created_at = EXCLUDED.created_at"
+                                                       " WHERE post_likes.created_at <>"
+                                                       " EXCLUDED.created_at"},
                           true},
     [FL_PG_FOLLOWS] = {"follows",
                        "COPY s_follows FROM STDIN (FORMAT binary)",
@@ -117,7 +127,8 @@ static const pg_table_sql_t pg_tables[FL_PG__TABLES] = {
                         " SELECT k1, k0, " MS(
                             "v0") " FROM s_follows WHERE NOT del"
                                   " ON CONFLICT (follower_id, following_id) DO UPDATE SET"
-                                  " created_at = EXCLUDED.created_at"},
+                                  " created_at = EXCLUDED.created_at"
+                                  " WHERE follows.created_at <> EXCLUDED.created_at"},
                        true},
     [FL_PG_NOTIFICATIONS] =
         {"notifications",
@@ -131,17 +142,18 @@ static const pg_table_sql_t pg_tables[FL_PG__TABLES] = {
               "k1") ", k2, nullif(k3, 0)"
                     " FROM s_notifications WHERE NOT del"
                     " ON CONFLICT (user_id, kind, actor_id, post_id) DO UPDATE SET"
-                    " created_at = EXCLUDED.created_at"},
+                    " created_at = EXCLUDED.created_at"
+                    " WHERE notifications.created_at <> EXCLUDED.created_at"},
          true},
-    [FL_PG_AFFINITY] =
-        {"affinity",
-         "COPY s_affinity FROM STDIN (FORMAT binary)",
-         {"DELETE FROM affinity t USING s_affinity s"
-          " WHERE s.del AND t.viewer_id = s.k0 AND t.author_id = s.k1",
-          "INSERT INTO affinity (viewer_id, author_id, likes)"
-          " SELECT k0, k1, v0 FROM s_affinity WHERE NOT del"
-          " ON CONFLICT (viewer_id, author_id) DO UPDATE SET likes = EXCLUDED.likes"},
-         true},
+    [FL_PG_AFFINITY] = {"affinity",
+                        "COPY s_affinity FROM STDIN (FORMAT binary)",
+                        {"DELETE FROM affinity t USING s_affinity s"
+                         " WHERE s.del AND t.viewer_id = s.k0 AND t.author_id = s.k1",
+                         "INSERT INTO affinity (viewer_id, author_id, likes)"
+                         " SELECT k0, k1, v0 FROM s_affinity WHERE NOT del"
+                         " ON CONFLICT (viewer_id, author_id) DO UPDATE SET likes = EXCLUDED.likes"
+                         " WHERE affinity.likes <> EXCLUDED.likes"},
+                        true},
     [FL_PG_FEED_ITEMS] =
         {"feed_items",
          "COPY s_feed_items FROM STDIN (FORMAT binary)",
@@ -151,7 +163,8 @@ static const pg_table_sql_t pg_tables[FL_PG__TABLES] = {
           "INSERT INTO feed_items (user_id, created_at, post_id, author_id)"
           " SELECT k0, " MS("k1") ", k2, v0 FROM s_feed_items WHERE NOT del"
                                   " ON CONFLICT (user_id, created_at, post_id) DO UPDATE SET"
-                                  " author_id = EXCLUDED.author_id"},
+                                  " author_id = EXCLUDED.author_id"
+                                  " WHERE feed_items.author_id <> EXCLUDED.author_id"},
          true},
 };
 
