@@ -17,6 +17,7 @@
 #include "fl_topics.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -331,11 +332,27 @@ static fl_err_t txn_step(txn_call_t *c, const char *what, rd_kafka_error_t *(*ca
     }
 }
 
+/* The offsets call on its own thread: its round trips to the transaction
+ * and group coordinators overlap the production of the changelog records
+ * (produce is thread-safe; no other transactional call runs meanwhile). */
+typedef struct offsets_job {
+    txn_call_t call;
+    fl_err_t err;
+} offsets_job_t;
+
+static void *offsets_thread(void *arg)
+{
+    offsets_job_t *j = arg;
+    j->err = j->call.offsets->cnt ? txn_step(&j->call, "send_offsets_to_transaction", send_offsets)
+                                  : FL_OK;
+    return NULL;
+}
+
 /*
- * Commits the batch: changelog records and the input offsets of every
- * dirty task into the open transaction, commit it, then commit every
- * store with the same offsets. On a failed transaction the batch is
- * abandoned and redone.
+ * Commits the batch: the input offsets of every dirty task (sent while
+ * the changelog records are produced) and the changelog records into the
+ * open transaction, commit it, then commit every store with the same
+ * offsets. On a failed transaction the batch is abandoned and redone.
  */
 fl_err_t fl__rt_commit_batch(rt_t *rt)
 {
@@ -343,11 +360,26 @@ fl_err_t fl__rt_commit_batch(rt_t *rt)
     fl_err_t err = FL_OK;
     bool any = false;
 
+    for (int32_t p = 0; p < rt->n_partitions && !any; p++)
+        any = rt->tasks[p] && rt->tasks[p]->dirty;
+    if (!any && !rt->in_txn)
+        return FL_OK;
+    err = fl__rt_begin(rt);
+    offsets_job_t job = {.call = {rt, NULL, NULL}};
+    pthread_t th;
+    bool started = false;
+    if (!err) {
+        fl__rt_failpoint(rt, "before-offsets");
+        job.call.offsets = batch_offsets(rt);
+        job.call.cgmd = rd_kafka_consumer_group_metadata(rt->consumer);
+        started = !pthread_create(&th, NULL, offsets_thread, &job);
+        if (!started)
+            offsets_thread(&job);
+    }
     for (int32_t p = 0; p < rt->n_partitions && !err; p++) {
         rt_task_t *t = rt->tasks[p];
         if (!t || !t->dirty)
             continue;
-        any = true;
         for (size_t s = 0; s < rt->proc->n_stores && !err; s++) {
             const fl_store_t *st = t->stores[s];
             t->changelog_last[s] = -1;
@@ -358,26 +390,20 @@ fl_err_t fl__rt_commit_batch(rt_t *rt)
                 err = c.err;
         }
     }
-    if (!any && !rt->in_txn)
-        return FL_OK;
     int64_t t_offsets = fl__rt_now_ms();
-    if (!err)
-        err = fl__rt_begin(rt);
-    txn_call_t call = {rt, NULL, NULL};
-    if (!err) {
-        fl__rt_failpoint(rt, "before-offsets");
-        call.offsets = batch_offsets(rt);
-        call.cgmd = rd_kafka_consumer_group_metadata(rt->consumer);
-        if (call.offsets->cnt)
-            err = txn_step(&call, "send_offsets_to_transaction", send_offsets);
-        rd_kafka_consumer_group_metadata_destroy(call.cgmd);
-        rd_kafka_topic_partition_list_destroy(call.offsets);
+    if (started)
+        pthread_join(th, NULL);
+    if (job.call.offsets) {
+        if (!err)
+            err = job.err;
+        rd_kafka_consumer_group_metadata_destroy(job.call.cgmd);
+        rd_kafka_topic_partition_list_destroy(job.call.offsets);
     }
     t1 = fl__rt_now_ms();
     if (!err) {
         fl__rt_failpoint(rt, "before-commit");
         rt->delivery_failures = 0;
-        err = txn_step(&call, "commit_transaction", commit);
+        err = txn_step(&job.call, "commit_transaction", commit);
     }
     if (err) {
         rt->m.commit_failures++;
