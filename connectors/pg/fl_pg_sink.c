@@ -15,11 +15,9 @@
  * Workload: one flush per runtime batch (up to batch_max_records
  * records), mostly new feed items while a backlog is consumed. Per
  * non-empty table:
- *   - set tables first delete the batch's tombstoned keys, in one DELETE
- *     joined to unnest() of array parameters: the planner sees how many
- *     keys there are and walks the primary key for each (a temporary
- *     staging table has no statistics, and a join against it could turn
- *     into a hash join over a scan of the whole table);
+ *   - set tables first delete the batch's tombstoned keys, one DELETE
+ *     per table with the keys as array parameters and one index probe
+ *     per key whatever the statistics say (delete_all());
  *   - the set tables of a backlog (feed_items, post_likes, follows,
  *     notifications) then COPY their upserted rows straight into the
  *     table inside a savepoint: while nearly every row is new this skips
@@ -85,6 +83,14 @@ typedef struct pg_table_sql {
     fl_pg_col_t direct_cols[5];
     int n_direct_cols;
 } pg_table_sql_t;
+
+/* A delete by whole unique keys, given as arrays: a scalar subquery per
+ * key finds its row (it can only be an index probe, see delete_all()),
+ * the delete takes the rows by ctid. Rows are found and deleted in one
+ * statement of the transaction that owns their partitions. */
+#define PROBE(table, match, arrays, cols)                                                          \
+    "DELETE FROM " table " WHERE ctid = ANY (ARRAY(SELECT (SELECT t.ctid FROM " table              \
+    " t WHERE " match ") FROM unnest(" arrays ") AS d(" cols ")))"
 
 #define I8(src)                                                                                    \
     {                                                                                              \
@@ -152,8 +158,8 @@ static const pg_table_sql_t pg_tables[FL_PG__TABLES] = {
                            " created_at = EXCLUDED.created_at"
                            " WHERE post_likes.created_at <> EXCLUDED.created_at"},
                           2,
-                          "DELETE FROM post_likes t USING unnest($1::bigint[], $2::bigint[])"
-                          " AS d(k0, k1) WHERE t.post_id = d.k0 AND t.user_id = d.k1",
+                          PROBE("post_likes", "t.post_id = d.k0 AND t.user_id = d.k1",
+                                "$1::bigint[], $2::bigint[]", "k0, k1"),
                           "COPY post_likes (post_id, user_id, created_at) FROM STDIN"
                           " (FORMAT binary)",
                           {I8(FL_PG_K(0)), I8(FL_PG_K(1)), TIME(FL_PG_V(0))},
@@ -166,8 +172,8 @@ static const pg_table_sql_t pg_tables[FL_PG__TABLES] = {
                         " created_at = EXCLUDED.created_at"
                         " WHERE follows.created_at <> EXCLUDED.created_at"},
                        2,
-                       "DELETE FROM follows t USING unnest($1::bigint[], $2::bigint[])"
-                       " AS d(k0, k1) WHERE t.follower_id = d.k1 AND t.following_id = d.k0",
+                       PROBE("follows", "t.follower_id = d.k1 AND t.following_id = d.k0",
+                             "$1::bigint[], $2::bigint[]", "k0, k1"),
                        "COPY follows (follower_id, following_id, created_at) FROM STDIN"
                        " (FORMAT binary)",
                        {I8(FL_PG_K(1)), I8(FL_PG_K(0)), TIME(FL_PG_V(0))},
@@ -181,9 +187,11 @@ static const pg_table_sql_t pg_tables[FL_PG__TABLES] = {
                                          "UPDATE SET created_at = EXCLUDED.created_at"
                                          " WHERE notifications.created_at <> EXCLUDED.created_at"},
          4,
-         "DELETE FROM notifications t USING unnest($1::bigint[], $2::bigint[], $3::bigint[],"
-         " $4::bigint[]) AS d(k0, k1, k2, k3) WHERE t.user_id = d.k0 AND t.kind = " NKIND(
-             "d.k1") " AND t.actor_id = d.k2 AND t.post_id IS NOT DISTINCT FROM nullif(d.k3, 0)",
+         PROBE(
+             "notifications",
+             "t.user_id = d.k0 AND t.kind = " NKIND("d.k1") " AND t.actor_id = d.k2 AND t.post_id "
+                                                            "IS NOT DISTINCT FROM nullif(d.k3, 0)",
+             "$1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[]", "k0, k1, k2, k3"),
          "COPY notifications (user_id, created_at, kind, actor_id, post_id) FROM STDIN"
          " (FORMAT binary)",
          {I8(FL_PG_K(0)),
@@ -200,8 +208,8 @@ static const pg_table_sql_t pg_tables[FL_PG__TABLES] = {
                          " ON CONFLICT (viewer_id, author_id) DO UPDATE SET likes = EXCLUDED.likes"
                          " WHERE affinity.likes <> EXCLUDED.likes"},
                         2,
-                        "DELETE FROM affinity t USING unnest($1::bigint[], $2::bigint[])"
-                        " AS d(k0, k1) WHERE t.viewer_id = d.k0 AND t.author_id = d.k1"},
+                        PROBE("affinity", "t.viewer_id = d.k0 AND t.author_id = d.k1",
+                              "$1::bigint[], $2::bigint[]", "k0, k1")},
     [FL_PG_FEED_ITEMS] = {"feed_items",
                           T(FL_PG_K(1)),
                           {"INSERT INTO feed_items (user_id, created_at, post_id, author_id)"
@@ -210,9 +218,9 @@ static const pg_table_sql_t pg_tables[FL_PG__TABLES] = {
                            " author_id = EXCLUDED.author_id"
                            " WHERE feed_items.author_id <> EXCLUDED.author_id"},
                           3,
-                          "DELETE FROM feed_items t USING unnest($1::bigint[],"
-                          " $2::timestamptz[], $3::bigint[]) AS d(k0, k1, k2)"
-                          " WHERE t.user_id = d.k0 AND t.created_at = d.k1 AND t.post_id = d.k2",
+                          PROBE("feed_items",
+                                "t.user_id = d.k0 AND t.created_at = d.k1 AND t.post_id = d.k2",
+                                "$1::bigint[], $2::timestamptz[], $3::bigint[]", "k0, k1, k2"),
                           "COPY feed_items (user_id, created_at, post_id, author_id) FROM STDIN"
                           " (FORMAT binary)",
                           {I8(FL_PG_K(0)), TIME(FL_PG_K(1)), I8(FL_PG_K(2)), I8(FL_PG_V(0))},
@@ -631,16 +639,16 @@ static fl_err_t flush_table(pg_sink_t *s, fl_pg_table_t t, char *errstr, size_t 
  * wanted; but the planner weighs it against statistics that can be far
  * off (a table emptied by deletes and not yet vacuumed is estimated at a
  * handful of rows over thousands of pages) and then prefers one full
- * scan, ~100 ms and growing with the table. The planner settings below
- * leave it nothing but the probes, for these statements only (SET LOCAL,
- * reset after them).
+ * scan, ~100 ms and growing with the table, or a join that scans the
+ * table once per key (seconds). So each key is looked up by a scalar
+ * subquery of its own (PROBE()), a plan of one table whose only choices
+ * are a scan and the unique index, and sequential and bitmap scans are
+ * switched off for these statements only (SET LOCAL, reset after them).
  */
 static fl_err_t delete_all(pg_sink_t *s, char *errstr, size_t errstr_size)
 {
-    static const char probes_only[] =
-        "SELECT set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off',"
-        " true), set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin',"
-        " 'off', true), set_config('enable_material', 'off', true)";
+    static const char probes_only[] = "SELECT set_config('enable_seqscan', 'off', true), "
+                                      "set_config('enable_bitmapscan', 'off', true)";
     bool any = false;
     fl_err_t err = FL_OK;
 
@@ -658,10 +666,8 @@ static fl_err_t delete_all(pg_sink_t *s, char *errstr, size_t errstr_size)
             err = delete_keys(s, (fl_pg_table_t)t, errstr, errstr_size);
     }
     if (!err && any)
-        err = fl__pg_exec(s->conn,
-                          "RESET enable_seqscan; RESET enable_bitmapscan; RESET enable_hashjoin;"
-                          " RESET enable_mergejoin; RESET enable_material",
-                          errstr, errstr_size);
+        err = fl__pg_exec(s->conn, "RESET enable_seqscan; RESET enable_bitmapscan", errstr,
+                          errstr_size);
     return err;
 }
 
