@@ -174,6 +174,15 @@ static fl_err_t row_set_s(fl_pg_row_t *r, int j, const char *s)
     return FL_OK;
 }
 
+/* A time the server would refuse, on every retry: the record's fault. */
+static bool time_refused(int64_t ms, const char *what, char *errstr, size_t errstr_size)
+{
+    if (ms >= FL_PG_TIME_MIN_MS && ms < FL_PG_TIME_END_MS)
+        return false;
+    snprintf(errstr, errstr_size, "%s %lld ms is outside timestamptz's range", what, (long long)ms);
+    return true;
+}
+
 /* The last record of a set table's key wins whole. */
 static fl_err_t set_row(fl_pg_batch_t *b, fl_pg_table_t tab, const int64_t k[FL_PG_KEYS],
                         bool present, int64_t v0)
@@ -204,6 +213,8 @@ static fl_err_t add_user(fl_pg_batch_t *b, const fl_event_t *ev, char *errstr, s
         snprintf(errstr, errstr_size, "UserRegistered without handle or display_name");
         return FL_ERR_INVALID;
     }
+    if (time_refused(ev->occurred_at, "occurred_at", errstr, errstr_size))
+        return FL_ERR_INVALID;
     if ((err = table_row(b, FL_PG_USERS, ev->user_id, 0, 0, 0, &r)))
         return err;
     if (ev->type == FL_EV_USER_REGISTERED) {
@@ -251,6 +262,10 @@ static fl_err_t add_post(fl_pg_batch_t *b, const fl_event_t *ev, char *errstr, s
                  FL_PG_TOPIC_POSTS);
         return FL_ERR_INVALID;
     }
+    if (ev->type == FL_EV_POST_CREATED
+            ? time_refused(ev->created_at, "created_at", errstr, errstr_size)
+            : time_refused(ev->occurred_at, "occurred_at", errstr, errstr_size))
+        return FL_ERR_INVALID;
     if ((err = table_row(b, FL_PG_POSTS, ev->post_id, 0, 0, 0, &r)))
         return err;
     if (ev->type == FL_EV_POST_CREATED) {
@@ -291,6 +306,8 @@ static fl_err_t add_timeline(fl_pg_batch_t *b, const fl_proc_record_t *rec, char
         snprintf(errstr, errstr_size, "timeline value of %zu bytes, want 8", rec->value_len);
         return FL_ERR_INVALID;
     }
+    if (time_refused(created_at, "timeline created_at", errstr, errstr_size))
+        return FL_ERR_INVALID;
     const int64_t key[FL_PG_KEYS] = {user, created_at, post, 0};
     return set_row(b, FL_PG_FEED_ITEMS, key, rec->value != NULL,
                    rec->value ? fl_key_dec_i64(rec->value) : 0);
@@ -325,9 +342,12 @@ static fl_err_t add_fact(fl_pg_batch_t *b, const fl_proc_record_t *rec, char *er
             snprintf(errstr, errstr_size, "notification kind %d", (int)f.nkind);
             return FL_ERR_INVALID;
         }
-        break;
+        /* its value is a time, as a like's or a follow's */
+        /* fall through */
     case FL_FACT_LIKE:
     case FL_FACT_FOLLOW:
+        if (f.present && time_refused(v, "the fact's time", errstr, errstr_size))
+            return FL_ERR_INVALID;
         break;
     default:
         snprintf(errstr, errstr_size, "fact kind %d", (int)f.kind);
@@ -429,7 +449,62 @@ static bool put_i64(fl_pg_buf_t *buf, int64_t v)
     return put_field(buf, be, 8);
 }
 
-fl_err_t fl_pg_batch_copy_encode(const fl_pg_batch_t *b, fl_pg_table_t t, fl_pg_buf_t *buf)
+static bool row_selected(const fl_pg_row_t *r, fl_pg_rows_t which)
+{
+    return which == FL_PG_ROWS_ALL || r->del == (which == FL_PG_ROWS_DELETES);
+}
+
+size_t fl_pg_batch_count(const fl_pg_batch_t *b, fl_pg_table_t t, fl_pg_rows_t which)
+{
+    const pg_table_t *tab = &b->t[t];
+    size_t n = 0;
+    for (size_t i = 0; i < tab->n; i++)
+        n += row_selected(&tab->rows[i], which);
+    return n;
+}
+
+/* Microseconds since 2000-01-01 (PostgreSQL's binary timestamptz) of a
+ * time add() accepted: cannot overflow. */
+static int64_t pg_time(int64_t ms)
+{
+    return (ms - 946684800000LL) * 1000;
+}
+
+/* One field of r as col says. */
+static bool put_col(fl_pg_buf_t *buf, const fl_pg_row_t *r, fl_pg_col_t col)
+{
+    int src = col.src;
+    int64_t v;
+
+    if (src == FL_PG_DEL) {
+        uint8_t del = r->del;
+        return put_field(buf, &del, 1);
+    }
+    if (src >= FL_PG_S(0)) {
+        const char *str = r->s[src - FL_PG_S(0)];
+        return str ? put_field(buf, str, (int32_t)strlen(str)) : put_field(buf, NULL, -1);
+    }
+    if (src >= FL_PG_V(0)) {
+        if (!row_has_v(r, src - FL_PG_V(0)))
+            return put_field(buf, NULL, -1);
+        v = r->v[src - FL_PG_V(0)];
+    } else {
+        v = r->k[src];
+    }
+    switch ((fl_pg_type_t)col.type) {
+    case FL_PG_TIME:
+        return put_i64(buf, pg_time(v));
+    case FL_PG_NKIND:
+        return v == 1 ? put_field(buf, "like", 4) : put_field(buf, "follow", 6);
+    case FL_PG_INT8_NZ:
+        return v ? put_i64(buf, v) : put_field(buf, NULL, -1);
+    default:
+        return put_i64(buf, v);
+    }
+}
+
+fl_err_t fl_pg_batch_copy_encode(const fl_pg_batch_t *b, fl_pg_table_t t, const fl_pg_col_t *cols,
+                                 int ncols, fl_pg_rows_t which, fl_pg_buf_t *buf)
 {
     /* PGCOPY signature, flags, header extension length */
     static const uint8_t header[19] = {'P', 'G', 'C', 'O', 'P', 'Y', '\n', 0xff, '\r', '\n', 0};
@@ -443,24 +518,41 @@ fl_err_t fl_pg_batch_copy_encode(const fl_pg_batch_t *b, fl_pg_table_t t, fl_pg_
     for (size_t i = 0; i < tab->n; i++) {
         const fl_pg_row_t *r = &tab->rows[i];
         bool ok = true;
-        uint8_t del = r->del;
+        if (!row_selected(r, which))
+            continue;
         if (!(p = buf_reserve(buf, 2)))
             return FL_ERR_NOMEM;
-        p[0] = 0;
-        p[1] = FL_PG_STAGE_COLS;
-        for (int k = 0; k < FL_PG_KEYS; k++)
-            ok = ok && put_i64(buf, r->k[k]);
-        ok = ok && put_field(buf, &del, 1);
-        for (int v = 0; v < FL_PG_VALS; v++)
-            ok = ok && (row_has_v(r, v) ? put_i64(buf, r->v[v]) : put_field(buf, NULL, -1));
-        for (int s = 0; s < FL_PG_STRS; s++)
-            ok = ok && (r->s[s] ? put_field(buf, r->s[s], (int32_t)strlen(r->s[s]))
-                                : put_field(buf, NULL, -1));
+        p[0] = (uint8_t)(ncols >> 8);
+        p[1] = (uint8_t)ncols;
+        for (int c = 0; ok && c < ncols; c++)
+            ok = put_col(buf, r, cols[c]);
         if (!ok)
             return FL_ERR_NOMEM;
     }
     if (!(p = buf_reserve(buf, 2)))
         return FL_ERR_NOMEM;
     p[0] = p[1] = 0xff;
+    return FL_OK;
+}
+
+fl_err_t fl_pg_batch_array_encode(const fl_pg_batch_t *b, fl_pg_table_t t, fl_pg_col_t col,
+                                  fl_pg_rows_t which, fl_pg_buf_t *buf)
+{
+    /* ndim, has-nulls flag, element type (int8 20, timestamptz 1184),
+     * then the one dimension's length and lower bound */
+    const pg_table_t *tab = &b->t[t];
+    uint8_t *p;
+
+    buf->len = 0;
+    if (!(p = buf_reserve(buf, 20)))
+        return FL_ERR_NOMEM;
+    fl_be_put32(p, 1);
+    fl_be_put32(p + 4, 0);
+    fl_be_put32(p + 8, col.type == FL_PG_TIME ? 1184 : 20);
+    fl_be_put32(p + 12, (uint32_t)fl_pg_batch_count(b, t, which));
+    fl_be_put32(p + 16, 1);
+    for (size_t i = 0; i < tab->n; i++)
+        if (row_selected(&tab->rows[i], which) && !put_col(buf, &tab->rows[i], col))
+            return FL_ERR_NOMEM;
     return FL_OK;
 }

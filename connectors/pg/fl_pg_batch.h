@@ -18,10 +18,15 @@
  *     one naming another author than the create is ignored (the fan-out's
  *     rules, fl_fanout.h).
  *
- * Every table's rows have one shape, fl_pg_row_t, and every staging table
- * the same columns (k0..k3, del, v0..v5, s0..s2; unset values are NULL);
- * the column meaning per table is written next to the SQL that applies it
- * (fl_pg_sink.c).
+ * Every table's rows have one shape, fl_pg_row_t. Encoding into a COPY
+ * stream or an array parameter takes a list of columns, each naming the
+ * row field it comes from and its PostgreSQL type, so the column meaning
+ * per table is written next to the SQL that applies it (fl_pg_sink.c).
+ *
+ * Times are epoch milliseconds in a row and binary timestamptz
+ * (microseconds since 2000-01-01) on the wire: integer arithmetic, exact.
+ * add() refuses a time outside PostgreSQL's timestamptz range, which the
+ * server would refuse on every retry of the batch.
  *
  * Ownership: the batch owns its rows and their strings; rows returned by
  * fl_pg_batch_rows() are borrowed until the next add, clear or free.
@@ -60,8 +65,10 @@ typedef enum fl_pg_table {
 #define FL_PG_KEYS 4
 #define FL_PG_VALS 6
 #define FL_PG_STRS 3
-/* Columns of every staging table: keys, del, values, strings. */
-#define FL_PG_STAGE_COLS (FL_PG_KEYS + 1 + FL_PG_VALS + FL_PG_STRS)
+
+/* Epoch milliseconds that PostgreSQL's timestamptz holds: [MIN, END). */
+#define FL_PG_TIME_MIN_MS (-210866803200000LL) /* 4714-11-24 BC */
+#define FL_PG_TIME_END_MS 9224318016000000LL   /* 294277-01-01 */
 
 typedef struct fl_pg_row {
     int64_t k[FL_PG_KEYS];
@@ -104,11 +111,53 @@ typedef struct fl_pg_buf {
 
 void fl_pg_buf_free(fl_pg_buf_t *buf);
 
+/* Where an encoded field comes from: a row's key, del flag, value or string. */
+#define FL_PG_K(i) (i)
+#define FL_PG_DEL  FL_PG_KEYS
+#define FL_PG_V(i) (FL_PG_KEYS + 1 + (i))
+#define FL_PG_S(j) (FL_PG_KEYS + 1 + FL_PG_VALS + (j))
+
+/* The PostgreSQL type a field is encoded as (binary format). An unset
+ * value or string is NULL whatever its type. */
+typedef enum fl_pg_type {
+    FL_PG_INT8,    /* bigint */
+    FL_PG_BOOL,    /* boolean (del) */
+    FL_PG_TEXT,    /* text (strings) */
+    FL_PG_TIME,    /* timestamptz, from epoch milliseconds */
+    FL_PG_NKIND,   /* text: 'like' for 1, else 'follow' (notification kinds) */
+    FL_PG_INT8_NZ, /* bigint, NULL for 0 (a follow notification's post) */
+} fl_pg_type_t;
+
+typedef struct fl_pg_col {
+    uint8_t src;  /* FL_PG_K(i), FL_PG_DEL, FL_PG_V(i), FL_PG_S(j) */
+    uint8_t type; /* fl_pg_type_t */
+} fl_pg_col_t;
+
+/* Which rows of a table an encoding takes. */
+typedef enum fl_pg_rows {
+    FL_PG_ROWS_ALL,
+    FL_PG_ROWS_UPSERTS, /* not del */
+    FL_PG_ROWS_DELETES, /* del */
+} fl_pg_rows_t;
+
+/* Rows of t that which selects. */
+size_t fl_pg_batch_count(const fl_pg_batch_t *b, fl_pg_table_t t, fl_pg_rows_t which);
+
 /*
  * Replaces buf's contents with the binary COPY stream (header, one tuple
- * of FL_PG_STAGE_COLS fields per row of t, trailer) of the staging table
- * columns in order. FL_ERR_NOMEM on allocation failure.
+ * of ncols fields per selected row of t, trailer) of the columns cols.
+ * FL_ERR_NOMEM on allocation failure.
  */
-fl_err_t fl_pg_batch_copy_encode(const fl_pg_batch_t *b, fl_pg_table_t t, fl_pg_buf_t *buf);
+fl_err_t fl_pg_batch_copy_encode(const fl_pg_batch_t *b, fl_pg_table_t t, const fl_pg_col_t *cols,
+                                 int ncols, fl_pg_rows_t which, fl_pg_buf_t *buf);
+
+/*
+ * Replaces buf's contents with a one-dimensional binary array (the
+ * format of a parameter of type col's type[]) of col over the selected
+ * rows of t, in row order; col's type must be FL_PG_INT8 or FL_PG_TIME
+ * (no NULLs: keys). FL_ERR_NOMEM on allocation failure.
+ */
+fl_err_t fl_pg_batch_array_encode(const fl_pg_batch_t *b, fl_pg_table_t t, fl_pg_col_t col,
+                                  fl_pg_rows_t which, fl_pg_buf_t *buf);
 
 #endif

@@ -13,10 +13,28 @@
  * when the row is gone altogether, a database restored or wiped).
  *
  * Workload: one flush per runtime batch (up to batch_max_records
- * records); per non-empty table one COPY and one or two statements, so a
- * flush costs about 2 + parts + 3 x tables round trips whatever its size.
- * Measured (ops/bench/pg_sink.c, README): COPY + set-based upserts beat
- * one pipelined INSERT per row.
+ * records), mostly new feed items while a backlog is consumed. Per
+ * non-empty table:
+ *   - set tables first delete the batch's tombstoned keys, one DELETE
+ *     per table with the keys as array parameters and one index probe
+ *     per key whatever the statistics say (delete_all());
+ *   - the set tables of a backlog (feed_items, post_likes, follows,
+ *     notifications) then COPY their upserted rows straight into the
+ *     table inside a savepoint: while nearly every row is new this skips
+ *     the staging table and the speculative insert per row of ON
+ *     CONFLICT. A key that is already there makes the COPY fail with a
+ *     unique violation; the sink rolls back to the savepoint and takes
+ *     the staging path below. Both paths write the same rows: the batch
+ *     holds one row per key, so a COPY that succeeds inserted exactly
+ *     the rows the upsert would have, and a row that already holds its
+ *     values is only ever met on the staging path, where it is left
+ *     untouched. After a refusal the table stages for 1, 2, 4 ... up
+ *     to DIRECT_BACKOFF_MAX flushes before it tries again, so that a
+ *     replay does not pay for a refused COPY every flush;
+ *   - everything else is staged by binary COPY into a temporary table and
+ *     applied with one or two set-based statements.
+ * Measured (ops/bench/pg_sink.c, README): these beat one pipelined INSERT
+ * per row.
  *
  * An upsert whose row already holds the staged values writes nothing
  * (DO UPDATE ... WHERE old <> new): re-applied batches, the replays after
@@ -24,8 +42,8 @@
  * new row version, its index entries and its WAL. The columns compared
  * are NOT NULL, so <> is exact.
  *
- * Times are staged as epoch milliseconds and turned into timestamptz by
- * MS() in SQL, exactly (no floating point).
+ * Times travel as binary timestamptz (fl_pg_batch.h): no conversion in
+ * SQL, and none through floating point.
  */
 #include "fl_pg_sink.h"
 #include "fl_log.h"
@@ -40,25 +58,54 @@
 
 #define COMPONENT "pg-sink"
 
-#define MS(x)    "('epoch'::timestamptz + (" x ") * interval '1 millisecond')"
 #define NKIND(x) "(CASE " x " WHEN 1 THEN 'like' ELSE 'follow' END)"
-#define STAGE(name)                                                                                \
-    "CREATE TEMP TABLE IF NOT EXISTS " name " (k0 bigint, k1 bigint, k2 bigint, k3 bigint,"        \
-    " del boolean, v0 bigint, v1 bigint, v2 bigint, v3 bigint, v4 bigint, v5 bigint,"              \
-    " s0 text, s1 text, s2 text) ON COMMIT DELETE ROWS;"
+#define T(i)     (1u << (i)) /* a staging column that is a time */
+
+/* Every staging table has the columns k0..k3, del, v0..v5, s0..s2
+ * (fl_pg_batch.h's row), bigint, boolean and text, except the times a
+ * table names, which are timestamptz. */
+#define STAGE_COLS FL_PG_S(FL_PG_STRS)
+
+/* At most this many flushes of a table stage without trying a direct
+ * COPY after it was refused (a replay): a replay then wastes about one
+ * attempt in this many, and new rows go direct again this soon. */
+#define DIRECT_BACKOFF_MAX 16
+#define MIN(a, b)          ((a) < (b) ? (a) : (b))
 
 typedef struct pg_table_sql {
-    const char *name; /* the metrics label */
-    const char *copy;
-    const char *apply[3]; /* in order; NULL ends */
-    bool set;             /* a set table: apply[0] deletes, apply[1] upserts */
+    const char *name;     /* the metrics label; the staging table is s_<name> */
+    uint32_t times;       /* T(FL_PG_K(i)), T(FL_PG_V(i)): staged as timestamptz */
+    const char *apply[2]; /* from the staging table, in order; NULL ends */
+    /* set tables */
+    int nkeys;          /* k0..: the delete's array parameters */
+    const char *del;    /* the keys' delete, NULL: not a set table */
+    const char *direct; /* COPY of new rows into the table, NULL: always staged */
+    fl_pg_col_t direct_cols[5];
+    int n_direct_cols;
 } pg_table_sql_t;
+
+/* A delete by whole unique keys, given as arrays: a scalar subquery per
+ * key finds its row (it can only be an index probe, see delete_all()),
+ * the delete takes the rows by ctid. Rows are found and deleted in one
+ * statement of the transaction that owns their partitions. */
+#define PROBE(table, match, arrays, cols)                                                          \
+    "DELETE FROM " table " WHERE ctid = ANY (ARRAY(SELECT (SELECT t.ctid FROM " table              \
+    " t WHERE " match ") FROM unnest(" arrays ") AS d(" cols ")))"
+
+#define I8(src)                                                                                    \
+    {                                                                                              \
+        (src), FL_PG_INT8                                                                          \
+    }
+#define TIME(src)                                                                                  \
+    {                                                                                              \
+        (src), FL_PG_TIME                                                                          \
+    }
 
 /* Column meaning per table: fl_pg_batch.h. */
 static const pg_table_sql_t pg_tables[FL_PG__TABLES] = {
     [FL_PG_USER_COUNTS] =
         {"user_counts",
-         "COPY s_user_counts FROM STDIN (FORMAT binary)",
+         0,
          {"INSERT INTO user_counts (user_id, followers_count, following_count, posts_count)"
           " SELECT k0, v0, v1, v2 FROM s_user_counts ON CONFLICT (user_id) DO UPDATE SET"
           " followers_count = coalesce(EXCLUDED.followers_count, user_counts.followers_count),"
@@ -67,27 +114,23 @@ static const pg_table_sql_t pg_tables[FL_PG__TABLES] = {
           "UPDATE users u SET followers_count = coalesce(s.v0, u.followers_count),"
           " following_count = coalesce(s.v1, u.following_count),"
           " posts_count = coalesce(s.v2, u.posts_count) FROM s_user_counts s WHERE u.id = s.k0"}},
-    [FL_PG_USERS] =
-        {"users",
-         "COPY s_users FROM STDIN (FORMAT binary)",
-         {"INSERT INTO users (id, username, display_name, bio, created_at, updated_at,"
-          " followers_count, following_count, posts_count)"
-          " SELECT s.k0, s.s0, s.s1, s.s2, " MS("s.v0") ", " MS(
-              "s.v1") ","
+    [FL_PG_USERS] = {"users",
+                     T(FL_PG_V(0)) | T(FL_PG_V(1)),
+                     {"INSERT INTO users (id, username, display_name, bio, created_at, updated_at,"
+                      " followers_count, following_count, posts_count)"
+                      " SELECT s.k0, s.s0, s.s1, s.s2, s.v0, s.v1,"
                       " coalesce(c.followers_count, 0), coalesce(c.following_count, 0),"
                       " coalesce(c.posts_count, 0)"
                       " FROM s_users s LEFT JOIN user_counts c ON c.user_id = s.k0 WHERE s.v2 = 1"
                       " ON CONFLICT (id) DO UPDATE SET username = EXCLUDED.username,"
-                      " display_name = EXCLUDED.display_name, bio = coalesce(EXCLUDED.bio, "
-                      "users.bio),"
-                      " updated_at = EXCLUDED.updated_at",
-          "UPDATE users u SET display_name = coalesce(s.s1, u.display_name),"
-          " bio = coalesce(s.s2, u.bio), updated_at = " MS(
-              "s.v1") " FROM s_users s"
+                      " display_name = EXCLUDED.display_name,"
+                      " bio = coalesce(EXCLUDED.bio, users.bio), updated_at = EXCLUDED.updated_at",
+                      "UPDATE users u SET display_name = coalesce(s.s1, u.display_name),"
+                      " bio = coalesce(s.s2, u.bio), updated_at = s.v1 FROM s_users s"
                       " WHERE s.v2 = 0 AND u.id = s.k0"}},
     [FL_PG_POST_COUNTS] =
         {"post_counts",
-         "COPY s_post_counts FROM STDIN (FORMAT binary)",
+         0,
          {"INSERT INTO post_counts (post_id, likes_count) SELECT k0, v0 FROM s_post_counts"
           " ON CONFLICT (post_id) DO UPDATE SET likes_count = EXCLUDED.likes_count"
           " WHERE post_counts.likes_count <> EXCLUDED.likes_count",
@@ -96,81 +139,93 @@ static const pg_table_sql_t pg_tables[FL_PG__TABLES] = {
     /* a create of a known post changes nothing; a delete sets deleted_at
      * once, and only for the post's author; a delete of an unknown post
      * leaves a deleted row (README) */
-    [FL_PG_POSTS] =
-        {"posts",
-         "COPY s_posts FROM STDIN (FORMAT binary)",
-         {"INSERT INTO posts (id, user_id, content_text, privacy, reply_to, created_at,"
-          " deleted_at, likes_count)"
-          " SELECT s.k0, s.v0, coalesce(s.s0, ''), coalesce(s.s1, 'private'), s.v3,"
-          " " MS("coalesce(s.v1, s.v2)") ", " MS(
-              "s.v2") ", coalesce(c.likes_count, 0)"
+    [FL_PG_POSTS] = {"posts",
+                     T(FL_PG_V(1)) | T(FL_PG_V(2)),
+                     {"INSERT INTO posts (id, user_id, content_text, privacy, reply_to, created_at,"
+                      " deleted_at, likes_count)"
+                      " SELECT s.k0, s.v0, coalesce(s.s0, ''), coalesce(s.s1, 'private'), s.v3,"
+                      " coalesce(s.v1, s.v2), s.v2, coalesce(c.likes_count, 0)"
                       " FROM s_posts s LEFT JOIN post_counts c ON c.post_id = s.k0"
                       " ON CONFLICT (id) DO UPDATE SET deleted_at = EXCLUDED.deleted_at"
                       " WHERE posts.deleted_at IS NULL AND EXCLUDED.deleted_at IS NOT NULL"
                       " AND posts.user_id = EXCLUDED.user_id"}},
+    /* set tables: only upserts are staged */
     [FL_PG_POST_LIKES] = {"post_likes",
-                          "COPY s_post_likes FROM STDIN (FORMAT binary)",
-                          {"DELETE FROM post_likes t USING s_post_likes s"
-                           " WHERE s.del AND t.post_id = s.k0 AND t.user_id = s.k1",
-                           "INSERT INTO post_likes (post_id, user_id, created_at)"
-                           " SELECT k0, k1, " MS("v0") " FROM s_post_likes WHERE NOT del"
-                                                       " ON CONFLICT (post_id, user_id) DO UPDATE "
-                                                       "SET created_at = EXCLUDED.created_at"
-                                                       " WHERE post_likes.created_at <>"
-                                                       " EXCLUDED.created_at"},
-                          true},
+                          T(FL_PG_V(0)),
+                          {"INSERT INTO post_likes (post_id, user_id, created_at)"
+                           " SELECT k0, k1, v0 FROM s_post_likes"
+                           " ON CONFLICT (post_id, user_id) DO UPDATE SET"
+                           " created_at = EXCLUDED.created_at"
+                           " WHERE post_likes.created_at <> EXCLUDED.created_at"},
+                          2,
+                          PROBE("post_likes", "t.post_id = d.k0 AND t.user_id = d.k1",
+                                "$1::bigint[], $2::bigint[]", "k0, k1"),
+                          "COPY post_likes (post_id, user_id, created_at) FROM STDIN"
+                          " (FORMAT binary)",
+                          {I8(FL_PG_K(0)), I8(FL_PG_K(1)), TIME(FL_PG_V(0))},
+                          3},
     [FL_PG_FOLLOWS] = {"follows",
-                       "COPY s_follows FROM STDIN (FORMAT binary)",
-                       {"DELETE FROM follows t USING s_follows s"
-                        " WHERE s.del AND t.follower_id = s.k1 AND t.following_id = s.k0",
-                        "INSERT INTO follows (follower_id, following_id, created_at)"
-                        " SELECT k1, k0, " MS(
-                            "v0") " FROM s_follows WHERE NOT del"
-                                  " ON CONFLICT (follower_id, following_id) DO UPDATE SET"
-                                  " created_at = EXCLUDED.created_at"
-                                  " WHERE follows.created_at <> EXCLUDED.created_at"},
-                       true},
+                       T(FL_PG_V(0)),
+                       {"INSERT INTO follows (follower_id, following_id, created_at)"
+                        " SELECT k1, k0, v0 FROM s_follows"
+                        " ON CONFLICT (follower_id, following_id) DO UPDATE SET"
+                        " created_at = EXCLUDED.created_at"
+                        " WHERE follows.created_at <> EXCLUDED.created_at"},
+                       2,
+                       PROBE("follows", "t.follower_id = d.k1 AND t.following_id = d.k0",
+                             "$1::bigint[], $2::bigint[]", "k0, k1"),
+                       "COPY follows (follower_id, following_id, created_at) FROM STDIN"
+                       " (FORMAT binary)",
+                       {I8(FL_PG_K(1)), I8(FL_PG_K(0)), TIME(FL_PG_V(0))},
+                       3},
     [FL_PG_NOTIFICATIONS] =
         {"notifications",
-         "COPY s_notifications FROM STDIN (FORMAT binary)",
-         {"DELETE FROM notifications t USING s_notifications s"
-          " WHERE s.del AND t.user_id = s.k0 AND t.kind = " NKIND(
-              "s.k1") " AND"
-                      " t.actor_id = s.k2 AND t.post_id IS NOT DISTINCT FROM nullif(s.k3, 0)",
-          "INSERT INTO notifications (user_id, created_at, kind, actor_id, post_id)"
-          " SELECT k0, " MS("v0") ", " NKIND(
-              "k1") ", k2, nullif(k3, 0)"
-                    " FROM s_notifications WHERE NOT del"
-                    " ON CONFLICT (user_id, kind, actor_id, post_id) DO UPDATE SET"
-                    " created_at = EXCLUDED.created_at"
-                    " WHERE notifications.created_at <> EXCLUDED.created_at"},
-         true},
+         T(FL_PG_V(0)),
+         {"INSERT INTO notifications (user_id, created_at, kind, actor_id, post_id)"
+          " SELECT k0, v0, " NKIND("k1") ", k2, nullif(k3, 0) FROM s_notifications"
+                                         " ON CONFLICT (user_id, kind, actor_id, post_id) DO "
+                                         "UPDATE SET created_at = EXCLUDED.created_at"
+                                         " WHERE notifications.created_at <> EXCLUDED.created_at"},
+         4,
+         PROBE(
+             "notifications",
+             "t.user_id = d.k0 AND t.kind = " NKIND("d.k1") " AND t.actor_id = d.k2 AND t.post_id "
+                                                            "IS NOT DISTINCT FROM nullif(d.k3, 0)",
+             "$1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[]", "k0, k1, k2, k3"),
+         "COPY notifications (user_id, created_at, kind, actor_id, post_id) FROM STDIN"
+         " (FORMAT binary)",
+         {I8(FL_PG_K(0)),
+          TIME(FL_PG_V(0)),
+          {FL_PG_K(1), FL_PG_NKIND},
+          I8(FL_PG_K(2)),
+          {FL_PG_K(3), FL_PG_INT8_NZ}},
+         5},
+    /* its rows change with every like: a direct COPY would mostly fail */
     [FL_PG_AFFINITY] = {"affinity",
-                        "COPY s_affinity FROM STDIN (FORMAT binary)",
-                        {"DELETE FROM affinity t USING s_affinity s"
-                         " WHERE s.del AND t.viewer_id = s.k0 AND t.author_id = s.k1",
-                         "INSERT INTO affinity (viewer_id, author_id, likes)"
-                         " SELECT k0, k1, v0 FROM s_affinity WHERE NOT del"
+                        0,
+                        {"INSERT INTO affinity (viewer_id, author_id, likes)"
+                         " SELECT k0, k1, v0 FROM s_affinity"
                          " ON CONFLICT (viewer_id, author_id) DO UPDATE SET likes = EXCLUDED.likes"
                          " WHERE affinity.likes <> EXCLUDED.likes"},
-                        true},
-    [FL_PG_FEED_ITEMS] =
-        {"feed_items",
-         "COPY s_feed_items FROM STDIN (FORMAT binary)",
-         {"DELETE FROM feed_items t USING s_feed_items s"
-          " WHERE s.del AND t.user_id = s.k0 AND t.created_at = " MS("s.k1") " AND"
-                                                                             " t.post_id = s.k2",
-          "INSERT INTO feed_items (user_id, created_at, post_id, author_id)"
-          " SELECT k0, " MS("k1") ", k2, v0 FROM s_feed_items WHERE NOT del"
-                                  " ON CONFLICT (user_id, created_at, post_id) DO UPDATE SET"
-                                  " author_id = EXCLUDED.author_id"
-                                  " WHERE feed_items.author_id <> EXCLUDED.author_id"},
-         true},
+                        2,
+                        PROBE("affinity", "t.viewer_id = d.k0 AND t.author_id = d.k1",
+                              "$1::bigint[], $2::bigint[]", "k0, k1")},
+    [FL_PG_FEED_ITEMS] = {"feed_items",
+                          T(FL_PG_K(1)),
+                          {"INSERT INTO feed_items (user_id, created_at, post_id, author_id)"
+                           " SELECT k0, k1, k2, v0 FROM s_feed_items"
+                           " ON CONFLICT (user_id, created_at, post_id) DO UPDATE SET"
+                           " author_id = EXCLUDED.author_id"
+                           " WHERE feed_items.author_id <> EXCLUDED.author_id"},
+                          3,
+                          PROBE("feed_items",
+                                "t.user_id = d.k0 AND t.created_at = d.k1 AND t.post_id = d.k2",
+                                "$1::bigint[], $2::timestamptz[], $3::bigint[]", "k0, k1, k2"),
+                          "COPY feed_items (user_id, created_at, post_id, author_id) FROM STDIN"
+                          " (FORMAT binary)",
+                          {I8(FL_PG_K(0)), TIME(FL_PG_K(1)), I8(FL_PG_K(2)), I8(FL_PG_V(0))},
+                          4},
 };
-
-static const char pg_stage_ddl[] = STAGE("s_user_counts") STAGE("s_users") STAGE("s_post_counts")
-    STAGE("s_posts") STAGE("s_post_likes") STAGE("s_follows") STAGE("s_notifications")
-        STAGE("s_affinity") STAGE("s_feed_items");
 
 typedef struct pg_part {
     char *topic; /* owned */
@@ -185,11 +240,16 @@ typedef struct pg_sink {
     PGconn *conn; /* NULL while disconnected */
     fl_pg_batch_t *batch;
     fl_pg_buf_t buf;
+    fl_pg_buf_t keys[FL_PG_KEYS]; /* a delete's array parameters */
     pg_part_t *parts;
     size_t n_parts;
     /* metrics */
     uint64_t flushes, fenced, lost, failed, reconnects;
     uint64_t rows[FL_PG__TABLES];
+    uint64_t direct[FL_PG__TABLES], fallbacks[FL_PG__TABLES]; /* direct COPYs, and those refused */
+    /* after a refused direct COPY the next skip[t] flushes of t stage at
+     * once; backoff[t] doubles with every refusal in a row */
+    uint32_t skip[FL_PG__TABLES], backoff[FL_PG__TABLES];
     double flush_seconds;
 } pg_sink_t;
 
@@ -212,15 +272,62 @@ static void disconnect(pg_sink_t *s)
     s->conn = NULL;
 }
 
+/* The columns of table t's staging table, in order. */
+static void stage_cols(fl_pg_table_t t, fl_pg_col_t cols[STAGE_COLS])
+{
+    for (int c = 0; c < STAGE_COLS; c++) {
+        cols[c].src = (uint8_t)c;
+        cols[c].type = c == FL_PG_DEL              ? FL_PG_BOOL
+                       : c >= FL_PG_S(0)           ? FL_PG_TEXT
+                       : pg_tables[t].times & T(c) ? FL_PG_TIME
+                                                   : FL_PG_INT8;
+    }
+}
+
+/* CREATE TEMP TABLE of every staging table, into buf. */
+static fl_err_t stage_ddl(char *buf, size_t size)
+{
+    static const char *const names[STAGE_COLS] = {"k0", "k1", "k2", "k3", "del", "v0", "v1",
+                                                  "v2", "v3", "v4", "v5", "s0",  "s1", "s2"};
+    static const char *const types[] = {[FL_PG_INT8] = "bigint",
+                                        [FL_PG_BOOL] = "boolean",
+                                        [FL_PG_TEXT] = "text",
+                                        [FL_PG_TIME] = "timestamptz"};
+    size_t len = 0;
+    int n;
+
+    for (int t = 0; t < FL_PG__TABLES; t++) {
+        fl_pg_col_t cols[STAGE_COLS];
+        stage_cols((fl_pg_table_t)t, cols);
+        n = snprintf(buf + len, size - len, "CREATE TEMP TABLE IF NOT EXISTS s_%s (",
+                     pg_tables[t].name);
+        for (int c = 0; n > 0 && (size_t)n < size - len && c < STAGE_COLS; c++) {
+            len += (size_t)n;
+            n = snprintf(buf + len, size - len, "%s%s %s", c ? ", " : "", names[c],
+                         types[cols[c].type]);
+        }
+        if (n > 0 && (size_t)n < size - len) {
+            len += (size_t)n;
+            n = snprintf(buf + len, size - len, ") ON COMMIT DELETE ROWS;");
+        }
+        if (n < 0 || (size_t)n >= size - len)
+            return FL_ERR_NOMEM;
+        len += (size_t)n;
+    }
+    return FL_OK;
+}
+
 /* Connects, migrates and creates the staging tables. */
 static fl_err_t connect_db(pg_sink_t *s)
 {
     /* connect_timeout first: a conninfo that sets one overrides it */
     const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
     const char *vals[] = {"5", "feedline-pg-sink", s->conninfo, NULL};
-    char errstr[512];
+    char errstr[512], ddl[4096];
     fl_err_t err;
 
+    if (stage_ddl(ddl, sizeof(ddl)))
+        return FL_ERR_NOMEM;
     disconnect(s);
     s->conn = PQconnectdbParams(keys, vals, 1);
     if (!s->conn)
@@ -233,7 +340,7 @@ static fl_err_t connect_db(pg_sink_t *s)
     }
     PQsetNoticeProcessor(s->conn, quiet_notices, NULL);
     if ((err = fl__pg_migrate(s->conn, s->migrations, errstr, sizeof(errstr))) ||
-        (err = fl__pg_exec(s->conn, pg_stage_ddl, errstr, sizeof(errstr)))) {
+        (err = fl__pg_exec(s->conn, ddl, errstr, sizeof(errstr)))) {
         fl_log_error(COMPONENT, "%s", errstr);
         disconnect(s);
         return err;
@@ -413,43 +520,154 @@ static fl_err_t why_refused(pg_sink_t *s, const char *topic, int32_t partition)
     return err;
 }
 
-/* Stages table t by COPY and applies it. */
-static fl_err_t flush_table(pg_sink_t *s, fl_pg_table_t t, char *errstr, size_t errstr_size)
+/* COPY buf in with sql; *duplicate when the server refused a key that is
+ * already there (unique violation). */
+static fl_err_t copy_in(pg_sink_t *s, const char *sql, const fl_pg_buf_t *buf, bool *duplicate,
+                        char *errstr, size_t errstr_size)
 {
-    const pg_table_sql_t *sql = &pg_tables[t];
-    const fl_pg_row_t *rows;
-    PGresult *res;
-    fl_err_t err;
-
-    if ((err = fl_pg_batch_copy_encode(s->batch, t, &s->buf)))
-        return err;
-    res = PQexec(s->conn, sql->copy);
-    err = fl__pg_check(s->conn, res, PGRES_COPY_IN, sql->copy, errstr, errstr_size);
+    PGresult *res = PQexec(s->conn, sql);
+    fl_err_t err = fl__pg_check(s->conn, res, PGRES_COPY_IN, sql, errstr, errstr_size);
     PQclear(res);
     if (err)
         return err;
-    if (PQputCopyData(s->conn, (const char *)s->buf.p, (int)s->buf.len) != 1 ||
+    if (PQputCopyData(s->conn, (const char *)buf->p, (int)buf->len) != 1 ||
         PQputCopyEnd(s->conn, NULL) != 1) {
-        snprintf(errstr, errstr_size, "COPY %s: %s", sql->name, PQerrorMessage(s->conn));
+        snprintf(errstr, errstr_size, "%s: %s", sql, PQerrorMessage(s->conn));
         return FL_ERR_UNAVAILABLE;
     }
     res = PQgetResult(s->conn);
-    err = fl__pg_check(s->conn, res, PGRES_COMMAND_OK, sql->copy, errstr, errstr_size);
+    err = fl__pg_check(s->conn, res, PGRES_COMMAND_OK, sql, errstr, errstr_size);
+    if (err && duplicate) {
+        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        *duplicate = state && !strcmp(state, "23505");
+    }
     PQclear(res);
     /* drain: after COPY libpq returns NULL once the command is done */
     while ((res = PQgetResult(s->conn)))
         PQclear(res);
-    /* a set table runs its delete only for a batch with deletes and its
-     * upsert only for one with upserts: a join against an empty side still
-     * costs a plan and, without statistics on the staging table, a scan */
-    size_t dels = 0, n = fl_pg_batch_rows(s->batch, t, &rows);
-    for (size_t i = 0; sql->set && i < n; i++)
-        dels += rows[i].del;
-    for (int i = 0; !err && i < 3 && sql->apply[i]; i++) {
-        if (sql->set && ((i == 0 && !dels) || (i == 1 && dels == n)))
-            continue;
-        err = fl__pg_exec(s->conn, sql->apply[i], errstr, errstr_size);
+    return err;
+}
+
+/* Deletes the tombstoned keys of set table t. */
+static fl_err_t delete_keys(pg_sink_t *s, fl_pg_table_t t, char *errstr, size_t errstr_size)
+{
+    const pg_table_sql_t *sql = &pg_tables[t];
+    const char *values[FL_PG_KEYS];
+    int lengths[FL_PG_KEYS], formats[FL_PG_KEYS];
+    Oid types[FL_PG_KEYS];
+    fl_err_t err;
+
+    for (int k = 0; k < sql->nkeys; k++) {
+        bool time = sql->times & T(FL_PG_K(k));
+        fl_pg_col_t col = {(uint8_t)FL_PG_K(k), time ? FL_PG_TIME : FL_PG_INT8};
+        if ((err = fl_pg_batch_array_encode(s->batch, t, col, FL_PG_ROWS_DELETES, &s->keys[k])))
+            return err;
+        values[k] = (const char *)s->keys[k].p;
+        lengths[k] = (int)s->keys[k].len;
+        formats[k] = 1;
+        types[k] = time ? 1185 : 1016; /* timestamptz[], int8[] */
     }
+    PGresult *res = PQexecParams(s->conn, sql->del, sql->nkeys, types, values, lengths, formats, 0);
+    err = fl__pg_check(s->conn, res, PGRES_COMMAND_OK, sql->del, errstr, errstr_size);
+    PQclear(res);
+    return err;
+}
+
+/* COPYs the upserts of set table t straight into the table, inside a
+ * savepoint. *duplicate when a key was already there: the savepoint is
+ * rolled back, nothing of the COPY stays, and the caller stages. */
+static fl_err_t copy_direct(pg_sink_t *s, fl_pg_table_t t, bool *duplicate, char *errstr,
+                            size_t errstr_size)
+{
+    const pg_table_sql_t *sql = &pg_tables[t];
+    fl_err_t err;
+
+    *duplicate = false;
+    if ((err = fl_pg_batch_copy_encode(s->batch, t, sql->direct_cols, sql->n_direct_cols,
+                                       FL_PG_ROWS_UPSERTS, &s->buf)) ||
+        (err = fl__pg_exec(s->conn, "SAVEPOINT fl_direct", errstr, errstr_size)))
+        return err;
+    s->direct[t]++;
+    err = copy_in(s, sql->direct, &s->buf, duplicate, errstr, errstr_size);
+    if (!err)
+        return fl__pg_exec(s->conn, "RELEASE SAVEPOINT fl_direct", errstr, errstr_size);
+    if (!*duplicate)
+        return err;
+    s->fallbacks[t]++;
+    return fl__pg_exec(s->conn, "ROLLBACK TO SAVEPOINT fl_direct", errstr, errstr_size);
+}
+
+/* Writes table t's rows but its deletes: new rows directly or staged. */
+static fl_err_t flush_table(pg_sink_t *s, fl_pg_table_t t, char *errstr, size_t errstr_size)
+{
+    const pg_table_sql_t *sql = &pg_tables[t];
+    const fl_pg_row_t *rows;
+    size_t n = fl_pg_batch_rows(s->batch, t, &rows);
+    size_t dels = sql->del ? fl_pg_batch_count(s->batch, t, FL_PG_ROWS_DELETES) : 0;
+    fl_pg_col_t cols[STAGE_COLS];
+    char copy[128];
+    bool duplicate = false;
+    fl_err_t err;
+
+    if (dels == n)
+        return FL_OK;
+    if (sql->direct && s->skip[t]) {
+        s->skip[t]--;
+    } else if (sql->direct) {
+        err = copy_direct(s, t, &duplicate, errstr, errstr_size);
+        if (err || !duplicate) {
+            s->backoff[t] = 0;
+            return err;
+        }
+        s->backoff[t] = s->backoff[t] ? MIN(s->backoff[t] * 2, DIRECT_BACKOFF_MAX) : 1;
+        s->skip[t] = s->backoff[t];
+    }
+    stage_cols(t, cols);
+    snprintf(copy, sizeof(copy), "COPY s_%s FROM STDIN (FORMAT binary)", sql->name);
+    if ((err = fl_pg_batch_copy_encode(s->batch, t, cols, STAGE_COLS,
+                                       sql->del ? FL_PG_ROWS_UPSERTS : FL_PG_ROWS_ALL, &s->buf)) ||
+        (err = copy_in(s, copy, &s->buf, NULL, errstr, errstr_size)))
+        return err;
+    for (int i = 0; !err && i < 2 && sql->apply[i]; i++)
+        err = fl__pg_exec(s->conn, sql->apply[i], errstr, errstr_size);
+    return err;
+}
+
+/*
+ * The deletes of every set table. Each deletes by a whole unique key, at
+ * most a batch's worth, so one index probe per key is always the plan
+ * wanted; but the planner weighs it against statistics that can be far
+ * off (a table emptied by deletes and not yet vacuumed is estimated at a
+ * handful of rows over thousands of pages) and then prefers one full
+ * scan, ~100 ms and growing with the table, or a join that scans the
+ * table once per key (seconds). So each key is looked up by a scalar
+ * subquery of its own (PROBE()), a plan of one table whose only choices
+ * are a scan and the unique index, and sequential and bitmap scans are
+ * switched off for these statements only (SET LOCAL, reset after them).
+ */
+static fl_err_t delete_all(pg_sink_t *s, char *errstr, size_t errstr_size)
+{
+    static const char probes_only[] = "SELECT set_config('enable_seqscan', 'off', true), "
+                                      "set_config('enable_bitmapscan', 'off', true)";
+    bool any = false;
+    fl_err_t err = FL_OK;
+
+    for (int t = 0; !err && t < FL_PG__TABLES; t++) {
+        if (!pg_tables[t].del || !fl_pg_batch_count(s->batch, (fl_pg_table_t)t, FL_PG_ROWS_DELETES))
+            continue;
+        if (!any) {
+            PGresult *res = PQexec(s->conn, probes_only);
+            err = fl__pg_check(s->conn, res, PGRES_TUPLES_OK, "planner settings", errstr,
+                               errstr_size);
+            PQclear(res);
+            any = true;
+        }
+        if (!err)
+            err = delete_keys(s, (fl_pg_table_t)t, errstr, errstr_size);
+    }
+    if (!err && any)
+        err = fl__pg_exec(s->conn, "RESET enable_seqscan; RESET enable_bitmapscan", errstr,
+                          errstr_size);
     return err;
 }
 
@@ -507,6 +725,8 @@ static fl_err_t pg_flush(void *state, const fl_sink_part_t *parts, const int64_t
             return err;
         }
     }
+    if ((err = delete_all(s, errstr, sizeof(errstr))))
+        goto fail;
     for (int t = 0; t < FL_PG__TABLES; t++) {
         const fl_pg_row_t *rows;
         if (fl_pg_batch_rows(s->batch, (fl_pg_table_t)t, &rows) &&
@@ -592,6 +812,16 @@ static void pg_metrics(void *state, char *out, size_t out_size)
     for (int t = 0; t < FL_PG__TABLES; t++)
         APPEND("feedline_pg_sink_rows_total{table=\"%s\"} %llu\n", pg_tables[t].name,
                (unsigned long long)s->rows[t]);
+    APPEND("# TYPE feedline_pg_sink_direct_copies_total counter\n");
+    for (int t = 0; t < FL_PG__TABLES; t++)
+        if (pg_tables[t].direct)
+            APPEND("feedline_pg_sink_direct_copies_total{table=\"%s\"} %llu\n", pg_tables[t].name,
+                   (unsigned long long)s->direct[t]);
+    APPEND("# TYPE feedline_pg_sink_direct_fallbacks_total counter\n");
+    for (int t = 0; t < FL_PG__TABLES; t++)
+        if (pg_tables[t].direct)
+            APPEND("feedline_pg_sink_direct_fallbacks_total{table=\"%s\"} %llu\n",
+                   pg_tables[t].name, (unsigned long long)s->fallbacks[t]);
 #undef APPEND
 }
 
@@ -603,6 +833,8 @@ static void pg_close(void *state)
     disconnect(s);
     fl_pg_batch_free(s->batch);
     fl_pg_buf_free(&s->buf);
+    for (int k = 0; k < FL_PG_KEYS; k++)
+        fl_pg_buf_free(&s->keys[k]);
     for (size_t i = 0; i < s->n_parts; i++)
         free(s->parts[i].topic);
     free(s->parts);

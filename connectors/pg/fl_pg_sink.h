@@ -8,8 +8,10 @@
  * overrides it) and applies the schema migrations (fl_pg_int.h). A batch
  * is collected in memory, collapsed per key (fl_pg_batch.h), and a flush
  * is one transaction: the fencing update of every part's offset row,
- * binary COPY into temporary staging tables, one set-based statement or
- * two per table, COMMIT. A lost connection gives FL_ERR_UNAVAILABLE with
+ * the deletes by key, new rows of the set tables COPYed straight into
+ * their tables (staged instead when a key is already there), binary COPY
+ * into temporary staging tables and one set-based statement or two for
+ * the rest, COMMIT (fl_pg_sink.c). A lost connection gives FL_ERR_UNAVAILABLE with
  * the batch kept; the next call reconnects. Re-applying a batch whose
  * COMMIT was cut off is harmless: every statement writes final values.
  */

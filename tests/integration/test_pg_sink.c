@@ -372,6 +372,102 @@ Test(it_pg_sink, invalid_records_are_refused_whole)
     fl_pg_sink.close(st);
 }
 
+/* New rows of set tables are COPYed straight into the table; a batch
+ * that re-applies rows already there is refused by the unique index and
+ * must fall back to the staged upsert, with the same result. */
+Test(it_pg_sink, direct_copy_falls_back_for_rows_already_there)
+{
+    void *st = sink_open();
+    char metrics[8192] = "";
+    claim(st, FL_SINK_NO_OFFSET);
+    add_feed(st, base + 1, -1, base + 11, base + 2, true); /* 1969-12-31 23:59:59.999 */
+    add_feed(st, base + 1, 1700000000123, base + 12, base + 2, true);
+    add_fact(st, FL_FACT_LIKE, base + 5, base + 6, 0, true, 1700000000456);
+    add_fact(st, FL_FACT_FOLLOW, base + 7, base + 8, 0, true, 3);
+    add_fact(st, FL_FACT_NOTIFICATION, base + 7, base + 8, 0, true, 4);        /* follow */
+    add_fact(st, FL_FACT_NOTIFICATION, base + 7, base + 6, base + 5, true, 5); /* like */
+    cr_assert_eq(flush(st, 6), FL_OK);
+    expect("SELECT string_agg(created_at::text, ',' ORDER BY post_id) FROM feed_items"
+           " WHERE user_id = $1 + 1",
+           "1969-12-31 23:59:59.999+00,2023-11-14 22:13:20.123+00");
+    expect("SELECT created_at::text FROM post_likes WHERE post_id = $1 + 5",
+           "2023-11-14 22:13:20.456+00");
+    expect("SELECT count(*) FROM notifications WHERE user_id = $1 + 7", "2");
+    fl_pg_sink.metrics(st, metrics, sizeof(metrics));
+    cr_expect(strstr(metrics, "feedline_pg_sink_direct_copies_total{table=\"feed_items\"} 1"), "%s",
+              metrics);
+    cr_expect(strstr(metrics, "feedline_pg_sink_direct_fallbacks_total{table=\"feed_items\"} 0"),
+              "%s", metrics);
+    char xmin[32];
+    snprintf(xmin, sizeof(xmin), "%s",
+             q("SELECT xmin::text FROM feed_items WHERE user_id = $1 + 1 AND post_id = $1 + 11"));
+
+    /* a replay of the same rows, one changed, one new, one collapsed */
+    add_feed(st, base + 1, -1, base + 11, base + 2, true);            /* unchanged */
+    add_feed(st, base + 1, 1700000000123, base + 12, base + 3, true); /* new author */
+    add_feed(st, base + 1, 1700000000999, base + 13, base + 2, true); /* new row */
+    add_feed(st, base + 1, 1700000000999, base + 13, base + 4, true); /* last wins */
+    add_fact(st, FL_FACT_LIKE, base + 5, base + 6, 0, true, 1700000000457);
+    add_fact(st, FL_FACT_FOLLOW, base + 7, base + 8, 0, true, 3);
+    add_fact(st, FL_FACT_NOTIFICATION, base + 7, base + 8, 0, true, 4);
+    add_fact(st, FL_FACT_NOTIFICATION, base + 7, base + 6, base + 5, true, 6);
+    cr_assert_eq(flush(st, 14), FL_OK);
+    expect("SELECT string_agg((post_id - $1) || ':' || (author_id - $1), ',' ORDER BY post_id)"
+           " FROM feed_items WHERE user_id = $1 + 1",
+           "11:2,12:3,13:4");
+    expect("SELECT xmin::text FROM feed_items WHERE user_id = $1 + 1 AND post_id = $1 + 11", xmin);
+    expect("SELECT created_at::text FROM post_likes WHERE post_id = $1 + 5",
+           "2023-11-14 22:13:20.457+00");
+    expect("SELECT string_agg(kind || ':' || (extract(epoch from created_at) * 1000)::int, ','"
+           " ORDER BY kind) FROM notifications WHERE user_id = $1 + 7",
+           "follow:4,like:6");
+    expect("SELECT count(*) FROM follows WHERE following_id = $1 + 7", "1");
+    metrics[0] = '\0';
+    fl_pg_sink.metrics(st, metrics, sizeof(metrics));
+    cr_expect(strstr(metrics, "feedline_pg_sink_direct_fallbacks_total{table=\"feed_items\"} 1"),
+              "%s", metrics);
+    cr_expect(strstr(metrics, "feedline_pg_sink_direct_fallbacks_total{table=\"notifications\"} 1"),
+              "%s", metrics);
+
+    /* after a refusal the next flush stages at once, then tries again */
+    add_feed(st, base + 1, 1700000001000, base + 14, base + 2, true);
+    cr_assert_eq(flush(st, 15), FL_OK);
+    add_feed(st, base + 1, 1700000001001, base + 15, base + 2, true);
+    cr_assert_eq(flush(st, 16), FL_OK);
+    metrics[0] = '\0';
+    fl_pg_sink.metrics(st, metrics, sizeof(metrics));
+    cr_expect(strstr(metrics, "feedline_pg_sink_direct_copies_total{table=\"feed_items\"} 3"), "%s",
+              metrics);
+    expect("SELECT count(*) FROM feed_items WHERE user_id = $1 + 1", "5");
+    fl_pg_sink.close(st);
+}
+
+/* A time PostgreSQL cannot hold would fail every retry of its batch. */
+Test(it_pg_sink, times_outside_timestamptz_are_refused)
+{
+    void *st = sink_open();
+    char errstr[256] = "";
+    fl_key_t k;
+    uint8_t v[8];
+    fl_key_timeline(&k, base + 1, INT64_MAX / 2, base + 2);
+    fl_key_enc_i64(v, base + 3);
+    fl_proc_record_t t = {.topic = "feedline.timelines-changelog",
+                          .key = k.buf,
+                          .key_len = k.len,
+                          .value = v,
+                          .value_len = 8};
+    cr_expect_eq(fl_pg_sink.add(st, &t, errstr, sizeof(errstr)), FL_ERR_INVALID);
+    cr_expect(strstr(errstr, "timestamptz"), "%s", errstr);
+    fl_event_t reg = {.type = FL_EV_USER_REGISTERED,
+                      .occurred_at = INT64_MIN,
+                      .user_id = base + 1,
+                      .handle = "ann",
+                      .display_name = "Ann"};
+    fl_proc_record_t u = {.topic = "users", .event = &reg};
+    cr_expect_eq(fl_pg_sink.add(st, &u, errstr, sizeof(errstr)), FL_ERR_INVALID);
+    fl_pg_sink.close(st);
+}
+
 Test(it_pg_sink, lost_offsets_are_reported)
 {
     void *st = sink_open();
