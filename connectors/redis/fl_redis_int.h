@@ -23,10 +23,11 @@
 #include <stdint.h>
 
 /* Script arguments of one chunk, at most (the last record may pass it). A
- * feed entry costs about 40 bytes and 5 us of Redis time, so a full chunk
- * holds ~13,000 entries and keeps Redis busy ~60 ms, well below
- * lua-time-limit (5 s) and short enough for the read API's tail. */
-#define FL_REDIS_CHUNK_BYTES (512 * 1024)
+ * feed entry costs about 48 bytes, and 28 us of Redis CPU in a listpack
+ * feed of 800 (ops/bench/redis_sink.c), so a full chunk holds ~2,700
+ * entries and keeps Redis busy ~75 ms: far below lua-time-limit (5 s),
+ * and a bound on how long one script holds up the read API. */
+#define FL_REDIS_CHUNK_BYTES (128 * 1024)
 /* Members per feed command in a script: Lua's unpack() takes at most
  * ~8,000 values (LUAI_MAXCSTACK). */
 #define FL_REDIS_GROUP_MAX 1000

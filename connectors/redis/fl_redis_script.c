@@ -14,6 +14,10 @@
  * applied and the offsets unmoved, and a retry re-applies idempotent
  * writes only.
  *
+ * Feed insertions: only members that are not in the feed go to ZADD (each
+ * member costs a ZADD a scan of a listpack feed); one above the feed's
+ * highest score cannot be in it, the others are looked up with ZMSCORE.
+ *
  * The shebang makes Redis refuse the whole script when it is over
  * maxmemory, instead of failing at some write in the middle.
  *
@@ -91,19 +95,33 @@ const char fl_redis_flush_lua[] =
     "      i = i + nr\n"
     "    end\n"
     "    if na > 0 then\n"
-    "      local card, new = call('ZCARD', key), {}\n"
-    "      if card == 0 then\n"
-    "        for k = 0, na - 1 do new[k + 1] = ARGV[i + 2 * k + 1] end\n"
-    "      else\n"
-    "        local mem = {}\n"
-    "        for k = 0, na - 1 do mem[k + 1] = ARGV[i + 2 * k + 1] end\n"
-    "        local sc = call('ZMSCORE', key, unpack(mem))\n"
-    "        for k = 1, na do\n"
-    "          if not sc[k] then new[#new + 1] = mem[k] end\n"
+    "      local card, new, args = call('ZCARD', key), {}, {}\n"
+    "      local top = -1\n"
+    "      if card > 0 then top = tonumber(call('ZRANGE', key, -1, -1, 'WITHSCORES')[2]) end\n"
+    "      local old, olds = {}, {}\n"
+    "      for k = 0, na - 1 do\n"
+    "        local sc, mem = ARGV[i + 2 * k], ARGV[i + 2 * k + 1]\n"
+    "        if tonumber(sc) > top then\n"
+    "          new[#new + 1] = mem\n"
+    "          args[#args + 1] = sc\n"
+    "          args[#args + 1] = mem\n"
+    "        else\n"
+    "          old[#old + 1] = mem\n"
+    "          olds[#olds + 1] = sc\n"
+    "        end\n"
+    "      end\n"
+    "      if #old > 0 then\n"
+    "        local sc = call('ZMSCORE', key, unpack(old))\n"
+    "        for k = 1, #old do\n"
+    "          if not sc[k] then\n"
+    "            new[#new + 1] = old[k]\n"
+    "            args[#args + 1] = olds[k]\n"
+    "            args[#args + 1] = old[k]\n"
+    "          end\n"
     "        end\n"
     "      end\n"
     "      if #new > 0 then\n"
-    "        call('ZADD', key, unpack(ARGV, i, i + 2 * na - 1))\n"
+    "        call('ZADD', key, unpack(args))\n"
     "        card = card + #new\n"
     "        local trimmed = {}\n"
     "        if card > fcap then\n"
