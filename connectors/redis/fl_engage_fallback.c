@@ -1,8 +1,9 @@
 /*
- * fl_engage_stub.c - the decoder of feedline.engagement facts, written
- * from fl_engage.h's wire format, for the Redis sink's test while the
- * engagement processor's codec (processors/fl_engage.c) is not in the
- * tree. The build uses it only when that file is missing.
+ * fl_engage_fallback.c - the decoder of feedline.engagement facts,
+ * written from fl_engage.h's wire format, for as long as the engagement
+ * processor's codec (processors/fl_engage.c) is not in the tree: the
+ * build compiles it into the Redis sink only when that file is missing.
+ * Delete it once the codec has landed.
  */
 #include "fl_engage.h"
 #include "fl_keys.h"
