@@ -13,6 +13,7 @@
  */
 #include "fl_pg_batch.h"
 #include "fl_be.h"
+#include "fl_celebrity.h"
 #include "fl_engage.h"
 #include "fl_keys.h"
 
@@ -385,6 +386,25 @@ static fl_err_t add_fact(fl_pg_batch_t *b, const fl_proc_record_t *rec, char *er
     }
 }
 
+/* feedline.celebrities: the author's status, whether or not the user is
+ * registered yet (user_counts keeps it). A tombstone changes nothing. */
+static fl_err_t add_celebrity(fl_pg_batch_t *b, const fl_proc_record_t *rec, char *errstr,
+                              size_t errstr_size)
+{
+    int64_t author;
+    bool celebrity;
+    fl_pg_row_t *r;
+    if (!rec->value)
+        return FL_OK;
+    fl_err_t err =
+        fl_celebrity_decode(rec->value, rec->value_len, &author, &celebrity, errstr, errstr_size);
+    if (!err)
+        err = table_row(b, FL_PG_USER_COUNTS, author, 0, 0, 0, &r);
+    if (!err)
+        row_set_v(r, 3, celebrity);
+    return err;
+}
+
 fl_err_t fl_pg_batch_add(fl_pg_batch_t *b, const fl_proc_record_t *rec, char *errstr,
                          size_t errstr_size)
 {
@@ -403,6 +423,8 @@ fl_err_t fl_pg_batch_add(fl_pg_batch_t *b, const fl_proc_record_t *rec, char *er
         return add_timeline(b, rec, errstr, errstr_size);
     if (!strcmp(topic, FL_PG_TOPIC_ENGAGEMENT))
         return add_fact(b, rec, errstr, errstr_size);
+    if (!strcmp(topic, FL_PG_TOPIC_CELEBRITIES))
+        return add_celebrity(b, rec, errstr, errstr_size);
     snprintf(errstr, errstr_size, "topic %s is not an input of the PostgreSQL sink", topic);
     return FL_ERR_CONFIG;
 }

@@ -45,10 +45,11 @@
 #define FL_PG_TOPIC_POSTS      "posts"
 #define FL_PG_TOPIC_TIMELINES  "feedline.timelines-changelog"
 #define FL_PG_TOPIC_ENGAGEMENT "feedline.engagement"
+#define FL_PG_TOPIC_CELEBRITIES "feedline.celebrities"
 
 /* In the order a flush applies them: counts before the rows that read them. */
 typedef enum fl_pg_table {
-    FL_PG_USER_COUNTS,   /* k0 user; v0 followers, v1 following, v2 posts */
+    FL_PG_USER_COUNTS,   /* k0 user; v0 followers, v1 following, v2 posts, v3 celebrity (0/1) */
     FL_PG_USERS,         /* k0 user; v0 created_at, v1 updated_at, v2 registered (0/1);
                             s0 handle, s1 display_name, s2 bio */
     FL_PG_POST_COUNTS,   /* k0 post; v0 likes */

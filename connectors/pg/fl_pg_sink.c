@@ -106,21 +106,25 @@ static const pg_table_sql_t pg_tables[FL_PG__TABLES] = {
     [FL_PG_USER_COUNTS] =
         {"user_counts",
          0,
-         {"INSERT INTO user_counts (user_id, followers_count, following_count, posts_count)"
-          " SELECT k0, v0, v1, v2 FROM s_user_counts ON CONFLICT (user_id) DO UPDATE SET"
+         {"INSERT INTO user_counts (user_id, followers_count, following_count, posts_count,"
+          " is_celebrity) SELECT k0, v0, v1, v2, v3 <> 0 FROM s_user_counts"
+          " ON CONFLICT (user_id) DO UPDATE SET"
           " followers_count = coalesce(EXCLUDED.followers_count, user_counts.followers_count),"
           " following_count = coalesce(EXCLUDED.following_count, user_counts.following_count),"
-          " posts_count = coalesce(EXCLUDED.posts_count, user_counts.posts_count)",
+          " posts_count = coalesce(EXCLUDED.posts_count, user_counts.posts_count),"
+          " is_celebrity = coalesce(EXCLUDED.is_celebrity, user_counts.is_celebrity)",
           "UPDATE users u SET followers_count = coalesce(s.v0, u.followers_count),"
           " following_count = coalesce(s.v1, u.following_count),"
-          " posts_count = coalesce(s.v2, u.posts_count) FROM s_user_counts s WHERE u.id = s.k0"}},
+          " posts_count = coalesce(s.v2, u.posts_count),"
+          " is_celebrity = coalesce(s.v3 <> 0, u.is_celebrity)"
+          " FROM s_user_counts s WHERE u.id = s.k0"}},
     [FL_PG_USERS] = {"users",
                      T(FL_PG_V(0)) | T(FL_PG_V(1)),
                      {"INSERT INTO users (id, username, display_name, bio, created_at, updated_at,"
-                      " followers_count, following_count, posts_count)"
+                      " followers_count, following_count, posts_count, is_celebrity)"
                       " SELECT s.k0, s.s0, s.s1, s.s2, s.v0, s.v1,"
                       " coalesce(c.followers_count, 0), coalesce(c.following_count, 0),"
-                      " coalesce(c.posts_count, 0)"
+                      " coalesce(c.posts_count, 0), coalesce(c.is_celebrity, false)"
                       " FROM s_users s LEFT JOIN user_counts c ON c.user_id = s.k0 WHERE s.v2 = 1"
                       " ON CONFLICT (id) DO UPDATE SET username = EXCLUDED.username,"
                       " display_name = EXCLUDED.display_name,"

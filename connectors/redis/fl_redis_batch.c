@@ -26,6 +26,7 @@
  */
 #include "fl_redis_int.h"
 
+#include "fl_celebrity.h"
 #include "fl_engage.h"
 #include "fl_keys.h"
 #include "fl_topics.h"
@@ -426,32 +427,25 @@ static fl_err_t add_celebrity(fl_redis_batch_t *b, const fl_proc_record_t *rec, 
 {
     if (!rec->value)
         return FL_OK; /* a compacted-away author: its last status stays */
-    json_error_t jerr;
-    json_t *o = json_loadb(rec->value, rec->value_len, 0, &jerr);
-    json_t *a = json_object_get(o, "author_id"), *c = json_object_get(o, "celebrity");
-    fl_err_t err = FL_OK;
-    if (!json_is_integer(a) || json_integer_value(a) <= 0 || !json_is_boolean(c)) {
-        snprintf(errstr, errstr_size, "celebrity record: %s",
-                 o ? "needs author_id > 0 and a boolean celebrity" : jerr.text);
-        err = FL_ERR_INVALID;
-        goto out;
-    }
-    int64_t author = json_integer_value(a);
+    int64_t author;
+    bool celebrity;
+    fl_err_t err =
+        fl_celebrity_decode(rec->value, rec->value_len, &author, &celebrity, errstr, errstr_size);
+    if (err)
+        return err;
     char id[24];
     fmt_i64(id, sizeof(id), author);
     err = op_begin(b);
     if (!err)
-        err = op_str(b, json_is_true(c) ? "s" : "S");
+        err = op_str(b, celebrity ? "s" : "S");
     if (!err)
         err = op_str(b, "celebrities");
     if (!err)
         err = op_str(b, id);
     if (!err) {
         op_end(b);
-        err = op_hset1(b, "user", author, "is_celebrity", json_is_true(c) ? "1" : "0");
+        err = op_hset1(b, "user", author, "is_celebrity", celebrity ? "1" : "0");
     }
-out:
-    json_decref(o);
     return err;
 }
 

@@ -349,6 +349,20 @@ def check_engagement(gen):
         "SELECT user_id, kind, actor_id, post_id FROM notifications"))
     assert got == sorted([u, k, a, p] for u, k, a, p, _ in want["notifications"]), \
         "notifications differ in PostgreSQL"
+    # celebrities: the last status of each author on feedline.celebrities
+    path = os.path.join(WORK, "celebrities.tail")
+    procs.tail_to_file(BIN, "feedline.celebrities", path)
+    status = {}
+    with open(path) as f:
+        for line in f:
+            v = json.loads(line).get("value")
+            if isinstance(v, dict):
+                status[str(v["author_id"])] = v["celebrity"]
+    celebs = {a for a, c in status.items() if c}
+    assert celebs, "the workload made no celebrity"
+    assert set(r.smembers("celebrities")) == celebs, "Redis celebrities differ"
+    got = {str(u) for (u,) in pg_query("SELECT id FROM users WHERE is_celebrity")}
+    assert got == celebs, "users.is_celebrity differs: %s vs %s" % (sorted(got), sorted(celebs))
     log("engagement: likes %d, follows %d, notifications %d equal the oracle" % (
         len(want["likes"]), len(want["follows"]), len(want["notifications"])))
 

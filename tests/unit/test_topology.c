@@ -269,8 +269,9 @@ Test(topology, real_file_loads)
     cr_assert_not_null(k);
     cr_assert_str_eq(k->group, "feedline-pg-sink");
     cr_assert_eq(k->destination, FL_SINK_POSTGRES);
-    cr_assert_eq(k->n_inputs, 4);
+    cr_assert_eq(k->n_inputs, 5);
     cr_assert_str_eq(k->inputs[3], "feedline.engagement");
+    cr_assert_str_eq(k->inputs[4], "feedline.celebrities");
 
     cr_assert_null(fl_topology_topic(t, "nope"));
     cr_assert_null(fl_topology_store(t, "nope"));
