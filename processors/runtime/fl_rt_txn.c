@@ -40,7 +40,7 @@ void fl__rt_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 
 fl_err_t fl__rt_begin(rt_t *rt)
 {
-    if (rt->in_txn)
+    if (rt->in_txn || rt->sink) /* a sink's producer is not transactional */
         return FL_OK;
     rd_kafka_error_t *e = rd_kafka_begin_transaction(rt->producer);
     if (e) {

@@ -406,3 +406,31 @@ def wait_topics_ready(kafka, feedline_bin, timeout_s=60):
                 time.sleep(0.5)
     finally:
         c.close()
+
+
+def use_celebrity_settings(bindir, summary, work):
+    """Makes the run's topology one under which the workload's celebrities
+    cross the threshold and drop below it: the topology itself when its
+    settings fit, else a copy in work with the settings the workload names
+    (summary.json's celebrity_settings). FEEDLINE_TOPOLOGY points the
+    programs started afterwards, and `feedline topology`, at that file,
+    which is returned."""
+    import workload
+    want = summary["celebrity_settings"]
+    assert want, "workload of %d users has no celebrity scenario" % summary["users"]
+    have = topology_settings(bindir)
+    if workload.celebrity_settings_fit(summary["celebrity_followers"],
+                                       have["celebrity_threshold"], have["celebrity_hysteresis"]):
+        return os.environ["FEEDLINE_TOPOLOGY"]
+    with open(os.environ["FEEDLINE_TOPOLOGY"]) as f:
+        text = f.read()
+    for k, v in want.items():
+        text, n = re.subn(r"(?m)^([ \t]+%s:[ \t]*)\d+" % k, r"\g<1>%d" % v, text)
+        assert n == 1, "%s not found once in %s" % (k, os.environ["FEEDLINE_TOPOLOGY"])
+    path = os.path.join(work, "topology.yaml")
+    with open(path, "w") as f:
+        f.write(text)
+    os.environ["FEEDLINE_TOPOLOGY"] = path
+    got = topology_settings(bindir)
+    assert all(got[k] == v for k, v in want.items()), (got, want)
+    return path

@@ -220,29 +220,9 @@ def compare(expected, got, cap, what="changelog"):
 
 
 def use_celebrity_settings(summary):
-    """Makes the run's topology one under which the workload's celebrities
-    cross the threshold and drop below it: the topology itself when its
-    settings fit, else a copy with the settings the workload names.
-    FEEDLINE_TOPOLOGY points the processors started afterwards and the
-    oracle (through `feedline topology`) at the same file."""
-    want = summary["celebrity_settings"]
-    assert want, "workload of %d users has no celebrity scenario" % USERS
-    have = settings()
-    if workload.celebrity_settings_fit(summary["celebrity_followers"],
-                                       have["celebrity_threshold"], have["celebrity_hysteresis"]):
-        return
-    with open(os.environ["FEEDLINE_TOPOLOGY"]) as f:
-        text = f.read()
-    for k, v in want.items():
-        text, n = re.subn(r"(?m)^([ \t]+%s:[ \t]*)\d+" % k, r"\g<1>%d" % v, text)
-        assert n == 1, "%s not found once in %s" % (k, os.environ["FEEDLINE_TOPOLOGY"])
-    path = os.path.join(WORK, "topology.yaml")
-    with open(path, "w") as f:
-        f.write(text)
-    os.environ["FEEDLINE_TOPOLOGY"] = path
+    path = procs.use_celebrity_settings(BIN, summary, WORK)
     got = settings()
-    assert all(got[k] == v for k, v in want.items()), (got, want)
-    log("%d followers per celebrity: celebrity_threshold %d, hysteresis %d (topology copy %s)"
+    log("%d followers per celebrity: celebrity_threshold %d, hysteresis %d (topology %s)"
         % (summary["celebrity_followers"], got["celebrity_threshold"],
            got["celebrity_hysteresis"], path))
 

@@ -3,17 +3,20 @@
 (feedline-fanout, -timeline, -engagement, -affinity, -redis-sink,
 -pg-sink) over a generated workload with likes and unlikes (duplicates,
 unlikes without likes, self-likes), deletes and unfollows, while the
-projections' stores fail under it:
+projections' stores fail under it, the workload arriving in three parts:
 
-- each sink is killed with SIGKILL SINK_KILLS times (and restarted);
-- Redis gets FLUSHALL, and later is killed with SIGKILL and restarted
-  empty; no feedline process is restarted for either;
-- PostgreSQL is stopped with `pg_ctl stop -m immediate` for PG_DOWN_S
-  seconds while the second half of the workload arrives: the pg sink's
-  offsets must not advance while it is down;
-- a poison record on each sink's inputs (garbage on `users`, a malformed
-  timelines changelog record) goes to the dead-letter topic, once per sink,
-  and the sinks go on.
+1. both sinks are killed with SIGKILL E2E_PROJ_KILLS times each (and
+   restarted) while they work on part 1, which also holds a poison record
+   on their inputs (garbage on `users`, a malformed timelines changelog
+   record): it goes to the dead-letter topic, once per sink;
+2. while part 2 arrives, Redis gets FLUSHALL, and then is killed with
+   SIGKILL and restarted empty: the Redis sink notices each by itself and
+   rebuilds (feedline_sink_rebuilds_total), no feedline process is
+   restarted, and every feed is checked afterwards;
+3. PostgreSQL is stopped with `pg_ctl stop -m immediate` for
+   E2E_PROJ_PG_DOWN_S seconds while part 3 arrives: the PostgreSQL sink
+   writes nothing meanwhile (its flush count stays, it reports waiting),
+   keeps running, and catches up once PostgreSQL is back.
 
 Then, with everything idle:
 - every user's Redis feed (feed:{U}, newest first) and PostgreSQL
@@ -23,7 +26,8 @@ Then, with everything idle:
   input topics (tests/e2e/oracle.py compute_engagement); post_likes has no
   pair twice;
 - posts: live ones present in both, deleted ones gone from Redis and
-  marked deleted in PostgreSQL.
+  marked deleted in PostgreSQL; the celebrity set in Redis and
+  users.is_celebrity equal the last status on feedline.celebrities.
 
 Environment (the CI form takes a few minutes on 2 cores):
   E2E_PROJ_USERS, E2E_PROJ_POSTS, E2E_PROJ_LIKES  workload (2000, 10000, 20000)
@@ -96,24 +100,26 @@ def reset_projections():
     c.close()
 
 
-def split_workload(gen):
-    """Two halves of every topic's events by occurred_at, as files
-    gen/TOPIC.1.jsonl and gen/TOPIC.2.jsonl."""
+def split_workload(gen, parts=3):
+    """Every topic's events cut into `parts` runs of occurred_at, as files
+    gen/TOPIC.1.jsonl ... gen/TOPIC.N.jsonl."""
     with open(os.path.join(gen, "summary.json")) as f:
         summary = json.load(f)
-    mid = (summary["start_ms"] + summary["end_ms"]) // 2
+    lo, hi = summary["start_ms"], summary["end_ms"] + 1
     for topic in ("users", "follows", "posts", "likes"):
-        with open(os.path.join(gen, topic + ".jsonl")) as f, \
-                open(os.path.join(gen, topic + ".1.jsonl"), "w") as a, \
-                open(os.path.join(gen, topic + ".2.jsonl"), "w") as b:
+        outs = [open(os.path.join(gen, "%s.%d.jsonl" % (topic, i + 1)), "w") for i in range(parts)]
+        with open(os.path.join(gen, topic + ".jsonl")) as f:
             for line in f:
-                (a if json.loads(line)["occurred_at"] < mid else b).write(line)
+                t = json.loads(line)["occurred_at"]
+                outs[min(parts - 1, max(0, (t - lo) * parts // (hi - lo)))].write(line)
+        for o in outs:
+            o.close()
     return summary
 
 
-def produce_half(gen, half):
+def produce_part(gen, part):
     for topic in ("users", "follows", "posts", "likes"):
-        procs.produce_jsonl(BIN, topic, os.path.join(gen, "%s.%d.jsonl" % (topic, half)))
+        procs.produce_jsonl(BIN, topic, os.path.join(gen, "%s.%d.jsonl" % (topic, part)))
 
 
 def produce_poison():
@@ -156,7 +162,9 @@ def redis_pid():
 
 
 def stack_up():
-    subprocess.run([os.path.join(ROOT, "ops", "stack"), "up"], check=True, capture_output=True)
+    p = subprocess.run([os.path.join(ROOT, "ops", "stack"), "up"], capture_output=True, text=True)
+    if p.returncode:
+        raise AssertionError("ops/stack up: %s" % p.stderr[-2000:])
 
 
 def pg_stop_immediate():
@@ -204,45 +212,55 @@ def main():
                     "--users", str(USERS), "--posts", str(POSTS), "--likes", str(LIKES),
                     "--scale", "small", "--out", gen], check=True, stderr=subprocess.DEVNULL)
     summary = split_workload(gen)
+    procs.use_celebrity_settings(BIN, summary, WORK)
     state = os.path.join(WORK, "state")
     ps = [Proc(BIN, n, 0, state, None, WORK) for n in PROCESSORS]
     sinks = {b: Proc(BIN, b, 0, None, None, WORK) for b in SINKS}
     everyone = ps + list(sinks.values())
     figures = {}
     try:
-        produce_half(gen, 1)
+        # 1. Both sinks killed SINK_KILLS times while they work.
+        produce_part(gen, 1)
         for p in everyone:
             p.start()
         poison = produce_poison()
-        # 1. Sinks killed while they work; Redis flushed, then killed and
-        # restarted empty, in the middle of it.
-        t0 = time.time()
-        window = 40.0
-        kills = {}
-        kt = threading.Thread(target=lambda: kills.setdefault(
-            "n", killer(list(sinks.values()), KILLS, t0 + window)))
-        kt.start()
-        time.sleep(window / 3)
+        figures["sink_kills"] = killer(list(sinks.values()), KILLS, time.time() + 30)
+        wait_idle(everyone, timeout_s=600)
+        log("part 1 idle after %d sink kills" % figures["sink_kills"])
+        # 2. Redis flushed, then killed and restarted empty, while the
+        # sinks work on part 2: no feedline process is restarted.
+        starts = [p.starts for p in everyone]
+        rs = sinks["redis-sink"]
+        rebuilds0 = sink_metric(rs, "feedline_sink_rebuilds_total")
+        produce_part(gen, 2)
+        time.sleep(2)
         log("FLUSHALL")
         rconn().flushall()
-        time.sleep(window / 3)
+        wait_for(lambda: sink_metric(rs, "feedline_sink_rebuilds_total") > rebuilds0, 60,
+                 "the Redis sink to notice the FLUSHALL")
+        time.sleep(2)
         log("Redis: SIGKILL, restarted empty")
         os.kill(redis_pid(), 9)
-        time.sleep(1)
+        time.sleep(2)
         stack_up()
-        kt.join()
-        figures["sink_kills"] = kills.get("n", 0)
+        wait_for(lambda: sink_metric(rs, "feedline_sink_rebuilds_total") > rebuilds0 + 1, 60,
+                 "the Redis sink to notice the empty Redis")
         wait_idle(everyone, timeout_s=600)
-        log("first half idle")
-        # 2. PostgreSQL down while the second half arrives.
+        assert [p.starts for p in everyone] == starts and all(p.alive() for p in everyone), \
+            "a feedline process was restarted or exited"
+        figures["redis_rebuilds"] = sink_metric(rs, "feedline_sink_rebuilds_total") - rebuilds0
+        log("part 2 idle; Redis rebuilt %d times by itself" % figures["redis_rebuilds"])
+        check_feeds()
+        # 3. PostgreSQL down while part 3 arrives.
         pg = sinks["pg-sink"]
         before = pg_offsets()
         assert before, "the pg sink holds no offsets"
         flushes = sink_metric(pg, "feedline_sink_flushes_total")
+        retries = sink_metric(pg, "feedline_sink_retries_total")
         log("PostgreSQL: stop -m immediate for %.0f s" % PG_DOWN_S)
         pg_stop_immediate()
         down_at = time.time()
-        produce_half(gen, 2)
+        produce_part(gen, 3)
         waited = False
         while time.time() - down_at < PG_DOWN_S:
             time.sleep(1)
@@ -254,9 +272,8 @@ def main():
         pg_start()
         figures["pg_down_s"] = round(time.time() - down_at, 1)
         wait_idle(everyone, timeout_s=600)
-        log("second half idle")
-        figures["redis_rebuilds"] = sink_metric(sinks["redis-sink"], "feedline_sink_rebuilds_total")
-        figures["pg_retries"] = sink_metric(pg, "feedline_sink_retries_total")
+        log("part 3 idle")
+        figures["pg_retries"] = sink_metric(pg, "feedline_sink_retries_total") - retries
         check_dead_letters(poison)
         check_feeds()
         check_engagement(gen)
