@@ -37,6 +37,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 
 from itlib import BIN, KAFKA, ROOT, RUN, Suite, feedline  # noqa: E402
+import procs  # noqa: E402
 from procs import (Proc, changelog_timelines, reset_topics, store_timelines,  # noqa: E402
                    tail_to_file, timeline_mismatches, topic_partitions, topology_settings,
                    wait_for, wait_idle)
