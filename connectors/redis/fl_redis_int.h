@@ -23,10 +23,11 @@
 #include <stdint.h>
 
 /* Script arguments of one chunk, at most (the last record may pass it). A
- * feed entry costs about 48 bytes, and 28 us of Redis CPU in a listpack
- * feed of 800 (ops/bench/redis_sink.c), so a full chunk holds ~2,700
- * entries and keeps Redis busy ~75 ms: far below lua-time-limit (5 s),
- * and a bound on how long one script holds up the read API. */
+ * feed entry costs about 48 bytes, and at worst (entries spread over many
+ * users, each a ZADD into a listpack feed of 800) ~28 us of Redis CPU
+ * (ops/bench/redis_sink.c), so a full chunk holds ~2,700 entries and keeps
+ * Redis busy at most ~75 ms: far below lua-time-limit (5 s), and a bound on
+ * how long one script holds up the read API. */
 #define FL_REDIS_CHUNK_BYTES (128 * 1024)
 /* Members per feed command in a script: Lua's unpack() takes at most
  * ~8,000 values (LUAI_MAXCSTACK). */

@@ -640,3 +640,194 @@ Test(redis_sink, a_large_batch_is_split_into_atomic_chunks)
     cr_assert_eq(atoll(hget(buf, sizeof(buf), "feedline:sink:{t-split}", "off:" TL "/1")), next[1]);
     fl_redis_sink.close(s);
 }
+
+/* ---- feeds against a reference model ---- */
+
+#define M_USERS 3
+#define M_POSTS 300
+#define M_CAP   40
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Lines "user event post" of every message since the last call, sorted,
+ * joined by newlines into buf. */
+static const char *pmessages(redisContext *sub, char *buf, size_t size)
+{
+    char *lines[4096];
+    size_t n = 0;
+    redisAppendCommand(sub, "PING");
+    for (;;) {
+        redisReply *r = NULL;
+        cr_assert_eq(redisGetReply(sub, (void **)&r), REDIS_OK);
+        int done = strcmp(r->element[0]->str, "pong") == 0;
+        if (strcmp(r->element[0]->str, "pmessage") == 0) {
+            long long user = 0, post = 0;
+            char ev[16];
+            cr_assert_eq(sscanf(r->element[2]->str, "user:{%lld}", &user), 1);
+            cr_assert_eq(sscanf(r->element[3]->str, "{\"event\":\"%15[a-z]\",\"post_id\":\"%lld\"}",
+                                ev, &post),
+                         2);
+            cr_assert_lt(n, 4096);
+            char line[64];
+            snprintf(line, sizeof(line), "%lld %s %lld", user, ev, post);
+            lines[n++] = strdup(line);
+        }
+        freeReplyObject(r);
+        if (done)
+            break;
+    }
+    qsort(lines, n, sizeof(lines[0]), cmp_str);
+    buf[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        snprintf(buf + strlen(buf), size - strlen(buf), "%s\n", lines[i]);
+        free(lines[i]);
+    }
+    return buf;
+}
+
+/* Post p's created_at: a permutation, so scores are unique and the order
+ * of arrival (by post id) is not the order of scores. */
+static int64_t m_created(int64_t p)
+{
+    return 1000 + (p * 7919) % (M_USERS * M_POSTS + 1);
+}
+
+/* Random batches of inserts (out of score order, repeated ones, more than
+ * the bulk path's threshold per user or fewer) and removals: after every
+ * batch each feed holds exactly the model's newest M_CAP entries, still a
+ * listpack, and the messages are exactly the model's changes. */
+Test(redis_sink, feeds_match_a_model_over_random_batches)
+{
+    topo->settings.timeline_cap = M_CAP;
+    void *s = open_sink("t-model");
+    cr_assert_eq(claim1(s, TL, 0), FL_SINK_NO_OFFSET);
+    redisContext *sub = connect_to(topo->endpoints.redis);
+    freeReplyObject(redisCommand(sub, "PSUBSCRIBE user:{*}"));
+    static unsigned char in[M_USERS][M_POSTS]; /* the model: entry present */
+    static char got[1 << 17], want[1 << 17];
+    unsigned seed = 12345;
+    int64_t off = 0;
+    for (int batch = 0; batch < 60; batch++) {
+        int n = 1 + (int)(rand_r(&seed) % (batch % 3 == 0 ? 12 : 150));
+        static signed char last[M_USERS][M_POSTS]; /* -1 none, 0 removed, 1 inserted */
+        memset(last, -1, sizeof(last));
+        for (int i = 0; i < n; i++) {
+            int u = (int)(rand_r(&seed) % M_USERS);
+            int p = (int)(rand_r(&seed) % M_POSTS);
+            int present = rand_r(&seed) % 5 != 0;
+            int64_t post = 1 + u * M_POSTS + p;
+            add_tl(s, off++, u + 1, m_created(post), post, present);
+            last[u][p] = (signed char)present;
+        }
+        cr_assert_eq(flush1(s, TL, 0, off), FL_OK);
+        char *lines[4096];
+        size_t nl = 0;
+        for (int u = 0; u < M_USERS; u++) {
+            unsigned char added[M_POSTS] = {0};
+            for (int p = 0; p < M_POSTS; p++) {
+                if (last[u][p] == 0 && in[u][p]) {
+                    in[u][p] = 0;
+                    lines[nl] = malloc(64);
+                    snprintf(lines[nl++], 64, "%d delete %d", u + 1, 1 + u * M_POSTS + p);
+                } else if (last[u][p] == 1 && !in[u][p]) {
+                    in[u][p] = added[p] = 1;
+                }
+            }
+            /* past the cap the lowest scores go */
+            int count = 0;
+            for (int p = 0; p < M_POSTS; p++)
+                count += in[u][p];
+            while (count > M_CAP) {
+                int low = -1;
+                for (int p = 0; p < M_POSTS; p++)
+                    if (in[u][p] && (low < 0 || m_created(1 + u * M_POSTS + p) <
+                                                    m_created(1 + u * M_POSTS + low)))
+                        low = p;
+                in[u][low] = 0, count--;
+                if (added[low]) {
+                    added[low] = 0;
+                } else {
+                    lines[nl] = malloc(64);
+                    snprintf(lines[nl++], 64, "%d delete %d", u + 1, 1 + u * M_POSTS + low);
+                }
+            }
+            for (int p = 0; p < M_POSTS; p++) {
+                if (added[p]) {
+                    lines[nl] = malloc(64);
+                    snprintf(lines[nl++], 64, "%d update %d", u + 1, 1 + u * M_POSTS + p);
+                }
+            }
+            /* the feed: the model's entries by score */
+            char key[32];
+            snprintf(key, sizeof(key), "feed:{%d}", u + 1);
+            redisReply *r = cmd("ZRANGE %s 0 -1 WITHSCORES", key);
+            cr_assert_eq(r->elements, 2 * (size_t)count, "batch %d user %d", batch, u + 1);
+            int64_t prev = -1;
+            for (size_t i = 0; i < r->elements; i += 2) {
+                int64_t post = atoll(r->element[i]->str), sc = atoll(r->element[i + 1]->str);
+                int p = (int)(post - 1 - u * M_POSTS);
+                cr_assert(p >= 0 && p < M_POSTS && in[u][p], "batch %d: %s", batch,
+                          r->element[i]->str);
+                cr_assert_eq(sc, m_created(post));
+                cr_assert_gt(sc, prev);
+                prev = sc;
+            }
+            freeReplyObject(r);
+            if (count > 0) {
+                r = cmd("OBJECT ENCODING %s", key);
+                cr_assert_str_eq(r->str, "listpack");
+                freeReplyObject(r);
+            }
+        }
+        qsort(lines, nl, sizeof(lines[0]), cmp_str);
+        want[0] = '\0';
+        for (size_t i = 0; i < nl; i++) {
+            snprintf(want + strlen(want), sizeof(want) - strlen(want), "%s\n", lines[i]);
+            free(lines[i]);
+        }
+        cr_assert_str_eq(pmessages(sub, got, sizeof(got)), want, "batch %d", batch);
+    }
+    cr_assert_eq(cmd_int("EXISTS feedline:sink:{tmp}"), 0);
+    redisFree(sub);
+    fl_redis_sink.close(s);
+}
+
+/* A full feed of 800 that gets 900 newer entries in one batch passes the
+ * listpack limit (1024) before the trim: it must end a listpack again,
+ * holding exactly the newest 800. */
+Test(redis_sink, a_bulk_insert_past_the_listpack_limit_leaves_a_listpack)
+{
+    topo->settings.timeline_cap = 800;
+    void *s = open_sink("t-bulk");
+    cr_assert_eq(claim1(s, TL, 0), FL_SINK_NO_OFFSET);
+    int64_t off = 0;
+    for (int i = 0; i < 800; i++, off++)
+        add_tl(s, off, 7, 1000 + i, 5000 + i, 1);
+    cr_assert_eq(flush1(s, TL, 0, off), FL_OK);
+    redisContext *sub = subscribe("user:{7}");
+    for (int i = 800; i < 1700; i++, off++)
+        add_tl(s, off, 7, 1000 + i, 5000 + i, 1);
+    cr_assert_eq(flush1(s, TL, 0, off), FL_OK);
+    cr_assert_eq(cmd_int("ZCARD feed:{7}"), 800);
+    redisReply *r = cmd("OBJECT ENCODING feed:{7}");
+    cr_assert_str_eq(r->str, "listpack");
+    freeReplyObject(r);
+    r = cmd("ZRANGE feed:{7} 0 -1");
+    for (size_t i = 0; i < r->elements; i++)
+        cr_assert_eq(atoll(r->element[i]->str), 5900 + (long long)i);
+    freeReplyObject(r);
+    /* 800 old entries go, the 100 new ones that fall off at once say nothing */
+    static char buf[1 << 17];
+    messages(sub, buf, sizeof(buf));
+    int upd = 0, del = 0;
+    for (char *p = buf; (p = strstr(p, "\"event\":\"")); p += 9)
+        p[9] == 'u' ? upd++ : del++;
+    cr_assert_eq(upd, 800);
+    cr_assert_eq(del, 800);
+    cr_assert(!strstr(buf, "\"5899\"") && strstr(buf, "\"5900\"") && strstr(buf, "\"5799\""));
+    redisFree(sub);
+    fl_redis_sink.close(s);
+}
