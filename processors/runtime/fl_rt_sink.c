@@ -228,6 +228,9 @@ void fl__rt_sink_assign(rt_t *rt, rd_kafka_topic_partition_list_t *parts)
     }
     fl_log_info("runtime", "sink %s: assigned %d partitions", rt->proc->name, parts->cnt);
     rd_kafka_assign(rt->consumer, parts);
+    /* A partition this instance paused (fenced, destination down) before
+     * it lost it must not stay paused when it comes back. */
+    rd_kafka_resume_partitions(rt->consumer, parts);
     rt->assigned = parts->cnt;
 }
 
