@@ -422,21 +422,19 @@ static rd_kafka_t *make_producer(rt_t *rt)
     /* A sink produces dead letters only, outside any transaction (its
      * offsets live in the destination): idempotent, flushed before the
      * destination's write, so a crash in between repeats a dead letter
-     * (README "Projections"). */
+     * (README "Sink guarantees"). */
     const char *const props[][2] = {
         {rt->sink ? "enable.idempotence" : "transactional.id", rt->sink ? "true" : txid},
         {"batch.num.messages", "10000"},
         {"queue.buffering.max.messages", "1000000"},
-        /* a dead letter carries a value of up to
-         * 1 MiB plus its context headers */
+        /* a dead letter carries a value of up to 1 MiB plus its context
+         * headers */
         {"message.max.bytes", "2097152"},
         {"transaction.timeout.ms", "15000"},
-        /* The coordinator answers a call that comes
-         * while the previous transaction's markers are
-         * still being written with a retriable
-         * CONCURRENT_TRANSACTIONS; the default 100 ms
-         * backoff then stalls every batch (the Java
-         * client uses 20 ms for this). */
+        /* The coordinator answers a call that comes while the previous
+         * transaction's markers are still being written with a retriable
+         * CONCURRENT_TRANSACTIONS; the default 100 ms backoff then stalls
+         * every batch (the Java client uses 20 ms for this). */
         {"retry.backoff.ms", "5"},
         {"message.timeout.ms", "15000"}};
     fl_kafka_client_opts_t o = {.brokers = rt->topo->endpoints.kafka,
