@@ -41,10 +41,10 @@
 #include <stdint.h>
 
 /* The sink's inputs (topology sinks: postgres). */
-#define FL_PG_TOPIC_USERS      "users"
-#define FL_PG_TOPIC_POSTS      "posts"
-#define FL_PG_TOPIC_TIMELINES  "feedline.timelines-changelog"
-#define FL_PG_TOPIC_ENGAGEMENT "feedline.engagement"
+#define FL_PG_TOPIC_USERS       "users"
+#define FL_PG_TOPIC_POSTS       "posts"
+#define FL_PG_TOPIC_TIMELINES   "feedline.timelines-changelog"
+#define FL_PG_TOPIC_ENGAGEMENT  "feedline.engagement"
 #define FL_PG_TOPIC_CELEBRITIES "feedline.celebrities"
 
 /* In the order a flush applies them: counts before the rows that read them. */

@@ -44,14 +44,17 @@ class Proc:
         """Starts an incarnation; env: variables added to the environment
         of this incarnation only (e.g. FEEDLINE_FAILPOINT)."""
         self.log_start = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
+        self._spawn(dict(os.environ, **env) if env else None)
+
+    def _spawn(self, env):
+        """Starts feedline-<name> with environment env (None: ours), its
+        output appended to its log."""
         log = open(self.log_path, "a")
         args = [os.path.join(self.bindir, "feedline-" + self.name), "--instance",
                 str(self.instance), "--metrics", "127.0.0.1:%d" % self.port]
         if self.state_dir is not None:  # a sink keeps no local state
             args += ["--state-dir", self.state_dir]
-        self.p = subprocess.Popen(
-            args,
-            stdout=log, stderr=log, env=dict(os.environ, **env) if env else None)
+        self.p = subprocess.Popen(args, stdout=log, stderr=log, env=env)
         log.close()
         self.starts += 1
 
@@ -191,16 +194,7 @@ class FaultProc(Proc):
         full = dict(os.environ)
         full.update(self.env)
         full.update(env or {})
-        log = open(self.log_path, "a")
-        args = [os.path.join(self.bindir, "feedline-" + self.name), "--instance",
-                str(self.instance), "--metrics", "127.0.0.1:%d" % self.port]
-        if self.state_dir is not None:  # a sink keeps no local state
-            args += ["--state-dir", self.state_dir]
-        self.p = subprocess.Popen(
-            args,
-            stdout=log, stderr=log, env=full)
-        log.close()
-        self.starts += 1
+        self._spawn(full)
 
     def signal(self, sig):
         if self.alive():
