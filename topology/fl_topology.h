@@ -15,6 +15,7 @@
 
 #include "fl_err.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -88,6 +89,47 @@ typedef struct fl_settings {
     int64_t buffered_records_per_partition; /* > 0 */
 } fl_settings_t;
 
+/* JWT algorithms the read API may accept (a bit set): pinned in the
+ * topology, never taken from a token. */
+enum { FL_JWT_ALG_HS256 = 1u << 0, FL_JWT_ALG_EDDSA = 1u << 1 };
+
+/*
+ * The read API's section (`api:` in the file). Every field has a default,
+ * so a file without the section loads. Strings may be NULL (not set).
+ */
+typedef struct fl_api_cfg {
+    int64_t threads;         /* HTTP worker threads, 0 = one per core */
+    int64_t max_connections; /* open connections at most */
+    /* limits: a request past one gets 4xx with a JSON body (or, for the
+     * header size, the server's 431 before any handler runs) */
+    int64_t max_header_bytes; /* request line + headers */
+    int64_t max_query_bytes;  /* the query string */
+    int64_t max_body_bytes;   /* request bodies (the API reads none today) */
+    /* jwt: */
+    unsigned jwt_algorithms;    /* FL_JWT_ALG_* bits, at least one */
+    char *jwt_secret;           /* HS256 key; FEEDLINE_JWT_SECRET overrides */
+    char *jwt_public_key_file;  /* EdDSA (Ed25519) public key, PEM */
+    char *jwt_private_key_file; /* EdDSA private key, PEM: `feedline token` only */
+    char *jwt_issuer;           /* when set, `iss` must equal it */
+    char *jwt_audience;         /* when set, `aud` must hold it */
+    int64_t jwt_leeway_s;       /* clock skew allowed on exp and nbf */
+    int64_t jwt_max_bytes;      /* longer tokens are refused unread */
+    /* rate_limit: GCRA per viewer */
+    int64_t rate_per_s; /* sustained requests per second, 0 = off */
+    int64_t rate_burst; /* requests allowed at once beyond the rate */
+    /* ranking: score = recency * 2^(-age / half_life) + likes * ln(1 + likes)
+     *                  + affinity * ln(1 + affinity) */
+    double rank_half_life_s;
+    double rank_w_recency;
+    double rank_w_likes;
+    double rank_w_affinity;
+    int64_t rank_candidates; /* newest items of the feed that ranking orders */
+    /* stream: */
+    int64_t stream_ping_s;      /* WebSocket ping interval */
+    int64_t stream_max_clients; /* open streams at most */
+    bool dev_login;             /* the live page may mint tokens: development only */
+} fl_api_cfg_t;
+
 typedef struct fl_topology {
     char *path; /* file name used in messages */
     char *app;
@@ -101,6 +143,7 @@ typedef struct fl_topology {
     size_t n_processors;
     fl_sink_cfg_t *sinks;
     size_t n_sinks;
+    fl_api_cfg_t api;
 } fl_topology_t;
 
 /*
