@@ -519,9 +519,11 @@ def compute(posts_path, follows_path, cfg, partitions=None, recorder=None):
 
 
 # ---- engagement facts (fl_engagement.h, fl_affinity.h) ---------------------------
-def load_events(path, topic, dead):
+def load_events(path, topic, dead, check=None):
     """[(partition, offset, event)] of path's decodable, valid records, in
-    (partition, offset) order; the others are counted in dead."""
+    (partition, offset) order; the others are counted in dead. check(topic,
+    event) says why an event is invalid (None: valid); default check_event."""
+    check = check or check_event
     out = []
     with open(path, encoding="utf-8") as f:
         for line in f:
@@ -533,7 +535,7 @@ def load_events(path, topic, dead):
             if "value" not in r:
                 dead["undecodable"] += 1
                 continue
-            why = check_event(topic, r["value"])
+            why = check(topic, r["value"])
             if why:
                 dead[why] += 1
                 continue

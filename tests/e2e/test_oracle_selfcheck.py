@@ -44,7 +44,8 @@ DEFAULT_CFG = {"celebrity_threshold": 10000, "celebrity_hysteresis": 1000, "time
 def to_tail(src, topic, dst, partitions=PARTS, extra=()):
     """Wraps the JSON lines of src as `feedline tail` records in dst; extra
     are raw records (dicts without offset) appended to their partition."""
-    key_field = {"posts": "author_id", "follows": "followee_id"}[topic]
+    key_field = {"posts": "author_id", "follows": "followee_id", "likes": "post_id",
+                 "users": "user_id"}[topic]
     offsets = defaultdict(int)
     with open(src) as f, open(dst, "w") as out:
         for line in f:
@@ -657,33 +658,44 @@ def main():
                     help="default: also run the default-scale workload through the oracle")
     ap.add_argument("--keep", help="work in this directory and keep it")
     a = ap.parse_args()
-    tmp = a.keep or tempfile.mkdtemp(prefix="feedline-oracle-")
+    run_checks(a.keep, "feedline-oracle-", lambda c, tmp: all_checks(c, tmp, a.scale))
+
+
+def run_checks(keep, prefix, body):
+    """Runs body(Checks(), folder) in keep or a temporary folder (removed
+    after), prints the tally and exits 1 if a check failed."""
+    tmp = keep or tempfile.mkdtemp(prefix=prefix)
     os.makedirs(tmp, exist_ok=True)
     c = Checks()
-    ctx = {}
     try:
-        c.run(check_murmur2)
-        c.run(check_basic_rules, tmp)
-        c.run(check_engagement_rules, tmp)
-        c.run(check_celebrity_hysteresis, tmp)
-        c.run(check_cap_and_trim_flag, tmp)
-        c.run(check_merge_order, tmp)
-        c.run(check_workload_deterministic, tmp)
-        ctx["gen"] = gen_small(tmp, "small", 3)
-        with open(os.path.join(ctx["gen"], "summary.json")) as f:
-            ctx["summary"] = json.load(f)
-        c.run(check_workload_shape, ctx)
-        c.run(run_small_oracle, ctx, tmp)
-        if "expected" in ctx:
-            c.run(check_oracle_invariants, ctx)
-            c.run(check_interleavings, ctx, tmp)
-        if a.scale == "default":
-            c.run(check_default_scale, tmp)
+        body(c, tmp)
     finally:
-        if not a.keep:
+        if not keep:
             shutil.rmtree(tmp, ignore_errors=True)
     print("%d passed, %d failed" % (c.passed, c.failed))
     sys.exit(1 if c.failed else 0)
+
+
+def all_checks(c, tmp, scale):
+    """Every check of this file, in order (--scale default adds the big one)."""
+    ctx = {}
+    c.run(check_murmur2)
+    c.run(check_basic_rules, tmp)
+    c.run(check_engagement_rules, tmp)
+    c.run(check_celebrity_hysteresis, tmp)
+    c.run(check_cap_and_trim_flag, tmp)
+    c.run(check_merge_order, tmp)
+    c.run(check_workload_deterministic, tmp)
+    ctx["gen"] = gen_small(tmp, "small", 3)
+    with open(os.path.join(ctx["gen"], "summary.json")) as f:
+        ctx["summary"] = json.load(f)
+    c.run(check_workload_shape, ctx)
+    c.run(run_small_oracle, ctx, tmp)
+    if "expected" in ctx:
+        c.run(check_oracle_invariants, ctx)
+        c.run(check_interleavings, ctx, tmp)
+    if scale == "default":
+        c.run(check_default_scale, tmp)
 
 
 if __name__ == "__main__":
