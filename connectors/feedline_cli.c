@@ -1,8 +1,8 @@
 /*
  * feedline_cli.c - the `feedline` command: produce events from JSON lines,
- * tail topics as JSON lines, print the topology, create topics, and small
- * codec tools (encode, decode, partition) for checking the contract from
- * other languages.
+ * tail topics as JSON lines, print the topology, create topics, mint read
+ * API tokens, and small codec tools (encode, decode, partition) for
+ * checking the contract from other languages.
  *
  * Bad input never stops `produce`: each bad line gets a message naming its
  * line number on stderr and is skipped; the summary at the end counts
@@ -15,6 +15,7 @@
 #include "fl_codec.h"
 #include "fl_event.h"
 #include "fl_inspect.h"
+#include "fl_jwt.h"
 #include "fl_kafka_admin.h"
 #include "fl_keys.h"
 #include "fl_kv.h"
@@ -30,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define EXIT_USAGE   2
 #define EXIT_SKIPPED 3
@@ -519,6 +521,59 @@ static int cmd_partition(fl_cli_t *cli, int argc, char **argv)
     return 0;
 }
 
+/* ---- token ---------------------------------------------------------------- */
+
+/* Mints with the topology's api.jwt keys and policy, so the token is one
+ * the read API accepts (issuer and audience included). */
+static int cmd_token(fl_cli_t *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {{"ttl", required_argument, NULL, 't'},
+                                         {"alg", required_argument, NULL, 'a'},
+                                         {NULL, 0, NULL, 0}};
+    char err[512], *end, *tok = NULL;
+    long long ttl = 3600, user;
+    unsigned alg = 0;
+    int c, ret = 1;
+    fl_jwt_t *j = NULL;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c == 't') {
+            errno = 0;
+            ttl = strtoll(optarg, &end, 10);
+            if (!*optarg || *end || errno || ttl <= 0)
+                return usage_error("token", "'%s' is not a lifetime in seconds", optarg);
+        } else if (c == 'a' && !strcmp(optarg, "HS256")) {
+            alg = FL_JWT_ALG_HS256;
+        } else if (c == 'a' && !strcmp(optarg, "EdDSA")) {
+            alg = FL_JWT_ALG_EDDSA;
+        } else if (c == 'a') {
+            return usage_error("token", "unknown algorithm '%s' (HS256 or EdDSA)", optarg);
+        } else {
+            return usage_error("token", "%s", "unknown option");
+        }
+    }
+    if (optind != argc - 1)
+        return usage_error("token", "%s", "expected exactly one USER id");
+    errno = 0;
+    user = strtoll(argv[optind], &end, 10);
+    if (!*argv[optind] || *end || errno || user <= 0)
+        return usage_error("token", "'%s' is not a user id", argv[optind]);
+    if (cli_topology(cli))
+        return 1;
+    j = fl_jwt_new(&cli->topo->api, err, sizeof(err));
+    if (!j || !(tok = fl_jwt_mint(j, alg, user, (int64_t)time(NULL), ttl, err, sizeof(err)))) {
+        fprintf(stderr, "feedline token: %s\n", err);
+        goto out;
+    }
+    printf("%s\n", tok);
+    ret = 0;
+out:
+    free(tok);
+    fl_jwt_free(j);
+    return ret;
+}
+
 /* Prints the timelines held in kv (TIMELINE keys), one JSON line per user,
  * newest entry first (the keys are oldest first: walk backwards): every
  * entry when full, post ids only otherwise. Users come in descending id
@@ -698,6 +753,12 @@ static const fl_command_t fl_commands[] = {
      "Creates every topic of the topology that is missing (input and dlq topics with\n"
      "unlimited retention, changelogs compacted) and checks the partition counts of\n"
      "existing ones. --wait retries until the cluster answers.\n"},
+    {"token", cmd_token, "token USER [--ttl SECONDS] [--alg HS256|EdDSA]",
+     "Prints a bearer token for the read API naming USER as the viewer, signed\n"
+     "with the topology's api.jwt keys (HS256: the secret or FEEDLINE_JWT_SECRET;\n"
+     "EdDSA: the private key file) and carrying its issuer and audience. --ttl is\n"
+     "the lifetime (default 3600 s); --alg picks the algorithm (default: the first\n"
+     "pinned one with a signing key).\n"},
     {"encode", cmd_encode, "encode",
      "Reads one JSON event from stdin and writes its framed Avro bytes to stdout.\n"},
     {"decode", cmd_decode, "decode",
