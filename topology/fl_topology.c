@@ -24,7 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #define FL_TOPO_DEFAULT_PATH "topology/feedline.yaml"
 #define FL_TOPO_MAX_FILE     (16u * 1024u * 1024u)
@@ -407,48 +406,6 @@ const char *fl_sink_kind_str(fl_sink_kind_t kind)
     return "unknown";
 }
 
-/*
- * Plain only for text every YAML reader takes as that same string: a
- * letter first, a small safe alphabet, and none of YAML 1.1's null and
- * boolean words. Everything else is double-quoted.
- */
-static bool print_plain_ok(const char *s)
-{
-    static const char *const words[] = {"null", "true", "false", "yes", "no",
-                                        "on",   "off",  "y",     "n",   NULL};
-
-    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
-        return false;
-    for (const char *p = s; *p; p++) {
-        char ch = *p;
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              ch == '.' || ch == '_' || ch == '-' || ch == '/'))
-            return false;
-    }
-    for (size_t i = 0; words[i]; i++)
-        if (!strcasecmp(s, words[i]))
-            return false;
-    return true;
-}
-
-static void print_str(FILE *out, const char *s)
-{
-    if (print_plain_ok(s)) {
-        fputs(s, out);
-        return;
-    }
-    fputc('"', out);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(out, "\\%c", *p);
-        else if (*p < 0x20 || *p == 0x7f)
-            fprintf(out, "\\x%02x", *p);
-        else
-            fputc(*p, out);
-    }
-    fputc('"', out);
-}
-
 static void print_list(FILE *out, const char *key, char *const *items, size_t n)
 {
     if (n == 0) {
@@ -458,7 +415,7 @@ static void print_list(FILE *out, const char *key, char *const *items, size_t n)
     fprintf(out, "    %s:\n", key);
     for (size_t i = 0; i < n; i++) {
         fputs("      - ", out);
-        print_str(out, items[i]);
+        fl__print_str(out, items[i]);
         fputc('\n', out);
     }
 }
@@ -478,11 +435,11 @@ void fl_topology_print(const fl_topology_t *t, FILE *out)
     s = t->settings;
     fputs("# feedline topology as loaded, environment overrides applied\n", out);
     fputs("version: 1\napp: ", out);
-    print_str(out, t->app);
+    fl__print_str(out, t->app);
     fputs("\n\nendpoints:\n", out);
     for (size_t i = 0; i < 4; i++) {
         fprintf(out, "  %s: ", ep_keys[i]);
-        print_str(out, eps[i]);
+        fl__print_str(out, eps[i]);
         fputc('\n', out);
     }
     fputs("\nsettings:\n", out);
@@ -492,16 +449,16 @@ void fl_topology_print(const fl_topology_t *t, FILE *out)
     fputs(t->n_topics ? "\ntopics:\n" : "\ntopics: []\n", out);
     for (size_t i = 0; i < t->n_topics; i++) {
         fputs("  - name: ", out);
-        print_str(out, t->topics[i].name);
+        fl__print_str(out, t->topics[i].name);
         fprintf(out, "\n    partitions: %d\n    kind: %s\n", t->topics[i].partitions,
                 fl_topic_kind_str(t->topics[i].kind));
     }
     fputs(t->n_stores ? "\nstores:\n" : "\nstores: []\n", out);
     for (size_t i = 0; i < t->n_stores; i++) {
         fputs("  - name: ", out);
-        print_str(out, t->stores[i].name);
+        fl__print_str(out, t->stores[i].name);
         fputs("\n    changelog: ", out);
-        print_str(out, t->stores[i].changelog);
+        fl__print_str(out, t->stores[i].changelog);
         fputc('\n', out);
     }
     fputs(t->n_processors ? "\nprocessors:\n" : "\nprocessors: []\n", out);
@@ -509,9 +466,9 @@ void fl_topology_print(const fl_topology_t *t, FILE *out)
         const fl_processor_t *p = &t->processors[i];
 
         fputs("  - name: ", out);
-        print_str(out, p->name);
+        fl__print_str(out, p->name);
         fputs("\n    group: ", out);
-        print_str(out, p->group);
+        fl__print_str(out, p->group);
         fputc('\n', out);
         print_list(out, "inputs", p->inputs, p->n_inputs);
         print_list(out, "outputs", p->outputs, p->n_outputs);
@@ -522,9 +479,9 @@ void fl_topology_print(const fl_topology_t *t, FILE *out)
         const fl_sink_cfg_t *k = &t->sinks[i];
 
         fputs("  - name: ", out);
-        print_str(out, k->name);
+        fl__print_str(out, k->name);
         fputs("\n    group: ", out);
-        print_str(out, k->group);
+        fl__print_str(out, k->group);
         fputc('\n', out);
         print_list(out, "inputs", k->inputs, k->n_inputs);
         fprintf(out, "    destination: %s\n", fl_sink_kind_str(k->destination));

@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define FL_TOPO_MAX_DEPTH     32
 #define FL_TOPO_MAX_ENTRIES   10000
@@ -68,6 +69,10 @@ bool fl__node_is_null(const node_t *n);
 /* Index of key's key node in map->kids, or -1. */
 long fl__map_index(const node_t *map, const char *key, size_t len);
 
+/* Writes s as a YAML scalar any reader takes as that same string: plain
+ * when that is safe, else double-quoted. */
+void fl__print_str(FILE *out, const char *s);
+
 /* ---- pass 2's building blocks (fl_topology_schema.c) ---- */
 
 /* "null", "a scalar", "a sequence" or "a mapping", for messages. */
@@ -90,6 +95,12 @@ int fl__get_str(ctx_t *c, const node_t *n, const char *what, char **out);
 
 /* A decimal integer written as a plain scalar (see the definition). */
 int fl__get_int(ctx_t *c, const node_t *n, const char *what, int64_t *out);
+
+/* A finite decimal number written as a plain scalar (see the definition). */
+int fl__get_real(ctx_t *c, const node_t *n, const char *what, double *out);
+
+/* true or false, written plain. */
+int fl__get_bool(ctx_t *c, const node_t *n, const char *what, bool *out);
 
 /* ---- the cross-referenced sections (fl_topology_graph.c) ---- */
 

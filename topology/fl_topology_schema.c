@@ -12,6 +12,7 @@
 #include "fl_topology_int.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,6 +128,31 @@ int fl__get_str(ctx_t *c, const node_t *n, const char *what, char **out)
 }
 
 /*
+ * The checks every typed scalar shares: a plain (unquoted), non-null
+ * scalar, else a message "WHAT must be TYPE, got ...". Returns 0 or -1.
+ */
+static int plain_scalar(ctx_t *c, const node_t *n, const char *what, const char *type)
+{
+    if (n->type != NODE_SCALAR || fl__node_is_null(n)) {
+        fl__fail(c, n->line, "%s must be %s, got %s", what, type, fl__node_kind(n));
+        return -1;
+    }
+    if (!n->plain) {
+        fl__fail(c, n->line, "%s must be %s, got the quoted string '%.*s'", what, type,
+                 FL_TOPO_SHOW, n->str);
+        return -1;
+    }
+    return 0;
+}
+
+/* Fails with "WHAT must be TYPE, got 'TEXT'"; always returns -1. */
+static int not_a(ctx_t *c, const node_t *n, const char *what, const char *type)
+{
+    fl__fail(c, n->line, "%s must be %s, got '%.*s'", what, type, FL_TOPO_SHOW, n->str);
+    return -1;
+}
+
+/*
  * A decimal integer written as a plain scalar. Quoted numbers, floats,
  * trailing garbage and leading zeros (octal in YAML 1.1, decimal in 1.2)
  * are refused rather than guessed at.
@@ -137,26 +163,14 @@ int fl__get_int(ctx_t *c, const node_t *n, const char *what, int64_t *out)
     char *end = NULL;
     long long v;
 
-    if (n->type != NODE_SCALAR || fl__node_is_null(n)) {
-        fl__fail(c, n->line, "%s must be an integer, got %s", what, fl__node_kind(n));
+    if (plain_scalar(c, n, what, "an integer") < 0)
         return -1;
-    }
-    if (!n->plain) {
-        fl__fail(c, n->line, "%s must be an integer, got the quoted string '%.*s'", what,
-                 FL_TOPO_SHOW, s);
-        return -1;
-    }
     d = (*s == '-' || *s == '+') ? s + 1 : s;
-    if (*d < '0' || *d > '9') {
-        fl__fail(c, n->line, "%s must be an integer, got '%.*s'", what, FL_TOPO_SHOW, s);
-        return -1;
-    }
-    for (const char *p = d; *p; p++) {
-        if (*p < '0' || *p > '9') {
-            fl__fail(c, n->line, "%s must be an integer, got '%.*s'", what, FL_TOPO_SHOW, s);
-            return -1;
-        }
-    }
+    if (*d < '0' || *d > '9')
+        return not_a(c, n, what, "an integer");
+    for (const char *p = d; *p; p++)
+        if (*p < '0' || *p > '9')
+            return not_a(c, n, what, "an integer");
     if (d[0] == '0' && d[1]) {
         fl__fail(c, n->line, "%s: leading zeros are not allowed in '%.*s'", what, FL_TOPO_SHOW, s);
         return -1;
@@ -168,5 +182,46 @@ int fl__get_int(ctx_t *c, const node_t *n, const char *what, int64_t *out)
         return -1;
     }
     *out = (int64_t)v;
+    return 0;
+}
+
+/*
+ * A finite decimal number written as a plain scalar: digits, a point and
+ * an exponent ("21600", "0.35", "1e-3", ".5"). Hex floats, YAML's .inf and
+ * .nan, C's inf and nan, and trailing garbage are refused; so is a value
+ * strtod cannot hold (1e309, and 1e-400, which would silently become 0).
+ * feedline never calls setlocale(), so strtod reads '.' as the point.
+ */
+int fl__get_real(ctx_t *c, const node_t *n, const char *what, double *out)
+{
+    const char *s = n->str, *d;
+    char *end = NULL;
+    double v;
+
+    if (plain_scalar(c, n, what, "a number") < 0)
+        return -1;
+    d = (*s == '-' || *s == '+') ? s + 1 : s;
+    if (!((*d >= '0' && *d <= '9') || *d == '.') || d[strspn(d, "0123456789.eE+-")])
+        return not_a(c, n, what, "a number");
+    errno = 0;
+    v = strtod(s, &end);
+    if (end == s || *end)
+        return not_a(c, n, what, "a number");
+    if (errno == ERANGE || !isfinite(v)) {
+        fl__fail(c, n->line, "%s is out of range: '%.*s'", what, FL_TOPO_SHOW, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* true or false, plain and in lower case: none of YAML 1.1's yes/no/on/off. */
+int fl__get_bool(ctx_t *c, const node_t *n, const char *what, bool *out)
+{
+    if (plain_scalar(c, n, what, "true or false") < 0)
+        return -1;
+    if (strcmp(n->str, "true") && strcmp(n->str, "false"))
+        return not_a(c, n, what, "true or false");
+    *out = n->str[0] == 't';
     return 0;
 }

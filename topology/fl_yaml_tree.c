@@ -7,7 +7,8 @@
  * It rejects duplicate keys, non-scalar keys, aliases, tags, NUL bytes and
  * more than one document, so block and flow style reach the schema checks
  * looking the same. Syntax errors carry the line libyaml marks, clamped to
- * the last line of the input.
+ * the last line of the input. The way back, a string quoted for output
+ * so any YAML reader takes it as that same string, lives here too.
  *
  * Workload: a document of a few kilobytes. Collections are capped
  * (FL_TOPO_MAX_ENTRIES) so the callers' quadratic uniqueness checks stay
@@ -21,8 +22,10 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static int mark_line(yaml_mark_t m)
 {
@@ -291,4 +294,46 @@ out:
     if (have_parser)
         yaml_parser_delete(&r.parser);
     return root;
+}
+
+/*
+ * Plain only for text every YAML reader takes as that same string: a
+ * letter first, a small safe alphabet, and none of YAML 1.1's null and
+ * boolean words. Everything else is double-quoted.
+ */
+static bool print_plain_ok(const char *s)
+{
+    static const char *const words[] = {"null", "true", "false", "yes", "no",
+                                        "on",   "off",  "y",     "n",   NULL};
+
+    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
+        return false;
+    for (const char *p = s; *p; p++) {
+        char ch = *p;
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '.' || ch == '_' || ch == '-' || ch == '/'))
+            return false;
+    }
+    for (size_t i = 0; words[i]; i++)
+        if (!strcasecmp(s, words[i]))
+            return false;
+    return true;
+}
+
+void fl__print_str(FILE *out, const char *s)
+{
+    if (print_plain_ok(s)) {
+        fputs(s, out);
+        return;
+    }
+    fputc('"', out);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(out, "\\%c", *p);
+        else if (*p < 0x20 || *p == 0x7f)
+            fprintf(out, "\\x%02x", *p);
+        else
+            fputc(*p, out);
+    }
+    fputc('"', out);
 }
