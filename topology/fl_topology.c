@@ -1,7 +1,7 @@
 /*
  * fl_topology.c - load and validate topology/feedline.yaml: the public
- * API, the top level, endpoints and settings, the environment overrides,
- * and printing.
+ * API, the top level, endpoints and settings, the endpoints' environment
+ * overrides, and printing.
  *
  * Loading is two passes. The first (fl_yaml_tree.c) turns libyaml's events
  * into a tree of nodes, each carrying its 1-based line, so block and flow
@@ -9,9 +9,10 @@
  * tree against the schema (unknown keys are errors) and builds the
  * fl_topology_t: the top level, endpoints and settings here, then the
  * cross-referenced sections in fl_topology_graph.c (topics, stores,
- * processors, sinks; their invariants are listed there). The first error
- * wins; errors are "NAME:LINE: message". Environment overrides come last:
- * they are deployment facts, not topology.
+ * processors, sinks; their invariants are listed there), and last the
+ * read API's section (fl_topology_api.c). The first error wins; errors are
+ * "NAME:LINE: message". Environment overrides come after the checks: they
+ * are deployment facts, not topology.
  *
  * Workload: a file of a few kilobytes read once at start-up.
  */
@@ -29,7 +30,7 @@
 #define FL_TOPO_MAX_FILE     (16u * 1024u * 1024u)
 
 static const char *const top_keys[] = {"version", "app",        "endpoints", "settings", "topics",
-                                       "stores",  "processors", "sinks",     NULL};
+                                       "stores",  "processors", "sinks",     "api",      NULL};
 
 static int read_endpoints(ctx_t *c, fl_topology_t *t, const node_t *map, int key_line)
 {
@@ -215,6 +216,25 @@ static int read_topology(ctx_t *c, fl_topology_t *t, const node_t *root)
         return -1;
     if ((v = fl__map_get(root, "sinks", NULL)) && fl__read_sinks(c, t, v) < 0)
         return -1;
+    /* Last: it applies its own environment overrides once it is valid. */
+    if (fl__read_api(c, &t->api, fl__map_get(root, "api", NULL)) < 0)
+        return -1;
+    return 0;
+}
+
+int fl__env_override(ctx_t *c, const char *var, char **slot)
+{
+    const char *v = getenv(var);
+    char *copy;
+
+    if (!v || !*v)
+        return 0;
+    if (!(copy = strdup(v))) {
+        fl__fail(c, 0, "out of memory");
+        return -1;
+    }
+    free(*slot);
+    *slot = copy;
     return 0;
 }
 
@@ -226,19 +246,9 @@ static int apply_env(ctx_t *c, fl_topology_t *t)
     char **slots[] = {&t->endpoints.kafka, &t->endpoints.redis, &t->endpoints.postgres,
                       &t->endpoints.api};
 
-    for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
-        const char *v = getenv(vars[i]);
-        char *copy;
-
-        if (!v || !*v)
-            continue;
-        if (!(copy = strdup(v))) {
-            fl__fail(c, 0, "out of memory");
+    for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+        if (fl__env_override(c, vars[i], slots[i]) < 0)
             return -1;
-        }
-        free(*slots[i]);
-        *slots[i] = copy;
-    }
     return 0;
 }
 
@@ -446,6 +456,8 @@ void fl_topology_print(const fl_topology_t *t, FILE *out)
     for (size_t i = 0; i < S__COUNT; i++)
         fprintf(out, "  %s: %" PRId64 "\n", settings_tab[i].key, *setting_slot(&s, i));
 
+    fl__api_print(&t->api, out);
+
     fputs(t->n_topics ? "\ntopics:\n" : "\ntopics: []\n", out);
     for (size_t i = 0; i < t->n_topics; i++) {
         fputs("  - name: ", out);
@@ -527,6 +539,7 @@ void fl_topology_free(fl_topology_t *t)
     free(t->endpoints.redis);
     free(t->endpoints.postgres);
     free(t->endpoints.api);
+    fl__api_free(&t->api);
     free(t->app);
     free(t->path);
     free(t);

@@ -6,8 +6,9 @@
  * events into a tree of nodes (pass 1), fl_topology_schema.c holds the
  * typed, schema-checked reads of single nodes that every section reader
  * uses (pass 2), fl_topology_graph.c reads the cross-referenced sections
- * (topics, stores, processors, sinks), and fl_topology.c reads the rest
- * and holds the public API.
+ * (topics, stores, processors, sinks), fl_topology_api.c reads the read
+ * API's section, and fl_topology.c reads the rest and holds the public
+ * API.
  *
  * Errors: every reader reports through fl__fail(), which keeps the first
  * message only, as "NAME:LINE: message"; a function that fails returns -1
@@ -102,6 +103,10 @@ int fl__get_real(ctx_t *c, const node_t *n, const char *what, double *out);
 /* true or false, written plain. */
 int fl__get_bool(ctx_t *c, const node_t *n, const char *what, bool *out);
 
+/* Replaces *slot (malloc'd or NULL) with a copy of $var when var is set
+ * and not empty (fl_topology.c). */
+int fl__env_override(ctx_t *c, const char *var, char **slot);
+
 /* ---- the cross-referenced sections (fl_topology_graph.c) ---- */
 
 /* In this order, each checked against what the ones before accepted. On
@@ -110,5 +115,22 @@ int fl__read_topics(ctx_t *c, fl_topology_t *t, const node_t *seq, int key_line)
 int fl__read_stores(ctx_t *c, fl_topology_t *t, const node_t *seq);
 int fl__read_processors(ctx_t *c, fl_topology_t *t, const node_t *seq);
 int fl__read_sinks(ctx_t *c, fl_topology_t *t, const node_t *seq);
+
+/* ---- the read API's section (fl_topology_api.c) ---- */
+
+/*
+ * Fills a with the defaults, then with what map (the value of the `api`
+ * key; NULL when the file has none) says, then applies the section's
+ * environment overrides and checks the fields that relate to each other
+ * on the values in effect. a must start zeroed; on failure it holds what
+ * was read so far, for fl__api_free().
+ */
+int fl__read_api(ctx_t *c, fl_api_cfg_t *a, const node_t *map);
+
+/* Writes the section as YAML, the secret left out. */
+void fl__api_print(const fl_api_cfg_t *a, FILE *out);
+
+/* Frees the section's strings (not a itself). */
+void fl__api_free(fl_api_cfg_t *a);
 
 #endif
