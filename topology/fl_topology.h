@@ -2,9 +2,10 @@
  * fl_topology.h - load and validate topology/feedline.yaml.
  *
  * The topology file is the one source for topics, partition counts,
- * stores, processors, sinks, endpoints and settings. The loader parses it with
- * libyaml, rejects anything it does not know, and reports every error as
- * "FILE:LINE: message" so an operator can jump to the line.
+ * stores, processors, sinks, endpoints, settings and the read API's
+ * settings. The loader parses it with libyaml, rejects anything it does
+ * not know, and reports every error as "FILE:LINE: message" so an
+ * operator can jump to the line.
  *
  * The returned handle is immutable after loading and may be read from
  * several threads. All strings are owned by the handle and live until
@@ -93,40 +94,59 @@ typedef struct fl_settings {
  * topology, never taken from a token. */
 enum { FL_JWT_ALG_HS256 = 1u << 0, FL_JWT_ALG_EDDSA = 1u << 1 };
 
+/* jwt.secret when the file sets none: fine for the local stack, never for
+ * a deployment (the API may warn when it is in use). */
+#define FL_API_DEV_SECRET "feedline-development-secret-change-me"
+/* The shortest HS256 key accepted: 256 bits, as RFC 7518 3.2 asks. */
+#define FL_API_JWT_SECRET_MIN 32
+/* ranking.candidates at most */
+#define FL_API_MAX_CANDIDATES 1000
+
 /*
  * The read API's section (`api:` in the file). Every field has a default,
- * so a file without the section loads. Strings may be NULL (not set).
+ * so a file without the section loads; the ranges below are enforced by
+ * the loader. Strings may be NULL (not set), except jwt_secret.
  */
 typedef struct fl_api_cfg {
-    int64_t threads;         /* HTTP worker threads, 0 = one per core */
-    int64_t max_connections; /* open connections at most */
+    int64_t threads;         /* HTTP worker threads, 0 = one per core; 0..256 */
+    int64_t max_connections; /* open connections at most; 1..10^6 */
     /* limits: a request past one gets 4xx with a JSON body (or, for the
      * header size, the server's 431 before any handler runs) */
-    int64_t max_header_bytes; /* request line + headers */
-    int64_t max_query_bytes;  /* the query string */
-    int64_t max_body_bytes;   /* request bodies (the API reads none today) */
+    int64_t max_header_bytes; /* request line + headers; 1024..65536 */
+    int64_t max_query_bytes;  /* the query string; 64..65536 */
+    int64_t max_body_bytes;   /* request bodies (the API reads none today); 0..2^20 */
     /* jwt: */
-    unsigned jwt_algorithms;    /* FL_JWT_ALG_* bits, at least one */
-    char *jwt_secret;           /* HS256 key; FEEDLINE_JWT_SECRET overrides */
-    char *jwt_public_key_file;  /* EdDSA (Ed25519) public key, PEM */
-    char *jwt_private_key_file; /* EdDSA private key, PEM: `feedline token` only */
-    char *jwt_issuer;           /* when set, `iss` must equal it */
-    char *jwt_audience;         /* when set, `aud` must hold it */
-    int64_t jwt_leeway_s;       /* clock skew allowed on exp and nbf */
-    int64_t jwt_max_bytes;      /* longer tokens are refused unread */
+    unsigned jwt_algorithms; /* FL_JWT_ALG_* bits, at least one; default HS256 */
+    /* HS256 key, never NULL: FL_API_DEV_SECRET unless the file or
+     * FEEDLINE_JWT_SECRET sets one; at least FL_API_JWT_SECRET_MIN bytes
+     * when HS256 is accepted (unchecked otherwise) */
+    char *jwt_secret;
+    /* EdDSA (Ed25519) public key, PEM: a path as written (relative paths
+     * from the working directory), FEEDLINE_JWT_PUBLIC_KEY overrides; set
+     * whenever EdDSA is accepted. The loader does not open it. */
+    char *jwt_public_key_file;
+    /* EdDSA private key, PEM, for `feedline token` only (the API never
+     * signs with it); FEEDLINE_JWT_PRIVATE_KEY overrides; may be NULL */
+    char *jwt_private_key_file;
+    char *jwt_issuer;      /* when set, `iss` must equal it; NULL = not checked */
+    char *jwt_audience;    /* when set, `aud` must hold it; NULL = not checked */
+    int64_t jwt_leeway_s;  /* clock skew allowed on exp and nbf; 0..300 */
+    int64_t jwt_max_bytes; /* longer tokens are refused unread; 256..16384 */
     /* rate_limit: GCRA per viewer */
-    int64_t rate_per_s; /* sustained requests per second, 0 = off */
-    int64_t rate_burst; /* requests allowed at once beyond the rate */
+    int64_t rate_per_s; /* sustained requests per second, 0 = off; 0..10^6 */
+    int64_t rate_burst; /* requests allowed at once beyond the rate; 0..10^6 */
     /* ranking: score = recency * 2^(-age / half_life) + likes * ln(1 + likes)
-     *                  + affinity * ln(1 + affinity) */
-    double rank_half_life_s;
-    double rank_w_recency;
+     *                  + affinity * ln(1 + affinity); finite numbers */
+    double rank_half_life_s; /* > 0 */
+    double rank_w_recency;   /* the weights: >= 0 */
     double rank_w_likes;
     double rank_w_affinity;
-    int64_t rank_candidates; /* newest items of the feed that ranking orders */
+    /* newest items of the feed that ranking orders; 1..FL_API_MAX_CANDIDATES,
+     * independent of timeline_cap, as celebrities' posts are merged in */
+    int64_t rank_candidates;
     /* stream: */
-    int64_t stream_ping_s;      /* WebSocket ping interval */
-    int64_t stream_max_clients; /* open streams at most */
+    int64_t stream_ping_s;      /* WebSocket ping interval; 1..3600 */
+    int64_t stream_max_clients; /* open streams at most; 1..10^6 */
     bool dev_login;             /* the live page may mint tokens: development only */
 } fl_api_cfg_t;
 

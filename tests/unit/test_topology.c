@@ -2,10 +2,10 @@
  * test_topology.c - the topology loader and validator.
  *
  * Covers the real topology/feedline.yaml, defaults, flow versus block
- * style, environment overrides, the print/parse round trip, sinks, and one
- * test per validation error checking both the "x.yaml:LINE:" prefix and a
- * phrase of the message. Documents are built from numbered fragments so
- * the expected line of each error can be read off the source.
+ * style, environment overrides, the print/parse round trip, sinks, the
+ * read API's section, and one test per validation error checking both the "x.yaml:LINE:" prefix and
+ * a phrase of the message. Documents are built from numbered fragments so the expected line of each
+ * error can be read off the source.
  *
  * Tests run with cwd = repo root; FEEDLINE_SOURCE_DIR, when set, locates
  * the real file and the fixtures under tests/data/topology/.
@@ -18,8 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const env_vars[] = {"FEEDLINE_KAFKA", "FEEDLINE_REDIS", "FEEDLINE_POSTGRES",
-                                       "FEEDLINE_API", "FEEDLINE_TOPOLOGY"};
+static const char *const env_vars[] = {"FEEDLINE_KAFKA",          "FEEDLINE_REDIS",
+                                       "FEEDLINE_POSTGRES",       "FEEDLINE_API",
+                                       "FEEDLINE_TOPOLOGY",       "FEEDLINE_JWT_SECRET",
+                                       "FEEDLINE_JWT_PUBLIC_KEY", "FEEDLINE_JWT_PRIVATE_KEY"};
 
 static void clear_env(void)
 {
@@ -96,8 +98,45 @@ static void expect_error(const char *yaml, size_t len, const char *loc, const ch
 /* Settings from line 10 on. */
 #define SETTINGS(body) HEAD TOPICS "settings:\n" body
 
+/* Equal strings, or both NULL. */
+static void assert_str_or_null(const char *a, const char *b, const char *what)
+{
+    if (!a || !b)
+        cr_assert(a == b, "%s: '%s' versus '%s'", what, a ? a : "(null)", b ? b : "(null)");
+    else
+        cr_assert_str_eq(a, b, "%s", what);
+}
+
+/* Every field of the api section but the secret, which is never printed. */
+static void assert_same_api(const fl_api_cfg_t *a, const fl_api_cfg_t *b)
+{
+    assert_str_or_null(a->jwt_public_key_file, b->jwt_public_key_file, "public_key_file");
+    assert_str_or_null(a->jwt_private_key_file, b->jwt_private_key_file, "private_key_file");
+    assert_str_or_null(a->jwt_issuer, b->jwt_issuer, "issuer");
+    assert_str_or_null(a->jwt_audience, b->jwt_audience, "audience");
+    cr_assert_eq(a->threads, b->threads);
+    cr_assert_eq(a->max_connections, b->max_connections);
+    cr_assert_eq(a->max_header_bytes, b->max_header_bytes);
+    cr_assert_eq(a->max_query_bytes, b->max_query_bytes);
+    cr_assert_eq(a->max_body_bytes, b->max_body_bytes);
+    cr_assert_eq(a->jwt_algorithms, b->jwt_algorithms);
+    cr_assert_eq(a->jwt_leeway_s, b->jwt_leeway_s);
+    cr_assert_eq(a->jwt_max_bytes, b->jwt_max_bytes);
+    cr_assert_eq(a->rate_per_s, b->rate_per_s);
+    cr_assert_eq(a->rate_burst, b->rate_burst);
+    cr_assert(a->rank_half_life_s == b->rank_half_life_s, "half_life_s");
+    cr_assert(a->rank_w_recency == b->rank_w_recency, "recency");
+    cr_assert(a->rank_w_likes == b->rank_w_likes, "likes");
+    cr_assert(a->rank_w_affinity == b->rank_w_affinity, "affinity");
+    cr_assert_eq(a->rank_candidates, b->rank_candidates);
+    cr_assert_eq(a->stream_ping_s, b->stream_ping_s);
+    cr_assert_eq(a->stream_max_clients, b->stream_max_clients);
+    cr_assert_eq(a->dev_login, b->dev_login);
+}
+
 static void assert_same(const fl_topology_t *a, const fl_topology_t *b)
 {
+    assert_same_api(&a->api, &b->api);
     cr_assert_str_eq(a->app, b->app);
     cr_assert_str_eq(a->endpoints.kafka, b->endpoints.kafka);
     cr_assert_str_eq(a->endpoints.redis, b->endpoints.redis);
@@ -1235,4 +1274,474 @@ Test(topology, sink_group_empty)
 {
     EXPECT_ERROR(VALID "sinks:\n  - {name: s, group: '', inputs: [in], destination: redis}\n",
                  "x.yaml:14:", "sink 's' group must not be empty");
+}
+
+/* ------------------------------------------------------------------ */
+/* The read API's section                                              */
+/* ------------------------------------------------------------------ */
+
+/* Lines 1-4, then `api:` on line 5 and body from line 6. */
+#define API(body) HEAD "topics: [{name: dlq, partitions: 1, kind: dlq}]\napi:\n" body
+
+/* A document's expected error: a row of the tables below. */
+typedef struct bad_doc {
+    const char *yaml;
+    const char *loc;
+    const char *phrase;
+} bad_doc_t;
+
+static void expect_errors(const bad_doc_t *rows, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        expect_error(rows[i].yaml, strlen(rows[i].yaml), rows[i].loc, rows[i].phrase);
+}
+
+#define EXPECT_ERRORS(rows) expect_errors(rows, sizeof(rows) / sizeof(rows[0]))
+
+static void assert_api_defaults(const fl_api_cfg_t *a)
+{
+    cr_assert_eq(a->threads, 0);
+    cr_assert_eq(a->max_connections, 20000);
+    cr_assert_eq(a->max_header_bytes, 8192);
+    cr_assert_eq(a->max_query_bytes, 2048);
+    cr_assert_eq(a->max_body_bytes, 4096);
+    cr_assert_eq(a->jwt_algorithms, FL_JWT_ALG_HS256);
+    cr_assert_str_eq(a->jwt_secret, FL_API_DEV_SECRET);
+    cr_assert_geq(strlen(FL_API_DEV_SECRET), FL_API_JWT_SECRET_MIN);
+    cr_assert_null(a->jwt_public_key_file);
+    cr_assert_null(a->jwt_private_key_file);
+    cr_assert_null(a->jwt_issuer);
+    cr_assert_null(a->jwt_audience);
+    cr_assert_eq(a->jwt_leeway_s, 30);
+    cr_assert_eq(a->jwt_max_bytes, 4096);
+    cr_assert_eq(a->rate_per_s, 50);
+    cr_assert_eq(a->rate_burst, 100);
+    cr_assert(a->rank_half_life_s == 21600.0);
+    cr_assert(a->rank_w_recency == 1.0);
+    cr_assert(a->rank_w_likes == 0.35);
+    cr_assert(a->rank_w_affinity == 0.5);
+    cr_assert_eq(a->rank_candidates, 200);
+    cr_assert_eq(a->stream_ping_s, 20);
+    cr_assert_eq(a->stream_max_clients, 20000);
+    cr_assert_eq(a->dev_login, false);
+}
+
+Test(topology, api_defaults_when_absent)
+{
+    fl_topology_t *t = parse_ok(HEAD "topics: [{name: dlq, partitions: 1, kind: dlq}]\n");
+
+    assert_api_defaults(&t->api);
+    fl_topology_free(t);
+}
+
+Test(topology, api_empty_sections_take_defaults)
+{
+    fl_topology_t *t = parse_ok(API("  limits: {}\n  jwt: {}\n  rate_limit: {}\n  ranking: {}\n"
+                                    "  stream: {}\n"));
+
+    assert_api_defaults(&t->api);
+    fl_topology_free(t);
+}
+
+Test(topology, api_partial_section_keeps_other_defaults)
+{
+    fl_topology_t *t = parse_ok(API("  jwt:\n    leeway_s: 0\n  ranking: {likes: 2}\n"));
+
+    cr_assert_eq(t->api.jwt_leeway_s, 0);
+    cr_assert(t->api.rank_w_likes == 2.0);
+    cr_assert_eq(t->api.jwt_max_bytes, 4096);
+    cr_assert_str_eq(t->api.jwt_secret, FL_API_DEV_SECRET);
+    cr_assert(t->api.rank_w_affinity == 0.5);
+    cr_assert_eq(t->api.max_connections, 20000);
+    fl_topology_free(t);
+}
+
+/* The shipped file writes the defaults out, and sets issuer and audience. */
+Test(topology, api_real_file)
+{
+    char err[512] = "";
+    fl_topology_t *t = fl_topology_load(src_path("topology/feedline.yaml"), err, sizeof(err));
+    fl_api_cfg_t a;
+
+    cr_assert_not_null(t, "%s", err);
+    a = t->api;
+    cr_assert_str_eq(a.jwt_issuer, "feedline");
+    cr_assert_str_eq(a.jwt_audience, "feedline-api");
+    a.jwt_issuer = a.jwt_audience = NULL;
+    assert_api_defaults(&a);
+    fl_topology_free(t);
+}
+
+Test(topology, api_every_key_in_block_style)
+{
+    fl_topology_t *t = parse_ok(API("  threads: 256\n"
+                                    "  max_connections: 1\n"
+                                    "  limits:\n"
+                                    "    header_bytes: 65536\n"
+                                    "    query_bytes: 64\n"
+                                    "    body_bytes: 0\n"
+                                    "  jwt:\n"
+                                    "    algorithms: [EdDSA, HS256]\n"
+                                    "    secret: 0123456789abcdef0123456789abcdef\n"
+                                    "    public_key_file: keys/pub.pem\n"
+                                    "    private_key_file: /etc/feedline/jwt key.pem\n"
+                                    "    issuer: 'https://id.example'\n"
+                                    "    audience: api\n"
+                                    "    leeway_s: 300\n"
+                                    "    max_bytes: 256\n"
+                                    "  rate_limit:\n"
+                                    "    requests_per_s: 0\n"
+                                    "    burst: 1000000\n"
+                                    "  ranking:\n"
+                                    "    half_life_s: 1e-3\n"
+                                    "    recency: 0\n"
+                                    "    likes: .5\n"
+                                    "    affinity: +1.25e2\n"
+                                    "    candidates: 1000\n"
+                                    "  stream:\n"
+                                    "    ping_s: 3600\n"
+                                    "    max_clients: 1000000\n"
+                                    "  dev_login: true\n"));
+    const fl_api_cfg_t *a = &t->api;
+
+    cr_assert_eq(a->threads, 256);
+    cr_assert_eq(a->max_connections, 1);
+    cr_assert_eq(a->max_header_bytes, 65536);
+    cr_assert_eq(a->max_query_bytes, 64);
+    cr_assert_eq(a->max_body_bytes, 0);
+    cr_assert_eq(a->jwt_algorithms, FL_JWT_ALG_HS256 | FL_JWT_ALG_EDDSA);
+    cr_assert_str_eq(a->jwt_secret, "0123456789abcdef0123456789abcdef");
+    cr_assert_str_eq(a->jwt_public_key_file, "keys/pub.pem");
+    cr_assert_str_eq(a->jwt_private_key_file, "/etc/feedline/jwt key.pem");
+    cr_assert_str_eq(a->jwt_issuer, "https://id.example");
+    cr_assert_str_eq(a->jwt_audience, "api");
+    cr_assert_eq(a->jwt_leeway_s, 300);
+    cr_assert_eq(a->jwt_max_bytes, 256);
+    cr_assert_eq(a->rate_per_s, 0);
+    cr_assert_eq(a->rate_burst, 1000000);
+    cr_assert(a->rank_half_life_s == 1e-3);
+    cr_assert(a->rank_w_recency == 0.0);
+    cr_assert(a->rank_w_likes == 0.5);
+    cr_assert(a->rank_w_affinity == 125.0);
+    cr_assert_eq(a->rank_candidates, 1000);
+    cr_assert_eq(a->stream_ping_s, 3600);
+    cr_assert_eq(a->stream_max_clients, 1000000);
+    cr_assert_eq(a->dev_login, true);
+    assert_round_trip(t);
+    fl_topology_free(t);
+}
+
+Test(topology, api_print_never_shows_the_secret)
+{
+    static const char secret[] = "s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t";
+    fl_topology_t *t;
+    size_t len;
+    char *text;
+
+    setenv("FEEDLINE_JWT_SECRET", secret, 1);
+    t = parse_ok(API("  jwt: {secret: another-secret-another-secret-another}\n"
+                     "  ranking: {likes: 0.1, affinity: 1e20}\n"));
+    unsetenv("FEEDLINE_JWT_SECRET");
+    cr_assert_str_eq(t->api.jwt_secret, secret);
+    text = print_to_string(t, &len);
+    cr_assert_null(strstr(text, "s3cr3t"), "the secret is printed:\n%s", text);
+    cr_assert_null(strstr(text, "another-secret"), "%s", text);
+    cr_assert_not_null(strstr(text, "\napi:\n  threads: 0\n"), "%s", text);
+    cr_assert_not_null(strstr(text, "    # secret: set, not printed\n"), "%s", text);
+    cr_assert_not_null(strstr(text, "    algorithms: [HS256]\n"), "%s", text);
+    cr_assert_not_null(strstr(text, "    half_life_s: 21600.0\n"), "%s", text);
+    cr_assert_not_null(strstr(text, "    likes: 0.1\n"), "shortest form:\n%s", text);
+    cr_assert_not_null(strstr(text, "    affinity: 1e+20\n"), "%s", text);
+    cr_assert_not_null(strstr(text, "  dev_login: false\n"), "%s", text);
+    /* The printed file loads (with the default secret in place of the hidden one). */
+    assert_round_trip(t);
+    free(text);
+    fl_topology_free(t);
+}
+
+Test(topology, api_not_a_mapping)
+{
+    static const bad_doc_t rows[] = {
+        {API("  3\n"), "x.yaml:6:", "api must be a mapping, got a scalar"},
+        {HEAD "topics: [{name: dlq, partitions: 1, kind: dlq}]\napi:\n",
+         "x.yaml:5:", "api must be a mapping, got null"},
+        {API("  limits: [1]\n"), "x.yaml:6:", "api.limits must be a mapping, got a sequence"},
+        {API("  jwt: HS256\n"), "x.yaml:6:", "api.jwt must be a mapping, got a scalar"},
+        {API("  rate_limit:\n"), "x.yaml:6:", "api.rate_limit must be a mapping, got null"},
+        {API("  ranking: 1\n"), "x.yaml:6:", "api.ranking must be a mapping"},
+        {API("  stream: [ ]\n"), "x.yaml:6:", "api.stream must be a mapping"},
+    };
+
+    EXPECT_ERRORS(rows);
+}
+
+Test(topology, api_unknown_keys)
+{
+    static const bad_doc_t rows[] = {
+        {API("  threads: 1\n  thread: 2\n"), "x.yaml:7:", "unknown key 'thread' in api"},
+        {API("  limits:\n    header_bytes: 2048\n    uri_bytes: 1\n"),
+         "x.yaml:8:", "unknown key 'uri_bytes' in api.limits"},
+        {API("  jwt:\n    algorithm: [HS256]\n"),
+         "x.yaml:7:", "unknown key 'algorithm' in api.jwt"},
+        {API("  rate_limit: {requests_per_s: 1, window_s: 1}\n"),
+         "x.yaml:6:", "unknown key 'window_s' in api.rate_limit"},
+        {API("  ranking:\n    likes: 1\n\n    comments: 1\n"),
+         "x.yaml:9:", "unknown key 'comments' in api.ranking"},
+        {API("  stream:\n    ping: 20\n"), "x.yaml:7:", "unknown key 'ping' in api.stream"},
+        {API("  threads: 1\n  threads: 2\n"),
+         "x.yaml:7:", "duplicate key 'threads' (first at line 6)"},
+    };
+
+    EXPECT_ERRORS(rows);
+}
+
+Test(topology, api_integer_ranges)
+{
+    static const bad_doc_t rows[] = {
+        {API("  threads: 257\n"), "x.yaml:6:", "api.threads must be between 0 and 256, got 257"},
+        {API("  threads: -1\n"), "x.yaml:6:", "api.threads must be between 0 and 256, got -1"},
+        {API("  max_connections: 0\n"),
+         "x.yaml:6:", "api.max_connections must be between 1 and 1000000, got 0"},
+        {API("  max_connections: 1000001\n"), "x.yaml:6:", "api.max_connections must be between"},
+        {API("  limits:\n    header_bytes: 1023\n"),
+         "x.yaml:7:", "api.limits.header_bytes must be between 1024 and 65536, got 1023"},
+        {API("  limits: {header_bytes: 65537}\n"), "x.yaml:6:", "api.limits.header_bytes"},
+        {API("  limits:\n    query_bytes: 63\n"),
+         "x.yaml:7:", "api.limits.query_bytes must be between 64 and 65536, got 63"},
+        {API("  limits:\n    body_bytes: 1048577\n"),
+         "x.yaml:7:", "api.limits.body_bytes must be between 0 and 1048576, got 1048577"},
+        {API("  limits:\n    body_bytes: -1\n"), "x.yaml:7:", "api.limits.body_bytes"},
+        {API("  jwt:\n    leeway_s: 301\n"),
+         "x.yaml:7:", "api.jwt.leeway_s must be between 0 and 300, got 301"},
+        {API("  jwt:\n    max_bytes: 255\n"),
+         "x.yaml:7:", "api.jwt.max_bytes must be between 256 and 16384, got 255"},
+        {API("  jwt:\n    max_bytes: 16385\n"), "x.yaml:7:", "api.jwt.max_bytes"},
+        {API("  rate_limit:\n    requests_per_s: 1000001\n"),
+         "x.yaml:7:", "api.rate_limit.requests_per_s must be between 0 and 1000000, got 1000001"},
+        {API("  rate_limit:\n    burst: -1\n"),
+         "x.yaml:7:", "api.rate_limit.burst must be between 0 and 1000000, got -1"},
+        {API("  ranking:\n    candidates: 0\n"),
+         "x.yaml:7:", "api.ranking.candidates must be between 1 and 1000, got 0"},
+        {API("  ranking:\n    candidates: 1001\n"), "x.yaml:7:", "api.ranking.candidates"},
+        {API("  stream:\n    ping_s: 0\n"),
+         "x.yaml:7:", "api.stream.ping_s must be between 1 and 3600, got 0"},
+        {API("  stream:\n    ping_s: 3601\n"), "x.yaml:7:", "api.stream.ping_s"},
+        {API("  stream:\n    max_clients: 0\n"),
+         "x.yaml:7:", "api.stream.max_clients must be between 1 and 1000000, got 0"},
+        {API("  threads: 1.5\n"), "x.yaml:6:", "api.threads must be an integer, got '1.5'"},
+        {API("  threads: '4'\n"), "x.yaml:6:", "api.threads must be an integer, got the quoted"},
+    };
+
+    EXPECT_ERRORS(rows);
+}
+
+Test(topology, api_float_edge_cases)
+{
+    static const bad_doc_t rows[] = {
+        {API("  ranking:\n    likes: 1e309\n"),
+         "x.yaml:7:", "api.ranking.likes is out of range: '1e309'"},
+        {API("  ranking:\n    likes: -1e309\n"), "x.yaml:7:", "is out of range: '-1e309'"},
+        {API("  ranking:\n    likes: 1e-400\n"), "x.yaml:7:", "is out of range: '1e-400'"},
+        {API("  ranking:\n    likes: nan\n"),
+         "x.yaml:7:", "api.ranking.likes must be a number, got 'nan'"},
+        {API("  ranking:\n    likes: .nan\n"), "x.yaml:7:", "must be a number, got '.nan'"},
+        {API("  ranking:\n    likes: inf\n"), "x.yaml:7:", "must be a number, got 'inf'"},
+        {API("  ranking:\n    likes: -.inf\n"), "x.yaml:7:", "must be a number, got '-.inf'"},
+        {API("  ranking:\n    likes: 1.0x\n"),
+         "x.yaml:7:", "api.ranking.likes must be a number, got '1.0x'"},
+        {API("  ranking:\n    likes: 0x10\n"), "x.yaml:7:", "must be a number, got '0x10'"},
+        {API("  ranking:\n    likes: 1e\n"), "x.yaml:7:", "must be a number, got '1e'"},
+        {API("  ranking:\n    likes: 1.2.3\n"), "x.yaml:7:", "must be a number, got '1.2.3'"},
+        {API("  ranking:\n    likes: .\n"), "x.yaml:7:", "must be a number, got '.'"},
+        {API("  ranking:\n    likes: '0.5'\n"),
+         "x.yaml:7:", "api.ranking.likes must be a number, got the quoted string '0.5'"},
+        {API("  ranking:\n    likes:\n"), "x.yaml:7:", "must be a number, got null"},
+        {API("  ranking:\n    likes: [1]\n"), "x.yaml:7:", "must be a number, got a sequence"},
+        {API("  ranking:\n    likes: -0.1\n"),
+         "x.yaml:7:", "api.ranking.likes must be >= 0, got -0.1"},
+        {API("  ranking:\n    recency: -1\n"), "x.yaml:7:", "api.ranking.recency must be >= 0"},
+        {API("  ranking:\n    affinity: -2e-5\n"),
+         "x.yaml:7:", "api.ranking.affinity must be >= 0, got -2e-5"},
+        {API("  ranking:\n    half_life_s: 0\n"),
+         "x.yaml:7:", "api.ranking.half_life_s must be > 0, got 0"},
+        {API("  ranking:\n    half_life_s: -3600\n"),
+         "x.yaml:7:", "api.ranking.half_life_s must be > 0, got -3600"},
+    };
+
+    EXPECT_ERRORS(rows);
+}
+
+Test(topology, api_floats_accepted)
+{
+    fl_topology_t *t = parse_ok(API("  ranking: {half_life_s: 7, recency: -0.0, likes: 1E3, "
+                                    "affinity: 1e-300}\n"));
+
+    cr_assert(t->api.rank_half_life_s == 7.0);
+    cr_assert(t->api.rank_w_recency == 0.0);
+    cr_assert(t->api.rank_w_likes == 1000.0);
+    cr_assert_gt(t->api.rank_w_affinity, 0.0);
+    fl_topology_free(t);
+}
+
+Test(topology, api_booleans)
+{
+    static const bad_doc_t rows[] = {
+        {API("  dev_login: yes\n"), "x.yaml:6:", "api.dev_login must be true or false, got 'yes'"},
+        {API("  dev_login: True\n"), "x.yaml:6:", "must be true or false, got 'True'"},
+        {API("  dev_login: 1\n"), "x.yaml:6:", "must be true or false, got '1'"},
+        {API("  dev_login: 'true'\n"),
+         "x.yaml:6:", "api.dev_login must be true or false, got the quoted string 'true'"},
+        {API("  dev_login:\n"), "x.yaml:6:", "must be true or false, got null"},
+    };
+    fl_topology_t *t = parse_ok(API("  dev_login: true\n"));
+
+    cr_assert_eq(t->api.dev_login, true);
+    fl_topology_free(t);
+    t = parse_ok(API("  dev_login: false\n"));
+    cr_assert_eq(t->api.dev_login, false);
+    fl_topology_free(t);
+    EXPECT_ERRORS(rows);
+}
+
+Test(topology, api_jwt_algorithms)
+{
+    static const bad_doc_t rows[] = {
+        {API("  jwt:\n    algorithms: []\n"), "x.yaml:7:", "api.jwt.algorithms must not be empty"},
+        {API("  jwt:\n    algorithms: HS256\n"),
+         "x.yaml:7:", "api.jwt.algorithms must be a sequence, got a scalar"},
+        {API("  jwt:\n    algorithms:\n      - HS256\n      - RS256\n"),
+         "x.yaml:9:", "api.jwt.algorithms: unknown algorithm 'RS256' (expected HS256 or EdDSA)"},
+        {API("  jwt:\n    algorithms: [hs256]\n"), "x.yaml:7:", "unknown algorithm 'hs256'"},
+        {API("  jwt:\n    algorithms: [none]\n"), "x.yaml:7:", "unknown algorithm 'none'"},
+        {API("  jwt:\n    algorithms:\n      - HS256\n      - HS256\n"),
+         "x.yaml:9:", "api.jwt.algorithms: 'HS256' is listed twice"},
+        {API("  jwt:\n    algorithms: [~]\n"),
+         "x.yaml:7:", "an entry of api.jwt.algorithms must be HS256 or EdDSA, got null"},
+    };
+    fl_topology_t *t = parse_ok(API("  jwt:\n    algorithms: [EdDSA]\n"
+                                    "    public_key_file: pub.pem\n"));
+
+    cr_assert_eq(t->api.jwt_algorithms, FL_JWT_ALG_EDDSA);
+    fl_topology_free(t);
+    EXPECT_ERRORS(rows);
+}
+
+Test(topology, api_jwt_strings)
+{
+    static const bad_doc_t rows[] = {
+        {API("  jwt:\n    issuer: ''\n"), "x.yaml:7:", "api.jwt.issuer must not be empty"},
+        {API("  jwt:\n    audience:\n"),
+         "x.yaml:7:", "api.jwt.audience must be a string, got null"},
+        {API("  jwt:\n    public_key_file: [a]\n"),
+         "x.yaml:7:", "api.jwt.public_key_file must be a string, got a sequence"},
+        {API("  jwt:\n    secret: {a: b}\n"), "x.yaml:7:", "api.jwt.secret must be a string"},
+    };
+
+    EXPECT_ERRORS(rows);
+}
+
+Test(topology, api_hs256_needs_a_long_secret)
+{
+    static const bad_doc_t rows[] = {
+        {API("  jwt:\n    leeway_s: 1\n    secret: short\n"),
+         "x.yaml:8:", "api.jwt.secret is 5 bytes; HS256 needs a secret of at least 32 bytes"},
+        {API("  jwt:\n    secret: 0123456789abcdef0123456789abcde\n"),
+         "x.yaml:7:", "api.jwt.secret is 31 bytes"},
+        {API("  jwt:\n    algorithms: [EdDSA, HS256]\n    public_key_file: k\n"
+             "    secret: short\n"),
+         "x.yaml:9:", "api.jwt.secret is 5 bytes"},
+    };
+    fl_topology_t *t = parse_ok(API("  jwt:\n    secret: 0123456789abcdef0123456789abcdef\n"));
+
+    cr_assert_str_eq(t->api.jwt_secret, "0123456789abcdef0123456789abcdef");
+    fl_topology_free(t);
+    /* Without HS256 the secret is not used, so its length does not matter. */
+    t = parse_ok(API("  jwt: {algorithms: [EdDSA], public_key_file: k, secret: short}\n"));
+    cr_assert_str_eq(t->api.jwt_secret, "short");
+    fl_topology_free(t);
+    EXPECT_ERRORS(rows);
+}
+
+Test(topology, api_eddsa_needs_a_public_key)
+{
+    EXPECT_ERROR(API("  jwt:\n    algorithms:\n      - HS256\n      - EdDSA\n"
+                     "    private_key_file: k.pem\n"),
+                 "x.yaml:9:",
+                 "api.jwt.algorithms lists EdDSA, which needs api.jwt.public_key_file (or "
+                 "FEEDLINE_JWT_PUBLIC_KEY)");
+    EXPECT_ERROR(API("  jwt: {algorithms: [HS256, EdDSA]}\n"),
+                 "x.yaml:6:", "lists EdDSA, which needs api.jwt.public_key_file");
+}
+
+Test(topology, api_env_overrides)
+{
+    fl_topology_t *t;
+
+    setenv("FEEDLINE_JWT_SECRET", "from-the-environment-0123456789abcdef", 1);
+    setenv("FEEDLINE_JWT_PUBLIC_KEY", "/run/secrets/jwt.pub", 1);
+    setenv("FEEDLINE_JWT_PRIVATE_KEY", "/run/secrets/jwt.pem", 1);
+    t = parse_ok(API("  jwt:\n    algorithms: [HS256, EdDSA]\n    public_key_file: file.pub\n"));
+    clear_env();
+    cr_assert_str_eq(t->api.jwt_secret, "from-the-environment-0123456789abcdef");
+    cr_assert_str_eq(t->api.jwt_public_key_file, "/run/secrets/jwt.pub");
+    cr_assert_str_eq(t->api.jwt_private_key_file, "/run/secrets/jwt.pem");
+    fl_topology_free(t);
+}
+
+/* parse_ok() with var=value in the environment, unset again before returning. */
+static fl_topology_t *parse_ok_with_env(const char *var, const char *value, const char *yaml)
+{
+    fl_topology_t *t;
+
+    setenv(var, value, 1);
+    t = parse_ok(yaml);
+    unsetenv(var);
+    return t;
+}
+
+/* The checks that relate fields judge the values in effect. */
+Test(topology, api_env_supplies_what_the_file_lacks)
+{
+    fl_topology_t *t =
+        parse_ok_with_env("FEEDLINE_JWT_SECRET", "from-the-environment-0123456789abcdef",
+                          API("  jwt: {secret: placeholder}\n"));
+
+    cr_assert_str_eq(t->api.jwt_secret, "from-the-environment-0123456789abcdef");
+    fl_topology_free(t);
+    t = parse_ok_with_env("FEEDLINE_JWT_PUBLIC_KEY", "jwt.pub",
+                          API("  jwt: {algorithms: [EdDSA]}\n"));
+    cr_assert_str_eq(t->api.jwt_public_key_file, "jwt.pub");
+    fl_topology_free(t);
+}
+
+Test(topology, api_env_secret_too_short)
+{
+    setenv("FEEDLINE_JWT_SECRET", "tooshort", 1);
+    EXPECT_ERROR(API("  jwt: {secret: 0123456789abcdef0123456789abcdef}\n"), "x.yaml: ",
+                 "FEEDLINE_JWT_SECRET is 8 bytes; HS256 needs a secret of at least 32 bytes");
+    EXPECT_ERROR(HEAD "topics: [{name: dlq, partitions: 1, kind: dlq}]\n",
+                 "x.yaml: ", "FEEDLINE_JWT_SECRET is 8 bytes");
+    unsetenv("FEEDLINE_JWT_SECRET");
+}
+
+Test(topology, api_env_empty_does_not_override)
+{
+    fl_topology_t *t;
+
+    setenv("FEEDLINE_JWT_SECRET", "", 1);
+    setenv("FEEDLINE_JWT_PUBLIC_KEY", "", 1);
+    t = parse_ok(API("  jwt: {algorithms: [HS256, EdDSA], public_key_file: k.pub}\n"));
+    clear_env();
+    cr_assert_str_eq(t->api.jwt_secret, FL_API_DEV_SECRET);
+    cr_assert_str_eq(t->api.jwt_public_key_file, "k.pub");
+    fl_topology_free(t);
+}
+
+Test(topology, api_env_does_not_bypass_validation)
+{
+    setenv("FEEDLINE_JWT_SECRET", "from-the-environment-0123456789abcdef", 1);
+    EXPECT_ERROR(API("  jwt:\n    secret: short\n    leeway: 1\n"),
+                 "x.yaml:8:", "unknown key 'leeway' in api.jwt");
+    EXPECT_ERROR(API("  jwt:\n    secret: ''\n"), "x.yaml:7:", "api.jwt.secret must not be empty");
+    unsetenv("FEEDLINE_JWT_SECRET");
 }
