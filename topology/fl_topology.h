@@ -108,7 +108,7 @@ enum { FL_JWT_ALG_HS256 = 1u << 0, FL_JWT_ALG_EDDSA = 1u << 1 };
  * the loader. Strings may be NULL (not set), except jwt_secret.
  */
 typedef struct fl_api_cfg {
-    int64_t threads;         /* HTTP worker threads, 0 = one per core; 0..256 */
+    int64_t threads;         /* HTTP worker threads, 0 = two per core; 0..256 */
     int64_t max_connections; /* open connections at most; 1..10^6 */
     /* limits: a request past one gets 4xx with a JSON body (or, for the
      * header size, the server's 431 before any handler runs) */

@@ -67,7 +67,7 @@ KILLS = int(os.environ.get("E2E_PROJ_KILLS", "20"))
 PG_DOWN_S = float(os.environ.get("E2E_PROJ_PG_DOWN_S", "60"))
 
 FEEDLINE = os.path.join(BIN, "feedline")
-WORK = tempfile.mkdtemp(prefix="feedline-projections-")
+WORK = None  # main() makes it: other tests import this module
 REDIS_HOST, REDIS_PORT = STACK["FEEDLINE_REDIS"].rsplit(":", 1)
 PG_DSN = STACK["FEEDLINE_POSTGRES"]
 PROCESSORS = ("fanout", "timeline", "engagement", "affinity")
@@ -115,6 +115,22 @@ def split_workload(gen, parts=3):
         for o in outs:
             o.close()
     return summary
+
+
+def fresh_workload(work, seed, users, posts, likes, parts):
+    """Empty topics and projections, a generated workload split into parts
+    (split_workload) under work/workload, and the run's topology set to one
+    where its celebrities cross the threshold. Returns the workload folder."""
+    procs.reset_topics(KAFKA, FEEDLINE)
+    procs.wait_topics_ready(KAFKA, FEEDLINE)
+    reset_projections()
+    gen = os.path.join(work, "workload")
+    subprocess.run([sys.executable, os.path.join(HERE, "workload.py"), "--seed", str(seed),
+                    "--users", str(users), "--posts", str(posts), "--likes", str(likes),
+                    "--scale", "small", "--out", gen], check=True, stderr=subprocess.DEVNULL)
+    summary = split_workload(gen, parts)
+    procs.use_celebrity_settings(BIN, summary, work)
+    return gen
 
 
 def produce_part(gen, part):
@@ -203,16 +219,10 @@ def killer(sinks, kills, until):
 
 
 def main():
+    global WORK
+    WORK = tempfile.mkdtemp(prefix="feedline-projections-")
     log("work folder %s" % WORK)
-    procs.reset_topics(KAFKA, FEEDLINE)
-    procs.wait_topics_ready(KAFKA, FEEDLINE)
-    reset_projections()
-    gen = os.path.join(WORK, "workload")
-    subprocess.run([sys.executable, os.path.join(HERE, "workload.py"), "--seed", str(SEED),
-                    "--users", str(USERS), "--posts", str(POSTS), "--likes", str(LIKES),
-                    "--scale", "small", "--out", gen], check=True, stderr=subprocess.DEVNULL)
-    summary = split_workload(gen)
-    procs.use_celebrity_settings(BIN, summary, WORK)
+    gen = fresh_workload(WORK, SEED, USERS, POSTS, LIKES, parts=3)
     state = os.path.join(WORK, "state")
     ps = [Proc(BIN, n, 0, state, None, WORK) for n in PROCESSORS]
     sinks = {b: Proc(BIN, b, 0, None, None, WORK) for b in SINKS}

@@ -1,0 +1,141 @@
+/*
+ * fl_api_int.h - the read API server's parts, shared by its files:
+ * fl_api_server.c (libmicrohttpd, threads, auth, limits, health),
+ * fl_api_routes.c (the endpoints and their JSON) and fl_api_metrics.c (the
+ * Prometheus counters and histograms).
+ *
+ * Threads: libmicrohttpd runs a pool of worker threads, each with its own
+ * epoll loop and connections; a request runs start to finish on one of
+ * them, reading through that thread's own sources (fl_api_thr_t, created on
+ * the thread's first request). The health thread pings both servers and
+ * flips redis_up/pg_up, which workers read to pick a source. Metrics are
+ * atomic counters, written by every worker, read by /metrics.
+ */
+#ifndef FL_API_INT_H
+#define FL_API_INT_H
+
+#include "fl_api_model.h"
+#include "fl_api_src.h"
+#include "fl_jwt.h"
+#include "fl_topology.h"
+
+#include <microhttpd.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+/* Routes, for metrics (one label each). */
+typedef enum fl_route {
+    R_FEED,
+    R_POST,
+    R_USER,
+    R_USER_POSTS,
+    R_FOLLOWERS,
+    R_FOLLOWING,
+    R_NOTIFICATIONS,
+    R_STREAM,
+    R_HEALTH,
+    R_READY,
+    R_METRICS,
+    R_OPENAPI,
+    R_OTHER,
+    R__COUNT
+} fl_route_t;
+
+/* Status codes the API answers with (metrics label order). */
+#define FL_API_CODES 200, 400, 401, 403, 404, 405, 413, 414, 429, 431, 500, 503
+enum { FL_API_N_CODES = 12 };
+enum { FL_API_N_BUCKETS = 14 };
+
+typedef struct fl_api_metrics {
+    atomic_uint_fast64_t requests[R__COUNT][FL_API_N_CODES];
+    /* latency histogram per route: counts per bucket (not cumulative),
+     * the sum in microseconds */
+    atomic_uint_fast64_t lat[R__COUNT][FL_API_N_BUCKETS + 1];
+    atomic_uint_fast64_t lat_sum_us[R__COUNT];
+    atomic_uint_fast64_t source[2]; /* responses served from redis, postgres */
+    atomic_uint_fast64_t rate_limited;
+    atomic_uint_fast64_t rate_unchecked; /* Redis down: let through */
+    atomic_uint_fast64_t auth_failed;
+    atomic_uint_fast64_t rank_fallbacks;
+    atomic_uint_fast64_t redis_failovers; /* a request that fell over to postgres */
+    atomic_int_fast64_t open_streams;
+} fl_api_metrics_t;
+
+void fl__api_metrics_observe(fl_api_metrics_t *m, fl_route_t r, unsigned code, int64_t us);
+/* Prometheus text; caller frees. */
+char *fl__api_metrics_render(const fl_api_metrics_t *m, bool redis_up, bool pg_up);
+
+/* One worker thread's state. */
+typedef struct fl_api_thr {
+    fl_src_t *redis;
+    fl_src_t *pg;
+} fl_api_thr_t;
+
+typedef struct fl_api {
+    const fl_topology_t *topo;
+    const fl_api_cfg_t *cfg;
+    fl_jwt_t *jwt;
+    struct MHD_Daemon *mhd;
+    pthread_key_t thr_key;
+    pthread_t health;
+    atomic_bool stop;
+    atomic_bool redis_up;   /* Redis serves (answers, marker there, sink caught up) */
+    atomic_int redis_state; /* 0 down, 1 rebuilding, 2 up */
+    atomic_bool pg_up;
+    atomic_int_fast64_t redis_lag; /* records the Redis sink is behind, -1 unknown */
+    atomic_int_fast64_t pg_lag;
+    fl_api_metrics_t metrics;
+    char *openapi; /* the document served at /openapi.json, or NULL */
+    size_t openapi_len;
+} fl_api_t;
+
+/* A response under construction. */
+typedef struct fl_api_resp {
+    unsigned code;
+    char *body; /* malloc'd */
+    size_t len;
+    const char *content_type;
+    const char *source;  /* "redis" | "postgres" | NULL */
+    const char *ranking; /* X-Feedline-Ranking, or NULL */
+    char ratelimit[96];  /* RateLimit header value, or "" */
+    char ratepolicy[48]; /* RateLimit-Policy, or "" */
+    int64_t retry_after; /* seconds, 429 only */
+} fl_api_resp_t;
+
+/* Sets an error response {"error":{"code","message"}}. */
+void fl__api_error(fl_api_resp_t *r, unsigned code, const char *what, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Takes ownership of j (decref'd); sets a 200 JSON body. */
+void fl__api_json(fl_api_resp_t *r, json_t *j);
+
+/* A parsed request the routes see. */
+typedef struct fl_api_req {
+    fl_api_t *api;
+    fl_api_thr_t *thr;
+    struct MHD_Connection *conn;
+    const char *path;
+    fl_route_t route;
+    int64_t viewer;     /* the token's subject */
+    int64_t path_id;    /* /v1/posts/{id}, /v1/users/{id}... */
+    fl_query_t query;   /* validated */
+    bool redis_retried; /* Redis failed once in this request already */
+} fl_api_req_t;
+
+/* A Redis sink further behind than this (records) is rebuilding Redis:
+ * PostgreSQL serves meanwhile. */
+#define FL_API_REDIS_MAX_LAG 10000
+
+/* The health thread (fl_api_health.c); arg is the fl_api_t. */
+void *fl__api_health_main(void *arg);
+
+/* Matches path to a route: sets route, path_id and the parameters it takes
+ * (FL_Q_*) and cursor kind; false when nothing matches (404). */
+bool fl__api_match(const char *path, fl_route_t *route, int64_t *path_id, unsigned *params,
+                   fl_cursor_kind_t *kind, bool *auth);
+
+/* Serves an authenticated /v1 request. */
+void fl__api_serve(fl_api_req_t *q, fl_api_resp_t *r);
+
+#endif

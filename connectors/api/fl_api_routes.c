@@ -1,0 +1,528 @@
+/*
+ * fl_api_routes.c - the read API's /v1 endpoints (DESIGN "Read API"): which
+ * path is which route, and each route's reads and JSON.
+ *
+ * Every read goes to Redis while it is up and falls over to PostgreSQL
+ * within the same request when Redis fails (a response header names the
+ * source); follower lists come from PostgreSQL always (Redis keeps only
+ * what feeds need). Visibility is checked here, the same way for both
+ * sources: a post the viewer may not read is a 404, like a missing one; a
+ * path naming another user's feed or notifications is a 403.
+ *
+ * Ranked feeds: the newest rank_candidates items of the chronological feed
+ * (below the first page's newest item, for later pages), scored at the
+ * first page's time, ordered by score then post id, paged by offset; the
+ * cursor carries (time, newest item, offset), so every page of one ranking
+ * comes from the same scores. When ranking cannot run the chronological
+ * page is served with `X-Feedline-Ranking: fallback-chrono`.
+ */
+#include "fl_api_int.h"
+#include "fl_log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- matching ---- */
+
+static bool take_id(const char **p, int64_t *id)
+{
+    char buf[24];
+    size_t n = strcspn(*p, "/");
+
+    if (!n || n >= sizeof(buf))
+        return false;
+    memcpy(buf, *p, n);
+    buf[n] = '\0';
+    if (!fl_id_parse(buf, id))
+        return false;
+    *p += n;
+    return true;
+}
+
+bool fl__api_match(const char *path, fl_route_t *route, int64_t *path_id, unsigned *params,
+                   fl_cursor_kind_t *kind, bool *auth)
+{
+    const unsigned list = FL_Q_LIMIT | FL_Q_CURSOR;
+    const char *p;
+
+    *path_id = 0;
+    *params = 0;
+    *kind = FL_CURSOR_CHRONO;
+    *auth = true;
+    if (!strcmp(path, "/healthz") || !strcmp(path, "/readyz") || !strcmp(path, "/metrics") ||
+        !strcmp(path, "/openapi.json")) {
+        *route = path[1] == 'h'   ? R_HEALTH
+                 : path[1] == 'r' ? R_READY
+                 : path[1] == 'm' ? R_METRICS
+                                  : R_OPENAPI;
+        *auth = false;
+        return true;
+    }
+    if (!strcmp(path, "/v1/feed")) {
+        *route = R_FEED;
+        *params = list | FL_Q_ORDER | FL_Q_EXPLAIN;
+        return true;
+    }
+    if (!strcmp(path, "/v1/notifications")) {
+        *route = R_NOTIFICATIONS;
+        *params = list;
+        *kind = FL_CURSOR_NOTIF;
+        return true;
+    }
+    if (!strncmp(path, "/v1/posts/", 10)) {
+        p = path + 10;
+        *route = R_POST;
+        return take_id(&p, path_id) && !*p;
+    }
+    if (strncmp(path, "/v1/users/", 10))
+        return false;
+    p = path + 10;
+    if (!take_id(&p, path_id))
+        return false;
+    if (!*p) {
+        *route = R_USER;
+        return true;
+    }
+    if (!strcmp(p, "/posts")) {
+        *route = R_USER_POSTS;
+        *params = list;
+    } else if (!strcmp(p, "/followers") || !strcmp(p, "/following")) {
+        *route = p[7] == 'e' ? R_FOLLOWERS : R_FOLLOWING;
+        *params = list;
+        *kind = FL_CURSOR_FOLLOW;
+    } else if (!strcmp(p, "/feed")) {
+        *route = R_FEED;
+        *params = list | FL_Q_ORDER | FL_Q_EXPLAIN;
+    } else if (!strcmp(p, "/notifications")) {
+        *route = R_NOTIFICATIONS;
+        *params = list;
+        *kind = FL_CURSOR_NOTIF;
+    } else {
+        return false;
+    }
+    return true;
+}
+
+/* ---- JSON ---- */
+
+static json_t *id_json(int64_t id)
+{
+    char buf[24];
+    snprintf(buf, sizeof(buf), "%lld", (long long)id);
+    return json_string(buf);
+}
+
+static json_t *str_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+static json_t *post_json(const fl_post_t *p)
+{
+    json_t *author = json_object(), *o = json_object();
+
+    json_object_set_new(author, "user_id", id_json(p->author_id));
+    json_object_set_new(author, "handle", str_or_null(p->handle));
+    json_object_set_new(author, "display_name", str_or_null(p->display_name));
+    json_object_set_new(o, "post_id", id_json(p->post_id));
+    json_object_set_new(o, "author", author);
+    json_object_set_new(o, "created_at", json_integer(p->created_at));
+    json_object_set_new(o, "text", json_string(p->text ? p->text : ""));
+    json_object_set_new(o, "visibility", json_string(fl_vis_str(p->visibility)));
+    json_object_set_new(o, "reply_to", p->reply_to ? id_json(p->reply_to) : json_null());
+    json_object_set_new(o, "like_count", json_integer(p->like_count));
+    return o;
+}
+
+static json_t *user_json(const fl_user_t *u)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "user_id", id_json(u->user_id));
+    json_object_set_new(o, "handle", json_string(u->handle));
+    json_object_set_new(o, "display_name", json_string(u->display_name));
+    json_object_set_new(o, "followers_count", json_integer(u->followers_count));
+    json_object_set_new(o, "following_count", json_integer(u->following_count));
+    json_object_set_new(o, "posts_count", json_integer(u->posts_count));
+    json_object_set_new(o, "is_celebrity", json_boolean(u->is_celebrity));
+    return o;
+}
+
+static json_t *page_json(json_t *items, const fl_cursor_t *next)
+{
+    json_t *o = json_object();
+    char buf[FL_CURSOR_MAX];
+
+    json_object_set_new(o, "items", items);
+    if (next) {
+        fl_cursor_encode(next, buf);
+        json_object_set_new(o, "next_cursor", json_string(buf));
+    } else {
+        json_object_set_new(o, "next_cursor", json_null());
+    }
+    return o;
+}
+
+static json_t *posts_page(const fl_posts_t *ps)
+{
+    json_t *items = json_array();
+    fl_cursor_t next = {.kind = FL_CURSOR_CHRONO};
+
+    for (size_t i = 0; i < ps->n; i++)
+        json_array_append_new(items, post_json(&ps->v[i]));
+    if (ps->more && ps->n)
+        next.pos = (fl_pos_t){ps->v[ps->n - 1].created_at, ps->v[ps->n - 1].post_id};
+    return page_json(items, ps->more && ps->n ? &next : NULL);
+}
+
+/* ---- sources: Redis first, PostgreSQL when Redis fails ---- */
+
+typedef struct pick {
+    fl_src_t *src;
+    bool fell_over;
+} pick_t;
+
+static fl_src_t *first_source(fl_api_req_t *q)
+{
+    if (atomic_load_explicit(&q->api->redis_up, memory_order_relaxed))
+        return q->thr->redis;
+    return q->thr->pg;
+}
+
+/* After err from src: the source to try next, or NULL. Redis gets one
+ * retry on a new connection first (the thread's connection may predate a
+ * Redis restart). */
+static fl_src_t *next_source(fl_api_req_t *q, fl_src_t *src, fl_err_t err)
+{
+    if (err != FL_ERR_UNAVAILABLE || src != q->thr->redis)
+        return NULL;
+    if (!q->redis_retried) {
+        q->redis_retried = true;
+        return src;
+    }
+    atomic_store(&q->api->redis_up, false);
+    atomic_fetch_add_explicit(&q->api->metrics.redis_failovers, 1, memory_order_relaxed);
+    return q->thr->pg;
+}
+
+static void served(fl_api_req_t *q, fl_api_resp_t *r, fl_src_t *src)
+{
+    r->source = src->ops->name;
+    atomic_fetch_add_explicit(&q->api->metrics.source[src == q->thr->redis ? 0 : 1], 1,
+                              memory_order_relaxed);
+}
+
+static void unavailable(fl_api_resp_t *r, fl_err_t err)
+{
+    if (err == FL_ERR_NOMEM)
+        fl__api_error(r, 500, "internal", "out of memory");
+    else
+        fl__api_error(r, 503, "unavailable", "neither Redis nor PostgreSQL answers; retry later");
+}
+
+/* ---- ranked feed ---- */
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Ranks the candidate window and renders one page of it. FL_ERR_UNAVAILABLE
+ * when the source failed, FL_ERR_INVALID when ranking cannot run; r is
+ * untouched then. */
+static fl_err_t ranked_page(fl_api_req_t *q, fl_src_t *src, fl_api_resp_t *r)
+{
+    const fl_api_cfg_t *cfg = q->api->cfg;
+    fl_rank_weights_t w = {cfg->rank_half_life_s, cfg->rank_w_recency, cfg->rank_w_likes,
+                           cfg->rank_w_affinity};
+    fl_posts_t cands = {0};
+    fl_pos_t top, *before = NULL;
+    int64_t snapshot = now_ms(), offset = 0;
+    int64_t *aff = NULL;
+    fl_score_t *scores = NULL;
+    size_t *idx = NULL;
+    fl_err_t err;
+
+    if (!(w.half_life_s > 0) || cfg->rank_candidates <= 0)
+        return FL_ERR_INVALID;
+    if (q->query.has_cursor) {
+        snapshot = q->query.cursor.snapshot_ms;
+        offset = q->query.cursor.offset;
+        /* the candidates of the first page: at or below its newest item */
+        top = q->query.cursor.pos;
+        top.id = top.id < INT64_MAX ? top.id + 1 : top.id;
+        before = &top;
+    }
+    if ((err = src->ops->feed(src, q->viewer, before, (int)cfg->rank_candidates, &cands)) != FL_OK)
+        goto out;
+    aff = calloc(cands.n + 1, sizeof(*aff));
+    scores = calloc(cands.n + 1, sizeof(*scores));
+    idx = calloc(cands.n + 1, sizeof(*idx));
+    err = FL_ERR_NOMEM;
+    if (!aff || !scores || !idx ||
+        (err = src->ops->affinity(src, q->viewer, cands.v, cands.n, aff)) != FL_OK)
+        goto out;
+    for (size_t i = 0; i < cands.n; i++) {
+        scores[i] =
+            fl_rank_score(&w, snapshot, cands.v[i].created_at, cands.v[i].like_count, aff[i]);
+        idx[i] = i;
+    }
+    fl_rank_order(idx, cands.n, scores, cands.v);
+
+    json_t *items = json_array();
+    size_t end = (size_t)offset + (size_t)q->query.limit;
+    for (size_t k = (size_t)offset; k < cands.n && k < end; k++) {
+        size_t i = idx[k];
+        json_t *o = post_json(&cands.v[i]);
+        if (q->query.explain) {
+            json_t *e = json_object();
+            json_object_set_new(e, "score", json_real(scores[i].total));
+            json_object_set_new(e, "recency", json_real(scores[i].recency));
+            json_object_set_new(e, "likes", json_real(scores[i].likes));
+            json_object_set_new(e, "affinity", json_real(scores[i].affinity));
+            json_object_set_new(e, "affinity_likes", json_integer(aff[i]));
+            json_object_set_new(e, "age_s",
+                                json_real(snapshot > cands.v[i].created_at
+                                              ? (double)(snapshot - cands.v[i].created_at) / 1e3
+                                              : 0.0));
+            json_object_set_new(o, "explain", e);
+        }
+        json_array_append_new(items, o);
+    }
+    fl_cursor_t next = {.kind = FL_CURSOR_RANKED, .snapshot_ms = snapshot, .offset = (int64_t)end};
+    if (q->query.has_cursor)
+        next.pos = q->query.cursor.pos;
+    else if (cands.n)
+        next.pos = (fl_pos_t){cands.v[0].created_at, cands.v[0].post_id};
+    fl__api_json(r, page_json(items, end < cands.n ? &next : NULL));
+    r->ranking = "ranked";
+out:
+    fl_posts_clear(&cands);
+    free(aff);
+    free(scores);
+    free(idx);
+    return err;
+}
+
+/* ---- routes ---- */
+
+static void feed(fl_api_req_t *q, fl_api_resp_t *r)
+{
+    fl_src_t *src = first_source(q);
+    fl_posts_t ps = {0};
+    fl_err_t err;
+
+    if (q->path_id && q->path_id != q->viewer) {
+        fl__api_error(r, 403, "forbidden", "a viewer reads only their own feed");
+        return;
+    }
+    if (q->query.order == FL_ORDER_RANKED) {
+        while ((err = ranked_page(q, src, r)) != FL_OK) {
+            if (!(src = next_source(q, src, err)))
+                break;
+        }
+        if (err == FL_OK) {
+            served(q, r, src);
+            return;
+        }
+        /* ranking could not run: the chronological first page */
+        atomic_fetch_add_explicit(&q->api->metrics.rank_fallbacks, 1, memory_order_relaxed);
+        q->query.has_cursor = false;
+        r->ranking = "fallback-chrono";
+        src = first_source(q);
+    }
+    const fl_pos_t *before = q->query.has_cursor ? &q->query.cursor.pos : NULL;
+    while ((err = src->ops->feed(src, q->viewer, before, q->query.limit, &ps)) != FL_OK) {
+        fl_posts_clear(&ps);
+        if (!(src = next_source(q, src, err))) {
+            unavailable(r, err);
+            return;
+        }
+    }
+    const char *ranking = r->ranking;
+    fl__api_json(r, posts_page(&ps));
+    r->ranking = ranking;
+    served(q, r, src);
+    fl_posts_clear(&ps);
+}
+
+/* Whether viewer may read p (asks the source about following when it
+ * matters). */
+static fl_err_t may_read(fl_api_req_t *q, fl_src_t *src, const fl_post_t *p, bool *yes)
+{
+    bool follows = false;
+    fl_err_t err = FL_OK;
+
+    if (p->visibility == FL_VIS_FOLLOWERS && p->author_id != q->viewer)
+        err = src->ops->follows(src, q->viewer, p->author_id, &follows);
+    *yes = err == FL_OK && fl_post_visible(p, q->viewer, follows);
+    return err;
+}
+
+static void post(fl_api_req_t *q, fl_api_resp_t *r)
+{
+    fl_src_t *src = first_source(q);
+    fl_post_t p = {0};
+    bool found = false, visible = false;
+    fl_err_t err;
+
+    while ((err = src->ops->post(src, q->path_id, &p, &found)) != FL_OK ||
+           (found && (err = may_read(q, src, &p, &visible)) != FL_OK)) {
+        fl_post_clear(&p);
+        if (!(src = next_source(q, src, err))) {
+            unavailable(r, err);
+            return;
+        }
+    }
+    if (!found || !visible)
+        fl__api_error(r, 404, "not_found", "no such post");
+    else
+        fl__api_json(r, post_json(&p));
+    served(q, r, src);
+    fl_post_clear(&p);
+}
+
+static void user(fl_api_req_t *q, fl_api_resp_t *r)
+{
+    fl_src_t *src = first_source(q);
+    fl_user_t u = {0};
+    bool found = false;
+    fl_err_t err;
+
+    while ((err = src->ops->user(src, q->path_id, &u, &found)) != FL_OK) {
+        if (!(src = next_source(q, src, err))) {
+            unavailable(r, err);
+            return;
+        }
+    }
+    if (!found)
+        fl__api_error(r, 404, "not_found", "no such user");
+    else
+        fl__api_json(r, user_json(&u));
+    served(q, r, src);
+    fl_user_clear(&u);
+}
+
+static void user_posts(fl_api_req_t *q, fl_api_resp_t *r)
+{
+    fl_src_t *src = first_source(q);
+    fl_posts_t ps = {0};
+    const fl_pos_t *before = q->query.has_cursor ? &q->query.cursor.pos : NULL;
+    fl_err_t err;
+
+    for (;;) {
+        bool follows = false;
+        err = q->path_id == q->viewer ? FL_OK
+                                      : src->ops->follows(src, q->viewer, q->path_id, &follows);
+        if (err == FL_OK)
+            err = src->ops->user_posts(src, q->path_id, q->viewer, follows, before, q->query.limit,
+                                       &ps);
+        if (err == FL_OK)
+            break;
+        fl_posts_clear(&ps);
+        if (!(src = next_source(q, src, err))) {
+            unavailable(r, err);
+            return;
+        }
+    }
+    fl__api_json(r, posts_page(&ps));
+    served(q, r, src);
+    fl_posts_clear(&ps);
+}
+
+static void follow_list(fl_api_req_t *q, fl_api_resp_t *r)
+{
+    fl_src_t *src = q->thr->pg;
+    fl_follows_t fs = {0};
+    const fl_pos_t *before = q->query.has_cursor ? &q->query.cursor.pos : NULL;
+    fl_err_t err;
+
+    if ((err = src->ops->follow_list(src, q->path_id, q->route == R_FOLLOWING, before,
+                                     q->query.limit, &fs)) != FL_OK) {
+        unavailable(r, err);
+        return;
+    }
+    json_t *items = json_array();
+    for (size_t i = 0; i < fs.n; i++) {
+        json_t *o = json_object();
+        json_object_set_new(o, "user_id", id_json(fs.v[i].pos.id));
+        json_object_set_new(o, "handle", str_or_null(fs.v[i].handle));
+        json_object_set_new(o, "display_name", str_or_null(fs.v[i].display_name));
+        json_object_set_new(o, "followed_at", json_integer(fs.v[i].pos.ts));
+        json_array_append_new(items, o);
+    }
+    fl_cursor_t next = {.kind = FL_CURSOR_FOLLOW};
+    if (fs.n)
+        next.pos = fs.v[fs.n - 1].pos;
+    fl__api_json(r, page_json(items, fs.more && fs.n ? &next : NULL));
+    served(q, r, src);
+    fl_follows_clear(&fs);
+}
+
+static void notifications(fl_api_req_t *q, fl_api_resp_t *r)
+{
+    fl_src_t *src = first_source(q);
+    fl_notifs_t ns = {0};
+    const fl_notif_t *before = q->query.has_cursor ? &q->query.cursor.notif : NULL;
+    fl_err_t err;
+
+    if (q->path_id && q->path_id != q->viewer) {
+        fl__api_error(r, 403, "forbidden", "a viewer reads only their own notifications");
+        return;
+    }
+    while ((err = src->ops->notifications(src, q->viewer, before, q->query.limit, &ns)) != FL_OK) {
+        fl_notifs_clear(&ns);
+        if (!(src = next_source(q, src, err))) {
+            unavailable(r, err);
+            return;
+        }
+    }
+    json_t *items = json_array();
+    for (size_t i = 0; i < ns.n; i++) {
+        const fl_notif_t *n = &ns.v[i];
+        json_t *o = json_object();
+        json_object_set_new(o, "kind", json_string(n->kind == FL_NOTIF_LIKE ? "like" : "follow"));
+        json_object_set_new(o, "actor_id", id_json(n->actor_id));
+        json_object_set_new(o, "post_id", n->post_id ? id_json(n->post_id) : json_null());
+        json_object_set_new(o, "created_at", json_integer(n->created_at));
+        json_array_append_new(items, o);
+    }
+    fl_cursor_t next = {.kind = FL_CURSOR_NOTIF};
+    if (ns.n)
+        next.notif = ns.v[ns.n - 1];
+    fl__api_json(r, page_json(items, ns.more && ns.n ? &next : NULL));
+    served(q, r, src);
+    fl_notifs_clear(&ns);
+}
+
+void fl__api_serve(fl_api_req_t *q, fl_api_resp_t *r)
+{
+    switch (q->route) {
+    case R_FEED:
+        feed(q, r);
+        break;
+    case R_POST:
+        post(q, r);
+        break;
+    case R_USER:
+        user(q, r);
+        break;
+    case R_USER_POSTS:
+        user_posts(q, r);
+        break;
+    case R_FOLLOWERS:
+    case R_FOLLOWING:
+        follow_list(q, r);
+        break;
+    case R_NOTIFICATIONS:
+        notifications(q, r);
+        break;
+    default:
+        fl__api_error(r, 404, "not_found", "no such endpoint");
+        break;
+    }
+}

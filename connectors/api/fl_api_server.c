@@ -1,0 +1,482 @@
+/*
+ * fl_api_server.c - feedline-api's HTTP side on libmicrohttpd: a pool of
+ * worker threads with an epoll loop each (keep-alive, every core), the
+ * request checks every /v1 request passes in order (method, sizes, the
+ * route, the bearer token, the rate limit, the query), the health thread,
+ * and the plumbing of responses (headers, metrics, JSON log lines for
+ * errors).
+ *
+ * libmicrohttpd calls the handler once with the headers and again (for
+ * GET, at once) to ask for the response; answering on the first call
+ * makes it close keep-alive connections, so the first call only records
+ * the start time.
+ */
+#include "fl_api.h"
+#include "fl_api_int.h"
+#include "fl_log.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_PATH 512
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* ---- responses ---- */
+
+static char *vfmt(const char *fmt, va_list ap)
+{
+    char *s = NULL;
+    return vasprintf(&s, fmt, ap) < 0 ? NULL : s;
+}
+
+void fl__api_error(fl_api_resp_t *r, unsigned code, const char *what, const char *fmt, ...)
+{
+    va_list ap;
+    char *msg;
+    json_t *e = json_object(), *o = json_object();
+
+    va_start(ap, fmt);
+    msg = vfmt(fmt, ap);
+    va_end(ap);
+    json_object_set_new(e, "code", json_string(what));
+    json_object_set_new(e, "message", json_string(msg ? msg : what));
+    json_object_set_new(o, "error", e);
+    free(msg);
+    fl__api_json(r, o);
+    r->code = code;
+}
+
+void fl__api_json(fl_api_resp_t *r, json_t *j)
+{
+    free(r->body);
+    r->body = json_dumps(j, JSON_COMPACT);
+    r->len = r->body ? strlen(r->body) : 0;
+    r->code = r->body ? 200 : 500;
+    r->content_type = "application/json";
+    json_decref(j);
+}
+
+static enum MHD_Result send_resp(fl_api_t *api, struct MHD_Connection *conn, fl_api_resp_t *r,
+                                 fl_route_t route, int64_t start_us)
+{
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
+    char num[24];
+
+    if (!r->body)
+        fl__api_error(r, 500, "internal", "out of memory");
+    if (!r->body)
+        return MHD_NO;
+    resp = MHD_create_response_from_buffer(r->len, r->body, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(r->body);
+        return MHD_NO;
+    }
+    r->body = NULL;
+    MHD_add_response_header(resp, "Content-Type", r->content_type);
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    if (r->source)
+        MHD_add_response_header(resp, "X-Feedline-Source", r->source);
+    if (r->ranking)
+        MHD_add_response_header(resp, "X-Feedline-Ranking", r->ranking);
+    if (r->ratelimit[0]) {
+        MHD_add_response_header(resp, "RateLimit", r->ratelimit);
+        MHD_add_response_header(resp, "RateLimit-Policy", r->ratepolicy);
+    }
+    if (r->code == 429) {
+        snprintf(num, sizeof(num), "%lld", (long long)r->retry_after);
+        MHD_add_response_header(resp, "Retry-After", num);
+    }
+    if (r->code == 401)
+        MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"feedline\"");
+    ret = MHD_queue_response(conn, r->code, resp);
+    MHD_destroy_response(resp);
+    fl__api_metrics_observe(&api->metrics, route, r->code, mono_us() - start_us);
+    return ret;
+}
+
+/* ---- the worker thread's state ---- */
+
+static void thr_free(void *p)
+{
+    fl_api_thr_t *t = p;
+    if (!t)
+        return;
+    fl_src_free(t->redis);
+    fl_src_free(t->pg);
+    free(t);
+}
+
+static fl_api_thr_t *thr_get(fl_api_t *api)
+{
+    fl_api_thr_t *t = pthread_getspecific(api->thr_key);
+
+    if (t)
+        return t;
+    if (!(t = calloc(1, sizeof(*t))))
+        return NULL;
+    t->redis = fl_src_redis_new(api->topo);
+    t->pg = fl_src_pg_new(api->topo);
+    if (!t->redis || !t->pg || pthread_setspecific(api->thr_key, t)) {
+        thr_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+/* ---- request checks ---- */
+
+typedef struct qstate {
+    fl_query_t *q;
+    unsigned allowed;
+    fl_cursor_kind_t kind;
+    size_t bytes;
+    size_t max_bytes;
+    fl_err_t err;
+    char why[160];
+} qstate_t;
+
+static enum MHD_Result query_it(void *cls, enum MHD_ValueKind kind, const char *key,
+                                const char *value)
+{
+    qstate_t *st = cls;
+
+    st->bytes += strlen(key) + (value ? strlen(value) : 0) + 2;
+    if (st->bytes > st->max_bytes) {
+        snprintf(st->why, sizeof(st->why), "query string longer than %zu bytes", st->max_bytes);
+        st->err = FL_ERR_OVERSIZED;
+        return MHD_NO;
+    }
+    if ((st->err = fl_query_set(st->q, st->allowed, st->kind, key, value, st->why,
+                                sizeof(st->why))) != FL_OK)
+        return MHD_NO;
+    return MHD_YES;
+}
+
+static enum MHD_Result header_it(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *value)
+{
+    size_t *n = cls;
+    *n += strlen(key) + (value ? strlen(value) : 0) + 4;
+    return MHD_YES;
+}
+
+static int64_t wall_s(void)
+{
+    return (int64_t)time(NULL);
+}
+
+/* The token's subject into *viewer, or a 401 in r. */
+static bool authenticate(fl_api_t *api, struct MHD_Connection *conn, int64_t *viewer,
+                         fl_api_resp_t *r)
+{
+    const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+    fl_jwt_status_t st;
+    int64_t exp;
+
+    if (!h || strncasecmp(h, "Bearer ", 7)) {
+        atomic_fetch_add_explicit(&api->metrics.auth_failed, 1, memory_order_relaxed);
+        fl__api_error(r, 401, "unauthorized", "an Authorization: Bearer token is required");
+        return false;
+    }
+    h += 7;
+    while (*h == ' ')
+        h++;
+    st = fl_jwt_verify(api->jwt, h, strlen(h), wall_s(), viewer, &exp);
+    if (st != FL_JWT_OK) {
+        atomic_fetch_add_explicit(&api->metrics.auth_failed, 1, memory_order_relaxed);
+        fl__api_error(r, 401, "unauthorized", "invalid token: %s", fl_jwt_status_str(st));
+        return false;
+    }
+    return true;
+}
+
+/* The GCRA check; false with a 429 in r when refused. Redis down: let
+ * through (counted), since the limiter's state lives there. */
+static bool rate_limit(fl_api_t *api, fl_api_thr_t *thr, int64_t viewer, fl_api_resp_t *r)
+{
+    const fl_api_cfg_t *c = api->cfg;
+    fl_gcra_t g;
+
+    if (c->rate_per_s <= 0)
+        return true;
+    if (!atomic_load_explicit(&api->redis_up, memory_order_relaxed) ||
+        fl_src_redis_gcra(thr->redis, viewer, c->rate_per_s, c->rate_burst, &g) != FL_OK) {
+        atomic_fetch_add_explicit(&api->metrics.rate_unchecked, 1, memory_order_relaxed);
+        return true;
+    }
+    snprintf(r->ratelimit, sizeof(r->ratelimit), "limit=%lld, remaining=%lld, reset=%lld",
+             (long long)g.limit, (long long)g.remaining, (long long)g.reset_s);
+    snprintf(r->ratepolicy, sizeof(r->ratepolicy), "%lld;w=%lld", (long long)g.limit,
+             (long long)((g.limit + c->rate_per_s - 1) / c->rate_per_s));
+    if (g.allowed)
+        return true;
+    atomic_fetch_add_explicit(&api->metrics.rate_limited, 1, memory_order_relaxed);
+    r->retry_after = g.retry_after_s > 0 ? g.retry_after_s : 1;
+    fl__api_error(r, 429, "rate_limited", "too many requests; retry in %lld s",
+                  (long long)r->retry_after);
+    return false;
+}
+
+static void ops_route(fl_api_t *api, fl_route_t route, fl_api_resp_t *r)
+{
+    bool redis = atomic_load(&api->redis_up), pg = atomic_load(&api->pg_up);
+
+    switch (route) {
+    case R_HEALTH:
+        fl__api_json(r, json_pack("{s:s}", "status", "ok"));
+        break;
+    case R_READY: {
+        int st = atomic_load(&api->redis_state);
+        json_t *lag = json_pack("{s:I,s:I}", "redis_sink", (json_int_t)atomic_load(&api->redis_lag),
+                                "pg_sink", (json_int_t)atomic_load(&api->pg_lag));
+        fl__api_json(r, json_pack("{s:s,s:s,s:s,s:s?,s:o}", "status",
+                                  redis ? "ready"
+                                  : pg  ? "degraded"
+                                        : "unavailable",
+                                  "redis",
+                                  st == 2   ? "up"
+                                  : st == 1 ? "rebuilding"
+                                            : "down",
+                                  "postgres", pg ? "up" : "down", "serving_from",
+                                  redis ? "redis"
+                                  : pg  ? "postgres"
+                                        : NULL,
+                                  "lag", lag));
+        if (!redis && !pg)
+            r->code = 503;
+        break;
+    }
+    case R_METRICS:
+        free(r->body);
+        r->body = fl__api_metrics_render(&api->metrics, redis, pg);
+        r->len = r->body ? strlen(r->body) : 0;
+        r->code = 200;
+        r->content_type = "text/plain; version=0.0.4";
+        break;
+    case R_OPENAPI:
+        if (!api->openapi) {
+            fl__api_error(r, 404, "not_found", "no OpenAPI document installed");
+            break;
+        }
+        free(r->body);
+        r->body = malloc(api->openapi_len);
+        if (r->body)
+            memcpy(r->body, api->openapi, api->openapi_len);
+        r->len = r->body ? api->openapi_len : 0;
+        r->code = 200;
+        r->content_type = "application/json";
+        break;
+    default:
+        break;
+    }
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **con_cls)
+{
+    fl_api_t *api = cls;
+    fl_api_resp_t r = {.code = 200, .content_type = "application/json"};
+    fl_api_req_t q = {.api = api, .conn = conn, .path = url, .route = R_OTHER};
+    unsigned params;
+    bool auth;
+    size_t header_bytes = 0;
+    int64_t *start = *con_cls;
+
+    if (!start) {
+        if (!(start = malloc(sizeof(*start))))
+            return MHD_NO;
+        *start = mono_us();
+        *con_cls = start;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        /* a body: GET takes none; drain what is within the limit */
+        if (*upload_size > (size_t)api->cfg->max_body_bytes) {
+            fl__api_error(&r, 413, "too_large", "request bodies are limited to %lld bytes",
+                          (long long)api->cfg->max_body_bytes);
+            return send_resp(api, conn, &r, R_OTHER, *start);
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
+        fl__api_error(&r, 405, "method_not_allowed", "the read API answers GET only");
+        return send_resp(api, conn, &r, R_OTHER, *start);
+    }
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, header_it, &header_bytes);
+    if (header_bytes > (size_t)api->cfg->max_header_bytes) {
+        fl__api_error(&r, 431, "headers_too_large", "request headers are limited to %lld bytes",
+                      (long long)api->cfg->max_header_bytes);
+        return send_resp(api, conn, &r, R_OTHER, *start);
+    }
+    if (strlen(url) > MAX_PATH) {
+        fl__api_error(&r, 414, "uri_too_long", "paths are limited to %d bytes", MAX_PATH);
+        return send_resp(api, conn, &r, R_OTHER, *start);
+    }
+    fl_cursor_kind_t kind;
+    if (!fl__api_match(url, &q.route, &q.path_id, &params, &kind, &auth)) {
+        fl__api_error(&r, 404, "not_found", "no such endpoint");
+        return send_resp(api, conn, &r, R_OTHER, *start);
+    }
+    if (!auth) {
+        ops_route(api, q.route, &r);
+        return send_resp(api, conn, &r, q.route, *start);
+    }
+    if (!authenticate(api, conn, &q.viewer, &r))
+        return send_resp(api, conn, &r, q.route, *start);
+    if (!(q.thr = thr_get(api))) {
+        fl__api_error(&r, 500, "internal", "out of memory");
+        return send_resp(api, conn, &r, q.route, *start);
+    }
+    if (!rate_limit(api, q.thr, q.viewer, &r))
+        return send_resp(api, conn, &r, q.route, *start);
+
+    qstate_t st = {.q = &q.query,
+                   .allowed = params,
+                   .kind = kind,
+                   .max_bytes = (size_t)api->cfg->max_query_bytes};
+    fl_query_init(&q.query);
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, query_it, &st);
+    if (st.err == FL_OK)
+        st.err = fl_query_finish(&q.query, st.why, sizeof(st.why));
+    if (st.err != FL_OK) {
+        fl__api_error(&r, st.err == FL_ERR_OVERSIZED ? 414 : 400, "bad_request", "%s", st.why);
+        return send_resp(api, conn, &r, q.route, *start);
+    }
+    fl__api_serve(&q, &r);
+    return send_resp(api, conn, &r, q.route, *start);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    free(*con_cls);
+    *con_cls = NULL;
+}
+
+/* ---- lifecycle ---- */
+
+static bool parse_listen(const char *ep, struct sockaddr_in *sa)
+{
+    const char *colon = strrchr(ep, ':');
+    char host[64];
+
+    if (!colon || colon - ep >= (long)sizeof(host))
+        return false;
+    memcpy(host, ep, (size_t)(colon - ep));
+    host[colon - ep] = '\0';
+    memset(sa, 0, sizeof(*sa));
+    sa->sin_family = AF_INET;
+    sa->sin_port = htons((uint16_t)atoi(colon + 1));
+    return inet_pton(AF_INET, host, &sa->sin_addr) == 1 && sa->sin_port;
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    long n;
+
+    if (!f)
+        return NULL;
+    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 && fseek(f, 0, SEEK_SET) == 0 &&
+        (buf = malloc((size_t)n)) && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    if (buf)
+        *len = (size_t)n;
+    fclose(f);
+    return buf;
+}
+
+fl_api_t *fl_api_new(const fl_topology_t *t, const char *openapi_path, char *errstr,
+                     size_t errstr_size)
+{
+    fl_api_t *api = calloc(1, sizeof(*api));
+    struct sockaddr_in sa;
+    unsigned threads;
+
+    if (!api) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    api->topo = t;
+    api->cfg = &t->api;
+    /* until the health thread knows: PostgreSQL, the store that is never
+     * partial */
+    atomic_store(&api->redis_up, false);
+    atomic_store(&api->pg_up, true);
+    atomic_store(&api->redis_lag, -1);
+    atomic_store(&api->pg_lag, -1);
+    if (pthread_key_create(&api->thr_key, thr_free)) {
+        snprintf(errstr, errstr_size, "pthread_key_create failed");
+        free(api);
+        return NULL;
+    }
+    if (!(api->jwt = fl_jwt_new(api->cfg, errstr, errstr_size)))
+        goto fail;
+    if (openapi_path && !(api->openapi = slurp(openapi_path, &api->openapi_len)))
+        fl_log_warn("api", "cannot read %s: /openapi.json answers 404", openapi_path);
+    if (!parse_listen(t->endpoints.api, &sa)) {
+        snprintf(errstr, errstr_size, "endpoints.api '%s' is not IPv4-ADDRESS:PORT",
+                 t->endpoints.api);
+        goto fail;
+    }
+    if (pthread_create(&api->health, NULL, fl__api_health_main, api)) {
+        snprintf(errstr, errstr_size, "cannot start the health thread");
+        goto fail;
+    }
+    threads = api->cfg->threads > 0 ? (unsigned)api->cfg->threads
+                                    : 2 * (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+    api->mhd = MHD_start_daemon(
+        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, api,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, threads,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)api->cfg->max_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, 120u, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)(api->cfg->max_header_bytes * 2 + 16384), MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, api, MHD_OPTION_END);
+    if (!api->mhd) {
+        snprintf(errstr, errstr_size, "cannot listen on %s (in use?)", t->endpoints.api);
+        atomic_store(&api->stop, true);
+        pthread_join(api->health, NULL);
+        goto fail;
+    }
+    fl_log_info("api", "serving on http://%s with %u threads", t->endpoints.api, threads);
+    return api;
+fail:
+    fl_jwt_free(api->jwt);
+    free(api->openapi);
+    pthread_key_delete(api->thr_key);
+    free(api);
+    return NULL;
+}
+
+void fl_api_free(fl_api_t *api)
+{
+    if (!api)
+        return;
+    MHD_stop_daemon(api->mhd);
+    atomic_store(&api->stop, true);
+    pthread_join(api->health, NULL);
+    fl_jwt_free(api->jwt);
+    free(api->openapi);
+    pthread_key_delete(api->thr_key);
+    free(api);
+}

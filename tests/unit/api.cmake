@@ -1,0 +1,4 @@
+# The read API's pure model: cursors, query parameters, visibility,
+# ordering, ranking, and a replay of the cursor and query fuzz corpora.
+fl_criterion_test(test_api_model unit SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_api_model.c
+  LIBS fl_api_model)
