@@ -86,7 +86,8 @@ typedef struct fl_api {
     atomic_int_fast64_t redis_lag; /* records the Redis sink is behind, -1 unknown */
     atomic_int_fast64_t pg_lag;
     fl_api_metrics_t metrics;
-    char *openapi; /* the document served at /openapi.json, or NULL */
+    struct fl_stream_hub *hub; /* live updates */
+    char *openapi;             /* the document served at /openapi.json, or NULL */
     size_t openapi_len;
 } fl_api_t;
 
@@ -134,6 +135,21 @@ void *fl__api_health_main(void *arg);
  * (FL_Q_*) and cursor kind; false when nothing matches (404). */
 bool fl__api_match(const char *path, fl_route_t *route, int64_t *path_id, unsigned *params,
                    fl_cursor_kind_t *kind, bool *auth);
+
+/* The API's post JSON (DESIGN "Read API"); a new reference. */
+json_t *fl__api_post_json(const fl_post_t *p);
+
+/* ---- live updates (fl_api_stream.c) ---- */
+
+typedef struct fl_stream_hub fl_stream_hub_t;
+
+fl_stream_hub_t *fl__stream_hub_new(fl_api_t *api, char *errstr, size_t errstr_size);
+void fl__stream_hub_free(fl_stream_hub_t *h);
+
+/* Hands an upgraded socket to the hub (from a worker thread); the hub
+ * closes it through urh. since: catch up from the feed first, or NULL. */
+bool fl__stream_add(fl_stream_hub_t *h, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh,
+                    const char *extra, size_t extra_n, int64_t viewer, const fl_pos_t *since);
 
 /* Serves an authenticated /v1 request. */
 void fl__api_serve(fl_api_req_t *q, fl_api_resp_t *r);

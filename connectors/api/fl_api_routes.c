@@ -66,6 +66,10 @@ bool fl__api_match(const char *path, fl_route_t *route, int64_t *path_id, unsign
         *params = list | FL_Q_ORDER | FL_Q_EXPLAIN;
         return true;
     }
+    if (!strcmp(path, "/v1/stream")) {
+        *route = R_STREAM;
+        return true;
+    }
     if (!strcmp(path, "/v1/notifications")) {
         *route = R_NOTIFICATIONS;
         *params = list;
@@ -120,7 +124,7 @@ static json_t *str_or_null(const char *s)
     return s ? json_string(s) : json_null();
 }
 
-static json_t *post_json(const fl_post_t *p)
+json_t *fl__api_post_json(const fl_post_t *p)
 {
     json_t *author = json_object(), *o = json_object();
 
@@ -171,7 +175,7 @@ static json_t *posts_page(const fl_posts_t *ps)
     fl_cursor_t next = {.kind = FL_CURSOR_CHRONO};
 
     for (size_t i = 0; i < ps->n; i++)
-        json_array_append_new(items, post_json(&ps->v[i]));
+        json_array_append_new(items, fl__api_post_json(&ps->v[i]));
     if (ps->more && ps->n)
         next.pos = (fl_pos_t){ps->v[ps->n - 1].created_at, ps->v[ps->n - 1].post_id};
     return page_json(items, ps->more && ps->n ? &next : NULL);
@@ -277,7 +281,7 @@ static fl_err_t ranked_page(fl_api_req_t *q, fl_src_t *src, fl_api_resp_t *r)
     size_t end = (size_t)offset + (size_t)q->query.limit;
     for (size_t k = (size_t)offset; k < cands.n && k < end; k++) {
         size_t i = idx[k];
-        json_t *o = post_json(&cands.v[i]);
+        json_t *o = fl__api_post_json(&cands.v[i]);
         if (q->query.explain) {
             json_t *e = json_object();
             json_object_set_new(e, "score", json_real(scores[i].total));
@@ -381,7 +385,7 @@ static void post(fl_api_req_t *q, fl_api_resp_t *r)
     if (!found || !visible)
         fl__api_error(r, 404, "not_found", "no such post");
     else
-        fl__api_json(r, post_json(&p));
+        fl__api_json(r, fl__api_post_json(&p));
     served(q, r, src);
     fl_post_clear(&p);
 }

@@ -16,6 +16,8 @@
 #include "fl_log.h"
 
 #include <arpa/inet.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -181,19 +183,26 @@ static int64_t wall_s(void)
 }
 
 /* The token's subject into *viewer, or a 401 in r. */
-static bool authenticate(fl_api_t *api, struct MHD_Connection *conn, int64_t *viewer,
-                         fl_api_resp_t *r)
+static bool authenticate(fl_api_t *api, struct MHD_Connection *conn, bool query_token,
+                         int64_t *viewer, fl_api_resp_t *r)
 {
     const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
     fl_jwt_status_t st;
     int64_t exp;
 
-    if (!h || strncasecmp(h, "Bearer ", 7)) {
+    /* browsers cannot set headers on a WebSocket: streams also take the
+     * token as access_token (as Mastodon's streaming API does) */
+    if (h && !strncasecmp(h, "Bearer ", 7))
+        h += 7;
+    else if (!h && query_token)
+        h = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "access_token");
+    else
+        h = NULL;
+    if (!h) {
         atomic_fetch_add_explicit(&api->metrics.auth_failed, 1, memory_order_relaxed);
         fl__api_error(r, 401, "unauthorized", "an Authorization: Bearer token is required");
         return false;
     }
-    h += 7;
     while (*h == ' ')
         h++;
     st = fl_jwt_verify(api->jwt, h, strlen(h), wall_s(), viewer, &exp);
@@ -286,6 +295,94 @@ static void ops_route(fl_api_t *api, fl_route_t route, fl_api_resp_t *r)
     }
 }
 
+/* ---- WebSocket upgrade (the frames are fl_api_stream.c's) ---- */
+
+typedef struct upgrade_ctx {
+    fl_api_t *api;
+    int64_t viewer;
+    bool has_since;
+    fl_pos_t since;
+} upgrade_ctx_t;
+
+static void on_upgrade(void *cls, struct MHD_Connection *conn, void *con_cls, const char *extra,
+                       size_t extra_n, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
+{
+    upgrade_ctx_t *u = cls;
+    fl__stream_add(u->api->hub, sock, urh, extra, extra_n, u->viewer,
+                   u->has_since ? &u->since : NULL);
+    free(u);
+}
+
+static enum MHD_Result stream_it(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *value)
+{
+    char *why = cls;
+    if (strcmp(key, "access_token") && strcmp(key, "since")) {
+        snprintf(why, 96, "unknown parameter for a stream");
+        return MHD_NO;
+    }
+    return MHD_YES;
+}
+
+static enum MHD_Result stream_upgrade(fl_api_t *api, struct MHD_Connection *conn, int64_t viewer,
+                                      fl_api_resp_t *r, int64_t start)
+{
+    static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+    const char *up = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Upgrade");
+    const char *key = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Sec-WebSocket-Key");
+    const char *ver = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Sec-WebSocket-Version");
+    const char *since = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "since");
+    char why[96] = "", buf[128], accept[64];
+    unsigned char sha[SHA_DIGEST_LENGTH];
+    upgrade_ctx_t *u;
+    fl_cursor_t cur;
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
+
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, stream_it, why);
+    if (why[0]) {
+        fl__api_error(r, 400, "bad_request", "%s", why);
+        return send_resp(api, conn, r, R_STREAM, start);
+    }
+    if (!up || !strcasestr(up, "websocket") || !key || strlen(key) > 64 || !ver ||
+        strcmp(ver, "13")) {
+        fl__api_error(r, 400, "bad_request",
+                      "a WebSocket upgrade (version 13) is required for the stream");
+        return send_resp(api, conn, r, R_STREAM, start);
+    }
+    if (since && fl_cursor_decode(since, FL_CURSOR_CHRONO, &cur) != FL_OK) {
+        fl__api_error(r, 400, "bad_request", "since is not a position this API sent");
+        return send_resp(api, conn, r, R_STREAM, start);
+    }
+    if (atomic_load(&api->metrics.open_streams) >= api->cfg->stream_max_clients) {
+        fl__api_error(r, 503, "unavailable", "too many open streams; retry later");
+        return send_resp(api, conn, r, R_STREAM, start);
+    }
+    if (!(u = calloc(1, sizeof(*u)))) {
+        fl__api_error(r, 500, "internal", "out of memory");
+        return send_resp(api, conn, r, R_STREAM, start);
+    }
+    u->api = api;
+    u->viewer = viewer;
+    if (since) {
+        u->has_since = true;
+        u->since = cur.pos;
+    }
+    snprintf(buf, sizeof(buf), "%s%s", key, guid);
+    SHA1((const unsigned char *)buf, strlen(buf), sha);
+    EVP_EncodeBlock((unsigned char *)accept, sha, SHA_DIGEST_LENGTH);
+    if (!(resp = MHD_create_response_for_upgrade(on_upgrade, u))) {
+        free(u);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_UPGRADE, "websocket");
+    MHD_add_response_header(resp, "Sec-WebSocket-Accept", accept);
+    ret = MHD_queue_response(conn, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
+    MHD_destroy_response(resp);
+    fl__api_metrics_observe(&api->metrics, R_STREAM, 200, mono_us() - start);
+    return ret;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **con_cls)
@@ -338,8 +435,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         ops_route(api, q.route, &r);
         return send_resp(api, conn, &r, q.route, *start);
     }
-    if (!authenticate(api, conn, &q.viewer, &r))
+    if (!authenticate(api, conn, q.route == R_STREAM, &q.viewer, &r))
         return send_resp(api, conn, &r, q.route, *start);
+    if (q.route == R_STREAM)
+        return stream_upgrade(api, conn, q.viewer, &r, *start);
     if (!(q.thr = thr_get(api))) {
         fl__api_error(&r, 500, "internal", "out of memory");
         return send_resp(api, conn, &r, q.route, *start);
@@ -439,6 +538,8 @@ fl_api_t *fl_api_new(const fl_topology_t *t, const char *openapi_path, char *err
                  t->endpoints.api);
         goto fail;
     }
+    if (!(api->hub = fl__stream_hub_new(api, errstr, errstr_size)))
+        goto fail;
     if (pthread_create(&api->health, NULL, fl__api_health_main, api)) {
         snprintf(errstr, errstr_size, "cannot start the health thread");
         goto fail;
@@ -446,9 +547,9 @@ fl_api_t *fl_api_new(const fl_topology_t *t, const char *openapi_path, char *err
     threads = api->cfg->threads > 0 ? (unsigned)api->cfg->threads
                                     : 2 * (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
     api->mhd = MHD_start_daemon(
-        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, api,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, threads,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)api->cfg->max_connections,
+        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_UPGRADE, 0, NULL, NULL,
+        on_request, api, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE,
+        threads, MHD_OPTION_CONNECTION_LIMIT, (unsigned)api->cfg->max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, 120u, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)(api->cfg->max_header_bytes * 2 + 16384), MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, api, MHD_OPTION_END);
@@ -461,6 +562,7 @@ fl_api_t *fl_api_new(const fl_topology_t *t, const char *openapi_path, char *err
     fl_log_info("api", "serving on http://%s with %u threads", t->endpoints.api, threads);
     return api;
 fail:
+    fl__stream_hub_free(api->hub);
     fl_jwt_free(api->jwt);
     free(api->openapi);
     pthread_key_delete(api->thr_key);
@@ -475,6 +577,7 @@ void fl_api_free(fl_api_t *api)
     MHD_stop_daemon(api->mhd);
     atomic_store(&api->stop, true);
     pthread_join(api->health, NULL);
+    fl__stream_hub_free(api->hub);
     fl_jwt_free(api->jwt);
     free(api->openapi);
     pthread_key_delete(api->thr_key);

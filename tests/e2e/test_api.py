@@ -15,6 +15,9 @@ threshold, checked with a plain HTTP client against the feed oracle
    PostgreSQL (X-Feedline-Source) with the same pages as from Redis just
    before, never a 5xx; Redis restarted empty: the sink rebuilds it and the
    API goes back to Redis by itself;
+   live updates: a WebSocket gets a followed author's new post; one that
+   reconnects with since= gets the posts it missed exactly once, then live
+   updates and deletes again;
 4. security and limits: no token, a token signed with another key, alg
    none, expired, another user's feed or notifications (403), a post the
    viewer may not see (404); a burst against a limit of 5 passes exactly 5
@@ -338,6 +341,79 @@ def check_rate_limit(viewer):
     log("rate limit: a burst of 8 passed 5, then 429 with Retry-After: 1")
 
 
+def produce_events(events):
+    subprocess.run([FEEDLINE, "produce", "posts"], input="".join(json.dumps(e) + "\n"
+                                                                for e in events),
+                   text=True, check=True, capture_output=True)
+
+
+def check_stream(port, orc, viewers, figures):
+    """A followed author posts: the viewer's WebSocket gets the update; a
+    stream that reconnects with since= gets what it missed exactly once,
+    then live events again (a delete too)."""
+    import websocket
+    v = a = None
+    for cand in viewers:
+        authors = [x for x in orc.following(cand) if int(x) not in orc.celebrities]
+        if authors:
+            v, a = cand, int(authors[0])
+            break
+    assert v, "no sampled viewer follows a regular author"
+    url = "ws://127.0.0.1:%d/v1/stream" % port
+    hdr = ["Authorization: Bearer " + token(v)]
+    base = 9 * 10 ** 12 + int(time.time() * 1000) % 10 ** 9
+
+    def post(pid, kind="PostCreated"):
+        now = int(time.time() * 1000)
+        e = {"type": kind, "event_id": "ws-%s-%d" % (kind, pid), "occurred_at": now,
+             "post_id": pid, "author_id": a}
+        if kind == "PostCreated":
+            e.update(created_at=now, text="live %d" % pid, visibility="PUBLIC")
+        produce_events([e])
+
+    def until(ws, want):
+        while True:
+            m = json.loads(ws.recv())
+            if want(m):
+                return m
+
+    ws = websocket.create_connection(url, header=hdr, timeout=15)
+    t0 = time.time()
+    post(base)
+    m = until(ws, lambda m: m.get("post", {}).get("post_id") == str(base))
+    figures["stream_event_s"] = round(time.time() - t0, 3)
+    assert m["event"] == "update" and m["position"], m
+    ws.close()
+    for k in (1, 2, 3):
+        post(base + k)
+    wait_for(lambda: cl_feed_has(port, v, base + 3), 30, "the missed posts to reach the feed")
+    ws = websocket.create_connection(url + "?since=" + m["position"], header=hdr, timeout=3)
+    got = []
+    try:
+        while True:
+            got.append(json.loads(ws.recv()))
+    except websocket.WebSocketTimeoutException:
+        pass
+    ids = [g["post"]["post_id"] for g in got if g["event"] == "update"]
+    assert ids == [str(base + k) for k in (1, 2, 3)], "after reconnecting: %s" % ids
+    ws.settimeout(15)
+    post(base + 4)
+    m = until(ws, lambda m: m.get("post", {}).get("post_id") == str(base + 4))
+    post(base + 2, "PostDeleted")
+    m = until(ws, lambda m: m["event"] == "delete")
+    assert m == {"event": "delete", "post_id": str(base + 2)}, m
+    ws.close()
+    st, _, _ = Client(port).get("/v1/stream", v)
+    assert st == 400, "a plain GET of the stream: %d" % st
+    log("stream: update in %.3f s; 3 missed posts once after since=; live and delete again" %
+        figures["stream_event_s"])
+
+
+def cl_feed_has(port, viewer, pid):
+    st, _, doc = Client(port).get("/v1/feed?limit=10", viewer)
+    return st == 200 and any(i["post_id"] == str(pid) for i in doc["items"])
+
+
 def feeds_snapshot(cl, viewers):
     return {v: cl.pages("/v1/feed", v)[0] for v in viewers}
 
@@ -406,6 +482,7 @@ def main():
         check_feeds(cl, orc2, viewers, "redis")
         log("Redis back (rebuilt by the sink): feeds from Redis again")
         check_rate_limit(viewers[0])
+        check_stream(api.port, orc2, viewers, figures)  # last: it adds posts
         m = procs.scrape(api.port)
         figures["requests"] = int(procs.total(m, "feedline_api_requests_total"))
         figures["failovers"] = int(procs.total(m, "feedline_api_redis_failovers_total"))
