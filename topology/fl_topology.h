@@ -147,7 +147,10 @@ typedef struct fl_api_cfg {
     /* stream: */
     int64_t stream_ping_s;      /* WebSocket ping interval; 1..3600 */
     int64_t stream_max_clients; /* open streams at most; 1..10^6 */
-    bool dev_login;             /* the live page may mint tokens: development only */
+    /* cache: hydrated posts and authors kept in the API's memory */
+    int64_t cache_entries; /* at most, 0 turns the cache off */
+    int64_t cache_ttl_ms;  /* how old a like count or a name in a feed may be */
+    bool dev_login;        /* the live page may mint tokens: development only */
 } fl_api_cfg_t;
 
 typedef struct fl_topology {

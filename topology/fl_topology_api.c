@@ -100,6 +100,12 @@ static const field_t stream_fields[] = {
     {0},
 };
 
+static const field_t cache_fields[] = {
+    INT_F("entries", cache_entries, 0, 100000000, 200000),
+    INT_F("ttl_ms", cache_ttl_ms, 0, 60000, 1000),
+    {0},
+};
+
 static const field_t api_fields[] = {
     INT_F("threads", threads, 0, 256, 0),
     INT_F("max_connections", max_connections, 1, 1000000, 20000),
@@ -108,6 +114,7 @@ static const field_t api_fields[] = {
     MAP_F("rate_limit", rate_fields),
     MAP_F("ranking", ranking_fields),
     MAP_F("stream", stream_fields),
+    MAP_F("cache", cache_fields),
     {.key = "dev_login", .type = F_BOOL, .off = OFF(dev_login), .def = false},
     {0},
 };

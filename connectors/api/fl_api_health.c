@@ -96,7 +96,7 @@ static bool lag_of(rd_kafka_t *rk, parts_t *p, int64_t *lag)
 void *fl__api_health_main(void *arg)
 {
     fl_api_t *api = arg;
-    fl_src_t *redis = fl_src_redis_new(api->topo), *pg = fl_src_pg_new(api->topo);
+    fl_src_t *redis = fl_src_redis_new(api->topo, NULL), *pg = fl_src_pg_new(api->topo);
     char err[256];
     rd_kafka_t *rk = fl_kafka_admin_new(api->topo->endpoints.kafka, err, sizeof(err));
     parts_t rp, pp;

@@ -14,6 +14,7 @@
 #ifndef FL_API_INT_H
 #define FL_API_INT_H
 
+#include "fl_api_cache.h"
 #include "fl_api_model.h"
 #include "fl_api_src.h"
 #include "fl_jwt.h"
@@ -64,7 +65,8 @@ typedef struct fl_api_metrics {
 
 void fl__api_metrics_observe(fl_api_metrics_t *m, fl_route_t r, unsigned code, int64_t us);
 /* Prometheus text; caller frees. */
-char *fl__api_metrics_render(const fl_api_metrics_t *m, bool redis_up, bool pg_up);
+char *fl__api_metrics_render(const fl_api_metrics_t *m, const fl_api_cache_t *cache, bool redis_up,
+                             bool pg_up);
 
 /* One worker thread's state. */
 typedef struct fl_api_thr {
@@ -87,6 +89,7 @@ typedef struct fl_api {
     atomic_int_fast64_t pg_lag;
     fl_api_metrics_t metrics;
     struct fl_stream_hub *hub; /* live updates */
+    fl_api_cache_t *cache;     /* hydrated posts and authors, or NULL */
     char *openapi;             /* the document served at /openapi.json, or NULL */
     size_t openapi_len;
 } fl_api_t;

@@ -8,6 +8,7 @@
 #include "fl_api_int.h"
 
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,12 +94,22 @@ static uint64_t get(const atomic_uint_fast64_t *v)
     return atomic_load_explicit(v, memory_order_relaxed);
 }
 
-char *fl__api_metrics_render(const fl_api_metrics_t *m, bool redis_up, bool pg_up)
+char *fl__api_metrics_render(const fl_api_metrics_t *m, const fl_api_cache_t *cache, bool redis_up,
+                             bool pg_up)
 {
     buf_t b = {malloc(16384), 0, 16384, false};
+    uint64_t hits = 0, misses = 0;
 
     if (!b.p)
         return NULL;
+    if (cache)
+        fl_api_cache_stats(cache, &hits, &misses);
+    put(&b,
+        "# HELP feedline_api_cache_lookups_total Lookups of hydrated posts and authors in the "
+        "API's cache.\n# TYPE feedline_api_cache_lookups_total counter\n"
+        "feedline_api_cache_lookups_total{result=\"hit\"} %" PRIu64 "\n"
+        "feedline_api_cache_lookups_total{result=\"miss\"} %" PRIu64 "\n",
+        hits, misses);
     put(&b, "# HELP feedline_api_requests_total Requests by route and status code.\n"
             "# TYPE feedline_api_requests_total counter\n");
     for (int r = 0; r < R__COUNT; r++)

@@ -20,11 +20,13 @@
  * connection (FL_ERR_UNAVAILABLE); the next call reconnects, at most once
  * per RECONNECT_MS.
  */
+#include "fl_api_cache.h"
 #include "fl_api_src.h"
 #include "fl_log.h"
 
 #include <errno.h>
 #include <hiredis/hiredis.h>
+#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +44,8 @@ typedef struct rsrc {
     int port;
     redisContext *c;
     int64_t next_try_ms;
+    fl_api_cache_t *cache; /* borrowed, may be NULL */
+    char gcra_sha[41];     /* the rate-limit script's SHA1, hex */
 } rsrc_t;
 
 static int64_t mono_ms(void)
@@ -166,39 +170,53 @@ static bool fill_post(fl_post_t *p, int64_t id, const redisReply *r)
     return p->text != NULL;
 }
 
-/* Hydrates posts[0..n) (post_id set, the rest filled here) in two round
- * trips; ok[i] false for a missing post. */
-static fl_err_t hydrate(rsrc_t *s, fl_post_t *posts, const int64_t *ids, bool *ok, size_t n)
+/* Hydrates posts[0..n) from the cache (use_cache) and Redis, in at most
+ * two round trips; ok[i] false for a missing post. */
+static fl_err_t hydrate(rsrc_t *s, fl_post_t *posts, const int64_t *ids, bool *ok, size_t n,
+                        bool use_cache)
 {
     redisReply **r = calloc(n ? n : 1, sizeof(*r));
+    size_t *miss = calloc(n ? n : 1, sizeof(*miss));
+    fl_api_cache_t *cache = use_cache ? s->cache : NULL;
+    int64_t now = mono_ms();
     fl_err_t err = FL_ERR_NOMEM;
-    size_t n_auth = 0;
+    size_t n_miss = 0;
 
-    if (!r)
-        return err;
-    for (size_t i = 0; i < n; i++)
-        append_post_hmget(s, ids[i]);
-    if ((err = replies(s, r, n)) != FL_OK)
+    if (!r || !miss)
         goto out;
     for (size_t i = 0; i < n; i++) {
-        ok[i] = fill_post(&posts[i], ids[i], r[i]);
+        ok[i] = cache && fl_api_cache_get_post(cache, ids[i], now, &posts[i]);
+        if (!ok[i]) {
+            append_post_hmget(s, ids[i]);
+            miss[n_miss++] = i;
+        }
+    }
+    if ((err = replies(s, r, n_miss)) != FL_OK)
+        goto out;
+    for (size_t k = 0; k < n_miss; k++) {
+        size_t i = miss[k];
+        ok[i] = fill_post(&posts[i], ids[i], r[k]);
         if (!ok[i])
             fl_post_clear(&posts[i]);
-        freeReplyObject(r[i]);
-        r[i] = NULL;
+        else if (s->cache)
+            fl_api_cache_put_post(s->cache, &posts[i], now);
+        freeReplyObject(r[k]);
+        r[k] = NULL;
     }
-    for (size_t i = 0; i < n; i++)
-        if (ok[i]) {
-            redisAppendCommand(s->c, "HMGET user:{%lld} handle display_name",
-                               (long long)posts[i].author_id);
-            n_auth++;
-        }
-    if ((err = replies(s, r, n_auth)) != FL_OK)
-        goto out;
-    for (size_t i = 0, k = 0; i < n; i++) {
-        if (!ok[i])
+    n_miss = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!ok[i] || (cache && fl_api_cache_get_user(cache, posts[i].author_id, now,
+                                                      &posts[i].handle, &posts[i].display_name)))
             continue;
-        redisReply *u = r[k++];
+        redisAppendCommand(s->c, "HMGET user:{%lld} handle display_name",
+                           (long long)posts[i].author_id);
+        miss[n_miss++] = i;
+    }
+    if ((err = replies(s, r, n_miss)) != FL_OK)
+        goto out;
+    for (size_t k = 0; k < n_miss; k++) {
+        size_t i = miss[k];
+        redisReply *u = r[k];
         if (u->type == REDIS_REPLY_ARRAY && u->elements == 2 &&
             u->element[0]->type == REDIS_REPLY_STRING) {
             posts[i].handle = dup_str(u->element[0]);
@@ -206,11 +224,14 @@ static fl_err_t hydrate(rsrc_t *s, fl_post_t *posts, const int64_t *ids, bool *o
             if (!posts[i].display_name)
                 posts[i].display_name = strdup("");
         }
+        if (s->cache)
+            fl_api_cache_put_user(s->cache, posts[i].author_id, posts[i].handle,
+                                  posts[i].display_name, now);
     }
-    free_replies(r, n_auth);
-    memset(r, 0, n_auth * sizeof(*r));
+    free_replies(r, n_miss);
 out:
     free(r);
+    free(miss);
     return err;
 }
 
@@ -251,7 +272,7 @@ static fl_err_t take(rsrc_t *s, const fl_pos_t *cands, size_t n, int64_t viewer,
         goto out;
     for (size_t j = 0; j < n; j++)
         ids[j] = cands[j].id;
-    err = hydrate(s, posts, ids, ok, n);
+    err = hydrate(s, posts, ids, ok, n, true);
     for (size_t j = 0; j < n; j++) {
         fl_post_t *slot;
         if (err == FL_OK && ok[j] && out->n < want && vis(&posts[j], viewer, arg)) {
@@ -446,7 +467,8 @@ static fl_err_t r_post(fl_src_t *base, int64_t post_id, fl_post_t *out, bool *fo
     *found = false;
     if ((err = conn(s)) != FL_OK)
         return err;
-    return hydrate(s, out, &post_id, found, 1);
+    /* a single post is read fresh: it may have been deleted a moment ago */
+    return hydrate(s, out, &post_id, found, 1, false);
 }
 
 static fl_err_t r_follows(fl_src_t *base, int64_t viewer, int64_t author, bool *yes)
@@ -651,7 +673,7 @@ static const fl_src_ops_t redis_ops = {
     .free = r_free,
 };
 
-fl_src_t *fl_src_redis_new(const fl_topology_t *t)
+fl_src_t *fl_src_redis_new(const fl_topology_t *t, fl_api_cache_t *cache)
 {
     rsrc_t *s = calloc(1, sizeof(*s));
     const char *ep = t->endpoints.redis, *colon;
@@ -659,6 +681,7 @@ fl_src_t *fl_src_redis_new(const fl_topology_t *t)
     if (!s)
         return NULL;
     s->base.ops = &redis_ops;
+    s->cache = cache;
     colon = strrchr(ep, ':');
     snprintf(s->host, sizeof(s->host), "%.*s", colon ? (int)(colon - ep) : (int)strlen(ep), ep);
     s->port = colon ? atoi(colon + 1) : 6379;
@@ -741,10 +764,25 @@ fl_err_t fl_src_redis_gcra(fl_src_t *base, int64_t viewer, int64_t rate_per_s, i
     out->limit = burst > 1 ? burst : 1;
     if ((err = conn(s)) != FL_OK)
         return err;
-    redisAppendCommand(s->c, "EVAL %s 1 ratelimit:{%lld} %lld %lld", gcra_lua, (long long)viewer, T,
-                       tau);
+    if (!s->gcra_sha[0]) {
+        unsigned char d[SHA_DIGEST_LENGTH];
+        SHA1((const unsigned char *)gcra_lua, sizeof(gcra_lua) - 1, d);
+        for (int i = 0; i < SHA_DIGEST_LENGTH; i++)
+            snprintf(s->gcra_sha + 2 * i, 3, "%02x", d[i]);
+    }
+    /* EVALSHA: Redis neither receives nor hashes the script on each call;
+     * a Redis that does not know it yet (restarted) gets it once by EVAL */
+    redisAppendCommand(s->c, "EVALSHA %s 1 ratelimit:{%lld} %lld %lld", s->gcra_sha,
+                       (long long)viewer, T, tau);
     if ((err = replies(s, &r, 1)) != FL_OK)
         return err;
+    if (r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "NOSCRIPT", 8)) {
+        freeReplyObject(r);
+        redisAppendCommand(s->c, "EVAL %s 1 ratelimit:{%lld} %lld %lld", gcra_lua,
+                           (long long)viewer, T, tau);
+        if ((err = replies(s, &r, 1)) != FL_OK)
+            return err;
+    }
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 4) {
         fl_log_warn("api", "rate limit script: %s", r->type == REDIS_REPLY_ERROR ? r->str : "?");
         freeReplyObject(r);

@@ -131,7 +131,7 @@ static fl_api_thr_t *thr_get(fl_api_t *api)
         return t;
     if (!(t = calloc(1, sizeof(*t))))
         return NULL;
-    t->redis = fl_src_redis_new(api->topo);
+    t->redis = fl_src_redis_new(api->topo, api->cache);
     t->pg = fl_src_pg_new(api->topo);
     if (!t->redis || !t->pg || pthread_setspecific(api->thr_key, t)) {
         thr_free(t);
@@ -272,7 +272,7 @@ static void ops_route(fl_api_t *api, fl_route_t route, fl_api_resp_t *r)
     }
     case R_METRICS:
         free(r->body);
-        r->body = fl__api_metrics_render(&api->metrics, redis, pg);
+        r->body = fl__api_metrics_render(&api->metrics, api->cache, redis, pg);
         r->len = r->body ? strlen(r->body) : 0;
         r->code = 200;
         r->content_type = "text/plain; version=0.0.4";
@@ -538,6 +538,11 @@ fl_api_t *fl_api_new(const fl_topology_t *t, const char *openapi_path, char *err
                  t->endpoints.api);
         goto fail;
     }
+    if (api->cfg->cache_entries > 0 && api->cfg->cache_ttl_ms > 0 &&
+        !(api->cache = fl_api_cache_new((size_t)api->cfg->cache_entries, api->cfg->cache_ttl_ms))) {
+        snprintf(errstr, errstr_size, "out of memory for the cache");
+        goto fail;
+    }
     if (!(api->hub = fl__stream_hub_new(api, errstr, errstr_size)))
         goto fail;
     if (pthread_create(&api->health, NULL, fl__api_health_main, api)) {
@@ -563,6 +568,7 @@ fl_api_t *fl_api_new(const fl_topology_t *t, const char *openapi_path, char *err
     return api;
 fail:
     fl__stream_hub_free(api->hub);
+    fl_api_cache_free(api->cache);
     fl_jwt_free(api->jwt);
     free(api->openapi);
     pthread_key_delete(api->thr_key);
@@ -578,6 +584,7 @@ void fl_api_free(fl_api_t *api)
     atomic_store(&api->stop, true);
     pthread_join(api->health, NULL);
     fl__stream_hub_free(api->hub);
+    fl_api_cache_free(api->cache);
     fl_jwt_free(api->jwt);
     free(api->openapi);
     pthread_key_delete(api->thr_key);

@@ -91,9 +91,12 @@ struct fl_src {
 /* The largest number of notifications kept per user (the Redis sink's cap). */
 #define FL_NOTIF_CAP 200
 
+typedef struct fl_api_cache fl_api_cache_t;
+
 /* Sources for one thread; connect lazily (the first call), so new never
- * fails for a server being down. NULL only when out of memory. */
-fl_src_t *fl_src_redis_new(const fl_topology_t *t);
+ * fails for a server being down. NULL only when out of memory. The Redis
+ * source hydrates feeds through cache (borrowed; NULL: none). */
+fl_src_t *fl_src_redis_new(const fl_topology_t *t, fl_api_cache_t *cache);
 fl_src_t *fl_src_pg_new(const fl_topology_t *t);
 
 /* GCRA rate limiting (as redis-cell's CL.THROTTLE), one Lua script call on

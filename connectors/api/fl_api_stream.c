@@ -620,7 +620,7 @@ fl_stream_hub_t *fl__stream_hub_new(fl_api_t *api, char *errstr, size_t errstr_s
     h->ep = epoll_create1(EPOLL_CLOEXEC);
     h->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     pthread_mutex_init(&h->lock, NULL);
-    h->redis = fl_src_redis_new(api->topo);
+    h->redis = fl_src_redis_new(api->topo, api->cache);
     h->pg = fl_src_pg_new(api->topo);
     ev.data.ptr = &h->evfd;
     if (h->ep < 0 || h->evfd < 0 || !h->redis || !h->pg ||
