@@ -235,6 +235,9 @@ def check_endpoints(cl, orc, viewers, users):
             assert (st, doc if st == 200 else None) == ((200, want) if want else (404, None)), \
                 "post %s for %s: %d %s, want %s" % (p, v, st, doc, want)
             checked["posts"] += 1
+        # a ranked page with its scores' parts: its shape is check_openapi's
+        st, h, _ = cl.get("/v1/feed?order=ranked&explain=1&limit=50", v)
+        assert st == 200 and h.get("x-feedline-ranking") == "ranked", (v, st, h)
         notes, _ = cl.pages("/v1/notifications", v)
         want = orc.notifications(v)
         if len(want) < 200:  # past the cap, withdrawn ones are not refilled
