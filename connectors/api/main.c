@@ -7,10 +7,34 @@
 #include "fl_topology.h"
 
 #include <getopt.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The document to serve when neither --openapi nor $FEEDLINE_OPENAPI names
+ * one: the installed copy beside the binary (FL_API_OPENAPI_REL from its
+ * folder), else this source tree's, so a build serves it from any working
+ * directory. */
+static const char *default_openapi(char *buf, size_t size)
+{
+    ssize_t n = readlink("/proc/self/exe", buf, size - 1);
+    char *slash;
+
+    if (n > 0) {
+        buf[n] = '\0';
+        if ((slash = strrchr(buf, '/'))) {
+            size_t dir = (size_t)(slash + 1 - buf);
+            int len = snprintf(buf + dir, size - dir, "%s", FL_API_OPENAPI_REL);
+            if (len > 0 && (size_t)len < size - dir && !access(buf, R_OK))
+                return buf;
+        }
+    }
+    return FL_API_OPENAPI_SRC;
+}
 
 static void usage(FILE *out)
 {
@@ -22,8 +46,10 @@ static void usage(FILE *out)
             "Options:\n"
             "  --topology FILE   topology file (default $FEEDLINE_TOPOLOGY or "
             "topology/feedline.yaml)\n"
-            "  --openapi FILE    the document served at /openapi.json\n"
-            "                    (default $FEEDLINE_OPENAPI or connectors/api/openapi.json)\n");
+            "  --openapi FILE    the document served at /openapi.json (default\n"
+            "                    $FEEDLINE_OPENAPI, else the installed one, else\n"
+            "                    %s)\n",
+            FL_API_OPENAPI_SRC);
 }
 
 int main(int argc, char **argv)
@@ -33,8 +59,10 @@ int main(int argc, char **argv)
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
     const char *topo_path = fl_topology_default_path();
-    const char *openapi =
-        getenv("FEEDLINE_OPENAPI") ? getenv("FEEDLINE_OPENAPI") : "connectors/api/openapi.json";
+    char exe[PATH_MAX];
+    const char *openapi = getenv("FEEDLINE_OPENAPI") && *getenv("FEEDLINE_OPENAPI")
+                              ? getenv("FEEDLINE_OPENAPI")
+                              : default_openapi(exe, sizeof(exe));
     char err[512];
     fl_topology_t *t;
     fl_api_t *api;

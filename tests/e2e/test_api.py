@@ -22,7 +22,10 @@ threshold, checked with a plain HTTP client against the feed oracle
    none, expired, another user's feed or notifications (403), a post the
    viewer may not see (404); a burst against a limit of 5 passes exactly 5
    and then gets 429 with Retry-After; bad parameters get 400 with a JSON
-   error body.
+   error body;
+5. every response of the run (thousands, the errors above among them)
+   against the OpenAPI document the API serves at /openapi.json
+   (connectors/api/openapi.json, checked by openapi_check.py).
 
 Environment:
   E2E_API_USERS, E2E_API_POSTS, E2E_API_LIKES  workload (1500, 6000, 8000)
@@ -52,6 +55,7 @@ sys.dont_write_bytecode = True
 
 from itlib import BIN, KAFKA, ROOT, STACK_DIR  # noqa: E402
 import feed_oracle  # noqa: E402
+import openapi_check  # noqa: E402
 import procs  # noqa: E402
 from procs import Proc, free_port, wait_for, wait_idle  # noqa: E402
 from test_projections import fresh_workload, produce_part, stack_up, redis_pid  # noqa: E402
@@ -67,6 +71,8 @@ WORK = tempfile.mkdtemp(prefix="feedline-api-")
 PROCESSORS = ("fanout", "timeline", "engagement", "affinity")
 SINKS = ("redis-sink", "pg-sink")
 SECRET = b"feedline-development-secret-change-me"
+# (method, path, status, headers, raw body) of every response Client.get had
+RESPONSES = []
 
 
 def log(msg):
@@ -101,6 +107,29 @@ def token(sub, secret=SECRET, alg="HS256", exp_in=3600, **claims):
     return head + "." + body + "." + b64(sig)
 
 
+def json_or_raw(headers, body):
+    ctype = headers.get("content-type", "")
+    return json.loads(body) if body and ctype.startswith("application/json") else body
+
+
+def check_openapi(cl):
+    """Every recorded response against the document the API serves."""
+    st, _, doc = cl.get("/openapi.json")
+    assert st == 200, "/openapi.json: %d" % st
+    with open(os.path.join(ROOT, "connectors", "api", "openapi.json")) as f:
+        assert doc == json.load(f), "/openapi.json is not connectors/api/openapi.json"
+    openapi_check.check_document(doc)
+    ck = openapi_check.Checker(doc)
+    t0 = time.time()
+    for method, path, status, headers, body in RESPONSES:
+        ck.check(method, path, status, headers, json_or_raw(headers, body))
+    codes = {r[2] for r in RESPONSES}
+    missing = {400, 401, 403, 404, 405, 414, 429} - codes
+    assert not missing, "no response with %s was checked" % sorted(missing)
+    log("openapi: %d responses (codes %s) fit /openapi.json (%.1f s)"
+        % (ck.checked, sorted(codes), time.time() - t0))
+
+
 class Client:
     """One keep-alive connection to the API."""
 
@@ -126,9 +155,9 @@ class Client:
                 self.c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
                 if attempt:
                     raise
-        ctype = r.getheader("Content-Type", "")
-        doc = json.loads(body) if body and ctype.startswith("application/json") else body
-        return r.status, {k.lower(): v for k, v in r.getheaders()}, doc
+        headers = {k.lower(): v for k, v in r.getheaders()}
+        RESPONSES.append((method, path, r.status, headers, body))
+        return r.status, headers, json_or_raw(headers, body)
 
     def ok(self, path, viewer):
         st, h, doc = self.get(path, viewer)
@@ -209,6 +238,9 @@ def check_endpoints(cl, orc, viewers, users):
             assert (st, doc if st == 200 else None) == ((200, want) if want else (404, None)), \
                 "post %s for %s: %d %s, want %s" % (p, v, st, doc, want)
             checked["posts"] += 1
+        # a ranked page with its scores' parts: its shape is check_openapi's
+        st, h, _ = cl.get("/v1/feed?order=ranked&explain=1&limit=50", v)
+        assert st == 200 and h.get("x-feedline-ranking") == "ranked", (v, st, h)
         notes, _ = cl.pages("/v1/notifications", v)
         want = orc.notifications(v)
         if len(want) < 200:  # past the cap, withdrawn ones are not refilled
@@ -482,6 +514,7 @@ def main():
         check_feeds(cl, orc2, viewers, "redis")
         log("Redis back (rebuilt by the sink): feeds from Redis again")
         check_rate_limit(viewers[0])
+        check_openapi(cl)
         check_stream(api.port, orc2, viewers, figures)  # last: it adds posts
         m = procs.scrape(api.port)
         figures["requests"] = int(procs.total(m, "feedline_api_requests_total"))
