@@ -30,7 +30,11 @@
 /* no cursor: below 9999-12-31, the latest time timestamptz input takes */
 #define TOP_TS 253402300799999LL
 
-#define TS(p) "('epoch'::timestamptz + " p "::bigint * interval '1 millisecond')"
+/* epoch ms to timestamptz, exactly: an interval times a float is exact only
+ * below 2^53 microseconds, so whole seconds and milliseconds go apart */
+#define TS(p)                                                                                      \
+    "('epoch'::timestamptz + (" p "::bigint / 1000) * interval '1 second' + (" p                   \
+    "::bigint % 1000) * interval '1 millisecond')"
 #define MS(c) "(extract(epoch FROM " c ") * 1000)::bigint"
 #define POST_COLS                                                                                  \
     "p.id, p.user_id, " MS("p.created_at") ", p.content_text, p.privacy, p.reply_to, "             \
