@@ -1,7 +1,8 @@
 /*
  * fl_api_int.h - the read API server's parts, shared by its files:
  * fl_api_server.c (libmicrohttpd, threads, auth, limits, health),
- * fl_api_routes.c (the endpoints and their JSON) and fl_api_metrics.c (the
+ * fl_api_routes.c (the /v1 endpoints and their JSON), fl_api_mastodon.c
+ * (the Mastodon-compatible /api/v1 endpoints) and fl_api_metrics.c (the
  * Prometheus counters and histograms).
  *
  * Threads: libmicrohttpd runs a pool of worker threads, each with its own
@@ -18,6 +19,7 @@
 #include "fl_api_model.h"
 #include "fl_api_src.h"
 #include "fl_jwt.h"
+#include "fl_masto_model.h"
 #include "fl_topology.h"
 
 #include <microhttpd.h>
@@ -39,6 +41,15 @@ typedef enum fl_route {
     R_READY,
     R_METRICS,
     R_OPENAPI,
+    /* the Mastodon-compatible surface (fl_api_mastodon.c) */
+    R_M_HOME,
+    R_M_STATUS,
+    R_M_ACCOUNT,
+    R_M_ACCOUNT_STATUSES,
+    R_M_VERIFY,
+    R_M_NOTIFICATIONS,
+    R_M_INSTANCE,
+    R_M_INSTANCE_V2,
     R_OTHER,
     R__COUNT
 } fl_route_t;
@@ -105,9 +116,12 @@ typedef struct fl_api_resp {
     char ratelimit[96];  /* RateLimit header value, or "" */
     char ratepolicy[48]; /* RateLimit-Policy, or "" */
     int64_t retry_after; /* seconds, 429 only */
+    char *link;          /* Link header (malloc'd, freed when sent), or NULL */
+    bool masto;          /* errors in Mastodon's shape {"error":"..."} */
 } fl_api_resp_t;
 
-/* Sets an error response {"error":{"code","message"}}. */
+/* Sets an error response {"error":{"code","message"}}, or {"error":
+ * message} when r->masto. */
 void fl__api_error(fl_api_resp_t *r, unsigned code, const char *what, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
@@ -121,10 +135,11 @@ typedef struct fl_api_req {
     struct MHD_Connection *conn;
     const char *path;
     fl_route_t route;
-    int64_t viewer;     /* the token's subject */
-    int64_t path_id;    /* /v1/posts/{id}, /v1/users/{id}... */
-    fl_query_t query;   /* validated */
-    bool redis_retried; /* Redis failed once in this request already */
+    int64_t viewer;          /* the token's subject */
+    int64_t path_id;         /* /v1/posts/{id}, /v1/users/{id}... */
+    fl_query_t query;        /* validated */
+    fl_masto_query_t mquery; /* the Mastodon routes' parameters instead */
+    bool redis_retried;      /* Redis failed once in this request already */
 } fl_api_req_t;
 
 /* A Redis sink further behind than this (records) is rebuilding Redis:
@@ -154,7 +169,30 @@ void fl__stream_hub_free(fl_stream_hub_t *h);
 bool fl__stream_add(fl_stream_hub_t *h, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh,
                     const char *extra, size_t extra_n, int64_t viewer, const fl_pos_t *since);
 
-/* Serves an authenticated /v1 request. */
+/* Serves an authenticated /v1 request (and hands /api/v1 ones to
+ * fl__api_masto_serve). */
 void fl__api_serve(fl_api_req_t *q, fl_api_resp_t *r);
+
+/* Reads a decimal id from *p up to the next '/' and moves *p past it. */
+bool fl__api_take_id(const char **p, int64_t *id);
+
+/* Picking a source (fl_api_routes.c), for every route: the source to read
+ * first; after err from src the one to try next (Redis once more on a new
+ * connection, then PostgreSQL), or NULL; recording which one served. */
+fl_src_t *fl__api_first_source(fl_api_req_t *q);
+fl_src_t *fl__api_next_source(fl_api_req_t *q, fl_src_t *src, fl_err_t err);
+void fl__api_served(fl_api_req_t *q, fl_api_resp_t *r, fl_src_t *src);
+/* A 503 (a 500 when out of memory) after every source failed. */
+void fl__api_unavailable(fl_api_resp_t *r, fl_err_t err);
+/* Whether the viewer may read p (asks src about following when it
+ * matters). */
+fl_err_t fl__api_may_read(fl_api_req_t *q, fl_src_t *src, const fl_post_t *p, bool *yes);
+
+/* The Mastodon surface (fl_api_mastodon.c): matches a path under
+ * /api/v1/ or /api/v2/instance (a trailing '/' allowed, as Mastodon's router does), like
+ * fl__api_match; serves a matched request (the instance route without a
+ * viewer). */
+bool fl__api_masto_match(const char *path, fl_route_t *route, int64_t *path_id, bool *auth);
+void fl__api_masto_serve(fl_api_req_t *q, fl_api_resp_t *r);
 
 #endif

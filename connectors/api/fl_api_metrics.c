@@ -32,6 +32,14 @@ static const char *const route_names[R__COUNT] = {
     [R_READY] = "readyz",
     [R_METRICS] = "metrics",
     [R_OPENAPI] = "openapi",
+    [R_M_HOME] = "mastodon_home",
+    [R_M_STATUS] = "mastodon_status",
+    [R_M_ACCOUNT] = "mastodon_account",
+    [R_M_ACCOUNT_STATUSES] = "mastodon_account_statuses",
+    [R_M_VERIFY] = "mastodon_verify_credentials",
+    [R_M_NOTIFICATIONS] = "mastodon_notifications",
+    [R_M_INSTANCE] = "mastodon_instance",
+    [R_M_INSTANCE_V2] = "mastodon_instance_v2",
     [R_OTHER] = "other",
 };
 

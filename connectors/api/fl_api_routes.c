@@ -1,6 +1,7 @@
 /*
  * fl_api_routes.c - the read API's /v1 endpoints (DESIGN "Read API"): which
- * path is which route, and each route's reads and JSON.
+ * path is which route, and each route's reads and JSON; the picking of a
+ * source that the Mastodon routes (fl_api_mastodon.c) share.
  *
  * Every read goes to Redis while it is up and falls over to PostgreSQL
  * within the same request when Redis fails (a response header names the
@@ -27,7 +28,7 @@
 
 /* ---- matching ---- */
 
-static bool take_id(const char **p, int64_t *id)
+bool fl__api_take_id(const char **p, int64_t *id)
 {
     char buf[24];
     size_t n = strcspn(*p, "/");
@@ -61,6 +62,8 @@ bool fl__api_match(const char *path, fl_route_t *route, int64_t *path_id, unsign
         *auth = false;
         return true;
     }
+    if (!strncmp(path, "/api/v1/", 8) || !strncmp(path, "/api/v2/", 8))
+        return fl__api_masto_match(path, route, path_id, auth);
     if (!strcmp(path, "/v1/feed")) {
         *route = R_FEED;
         *params = list | FL_Q_ORDER | FL_Q_EXPLAIN;
@@ -79,12 +82,12 @@ bool fl__api_match(const char *path, fl_route_t *route, int64_t *path_id, unsign
     if (!strncmp(path, "/v1/posts/", 10)) {
         p = path + 10;
         *route = R_POST;
-        return take_id(&p, path_id) && !*p;
+        return fl__api_take_id(&p, path_id) && !*p;
     }
     if (strncmp(path, "/v1/users/", 10))
         return false;
     p = path + 10;
-    if (!take_id(&p, path_id))
+    if (!fl__api_take_id(&p, path_id))
         return false;
     if (!*p) {
         *route = R_USER;
@@ -188,7 +191,7 @@ typedef struct pick {
     bool fell_over;
 } pick_t;
 
-static fl_src_t *first_source(fl_api_req_t *q)
+fl_src_t *fl__api_first_source(fl_api_req_t *q)
 {
     if (atomic_load_explicit(&q->api->redis_up, memory_order_relaxed))
         return q->thr->redis;
@@ -198,7 +201,7 @@ static fl_src_t *first_source(fl_api_req_t *q)
 /* After err from src: the source to try next, or NULL. Redis gets one
  * retry on a new connection first (the thread's connection may predate a
  * Redis restart). */
-static fl_src_t *next_source(fl_api_req_t *q, fl_src_t *src, fl_err_t err)
+fl_src_t *fl__api_next_source(fl_api_req_t *q, fl_src_t *src, fl_err_t err)
 {
     if (err != FL_ERR_UNAVAILABLE || src != q->thr->redis)
         return NULL;
@@ -211,14 +214,14 @@ static fl_src_t *next_source(fl_api_req_t *q, fl_src_t *src, fl_err_t err)
     return q->thr->pg;
 }
 
-static void served(fl_api_req_t *q, fl_api_resp_t *r, fl_src_t *src)
+void fl__api_served(fl_api_req_t *q, fl_api_resp_t *r, fl_src_t *src)
 {
     r->source = src->ops->name;
     atomic_fetch_add_explicit(&q->api->metrics.source[src == q->thr->redis ? 0 : 1], 1,
                               memory_order_relaxed);
 }
 
-static void unavailable(fl_api_resp_t *r, fl_err_t err)
+void fl__api_unavailable(fl_api_resp_t *r, fl_err_t err)
 {
     if (err == FL_ERR_NOMEM)
         fl__api_error(r, 500, "internal", "out of memory");
@@ -316,7 +319,7 @@ out:
 
 static void feed(fl_api_req_t *q, fl_api_resp_t *r)
 {
-    fl_src_t *src = first_source(q);
+    fl_src_t *src = fl__api_first_source(q);
     fl_posts_t ps = {0};
     fl_err_t err;
 
@@ -326,37 +329,37 @@ static void feed(fl_api_req_t *q, fl_api_resp_t *r)
     }
     if (q->query.order == FL_ORDER_RANKED) {
         while ((err = ranked_page(q, src, r)) != FL_OK) {
-            if (!(src = next_source(q, src, err)))
+            if (!(src = fl__api_next_source(q, src, err)))
                 break;
         }
         if (err == FL_OK) {
-            served(q, r, src);
+            fl__api_served(q, r, src);
             return;
         }
         /* ranking could not run: the chronological first page */
         atomic_fetch_add_explicit(&q->api->metrics.rank_fallbacks, 1, memory_order_relaxed);
         q->query.has_cursor = false;
         r->ranking = "fallback-chrono";
-        src = first_source(q);
+        src = fl__api_first_source(q);
     }
     const fl_pos_t *before = q->query.has_cursor ? &q->query.cursor.pos : NULL;
     while ((err = src->ops->feed(src, q->viewer, before, q->query.limit, &ps)) != FL_OK) {
         fl_posts_clear(&ps);
-        if (!(src = next_source(q, src, err))) {
-            unavailable(r, err);
+        if (!(src = fl__api_next_source(q, src, err))) {
+            fl__api_unavailable(r, err);
             return;
         }
     }
     const char *ranking = r->ranking;
     fl__api_json(r, posts_page(&ps));
     r->ranking = ranking;
-    served(q, r, src);
+    fl__api_served(q, r, src);
     fl_posts_clear(&ps);
 }
 
 /* Whether viewer may read p (asks the source about following when it
  * matters). */
-static fl_err_t may_read(fl_api_req_t *q, fl_src_t *src, const fl_post_t *p, bool *yes)
+fl_err_t fl__api_may_read(fl_api_req_t *q, fl_src_t *src, const fl_post_t *p, bool *yes)
 {
     bool follows = false;
     fl_err_t err = FL_OK;
@@ -369,16 +372,16 @@ static fl_err_t may_read(fl_api_req_t *q, fl_src_t *src, const fl_post_t *p, boo
 
 static void post(fl_api_req_t *q, fl_api_resp_t *r)
 {
-    fl_src_t *src = first_source(q);
+    fl_src_t *src = fl__api_first_source(q);
     fl_post_t p = {0};
     bool found = false, visible = false;
     fl_err_t err;
 
     while ((err = src->ops->post(src, q->path_id, &p, &found)) != FL_OK ||
-           (found && (err = may_read(q, src, &p, &visible)) != FL_OK)) {
+           (found && (err = fl__api_may_read(q, src, &p, &visible)) != FL_OK)) {
         fl_post_clear(&p);
-        if (!(src = next_source(q, src, err))) {
-            unavailable(r, err);
+        if (!(src = fl__api_next_source(q, src, err))) {
+            fl__api_unavailable(r, err);
             return;
         }
     }
@@ -386,20 +389,20 @@ static void post(fl_api_req_t *q, fl_api_resp_t *r)
         fl__api_error(r, 404, "not_found", "no such post");
     else
         fl__api_json(r, fl__api_post_json(&p));
-    served(q, r, src);
+    fl__api_served(q, r, src);
     fl_post_clear(&p);
 }
 
 static void user(fl_api_req_t *q, fl_api_resp_t *r)
 {
-    fl_src_t *src = first_source(q);
+    fl_src_t *src = fl__api_first_source(q);
     fl_user_t u = {0};
     bool found = false;
     fl_err_t err;
 
     while ((err = src->ops->user(src, q->path_id, &u, &found)) != FL_OK) {
-        if (!(src = next_source(q, src, err))) {
-            unavailable(r, err);
+        if (!(src = fl__api_next_source(q, src, err))) {
+            fl__api_unavailable(r, err);
             return;
         }
     }
@@ -407,13 +410,13 @@ static void user(fl_api_req_t *q, fl_api_resp_t *r)
         fl__api_error(r, 404, "not_found", "no such user");
     else
         fl__api_json(r, user_json(&u));
-    served(q, r, src);
+    fl__api_served(q, r, src);
     fl_user_clear(&u);
 }
 
 static void user_posts(fl_api_req_t *q, fl_api_resp_t *r)
 {
-    fl_src_t *src = first_source(q);
+    fl_src_t *src = fl__api_first_source(q);
     fl_posts_t ps = {0};
     const fl_pos_t *before = q->query.has_cursor ? &q->query.cursor.pos : NULL;
     fl_err_t err;
@@ -428,13 +431,13 @@ static void user_posts(fl_api_req_t *q, fl_api_resp_t *r)
         if (err == FL_OK)
             break;
         fl_posts_clear(&ps);
-        if (!(src = next_source(q, src, err))) {
-            unavailable(r, err);
+        if (!(src = fl__api_next_source(q, src, err))) {
+            fl__api_unavailable(r, err);
             return;
         }
     }
     fl__api_json(r, posts_page(&ps));
-    served(q, r, src);
+    fl__api_served(q, r, src);
     fl_posts_clear(&ps);
 }
 
@@ -447,7 +450,7 @@ static void follow_list(fl_api_req_t *q, fl_api_resp_t *r)
 
     if ((err = src->ops->follow_list(src, q->path_id, q->route == R_FOLLOWING, before,
                                      q->query.limit, &fs)) != FL_OK) {
-        unavailable(r, err);
+        fl__api_unavailable(r, err);
         return;
     }
     json_t *items = json_array();
@@ -463,13 +466,13 @@ static void follow_list(fl_api_req_t *q, fl_api_resp_t *r)
     if (fs.n)
         next.pos = fs.v[fs.n - 1].pos;
     fl__api_json(r, page_json(items, fs.more && fs.n ? &next : NULL));
-    served(q, r, src);
+    fl__api_served(q, r, src);
     fl_follows_clear(&fs);
 }
 
 static void notifications(fl_api_req_t *q, fl_api_resp_t *r)
 {
-    fl_src_t *src = first_source(q);
+    fl_src_t *src = fl__api_first_source(q);
     fl_notifs_t ns = {0};
     const fl_notif_t *before = q->query.has_cursor ? &q->query.cursor.notif : NULL;
     fl_err_t err;
@@ -480,8 +483,8 @@ static void notifications(fl_api_req_t *q, fl_api_resp_t *r)
     }
     while ((err = src->ops->notifications(src, q->viewer, before, q->query.limit, &ns)) != FL_OK) {
         fl_notifs_clear(&ns);
-        if (!(src = next_source(q, src, err))) {
-            unavailable(r, err);
+        if (!(src = fl__api_next_source(q, src, err))) {
+            fl__api_unavailable(r, err);
             return;
         }
     }
@@ -499,7 +502,7 @@ static void notifications(fl_api_req_t *q, fl_api_resp_t *r)
     if (ns.n)
         next.notif = ns.v[ns.n - 1];
     fl__api_json(r, page_json(items, ns.more && ns.n ? &next : NULL));
-    served(q, r, src);
+    fl__api_served(q, r, src);
     fl_notifs_clear(&ns);
 }
 
@@ -524,6 +527,16 @@ void fl__api_serve(fl_api_req_t *q, fl_api_resp_t *r)
         break;
     case R_NOTIFICATIONS:
         notifications(q, r);
+        break;
+    case R_M_HOME:
+    case R_M_STATUS:
+    case R_M_ACCOUNT:
+    case R_M_ACCOUNT_STATUSES:
+    case R_M_VERIFY:
+    case R_M_NOTIFICATIONS:
+    case R_M_INSTANCE:
+    case R_M_INSTANCE_V2:
+        fl__api_masto_serve(q, r);
         break;
     default:
         fl__api_error(r, 404, "not_found", "no such endpoint");

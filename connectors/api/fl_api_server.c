@@ -54,9 +54,14 @@ void fl__api_error(fl_api_resp_t *r, unsigned code, const char *what, const char
     va_start(ap, fmt);
     msg = vfmt(fmt, ap);
     va_end(ap);
-    json_object_set_new(e, "code", json_string(what));
-    json_object_set_new(e, "message", json_string(msg ? msg : what));
-    json_object_set_new(o, "error", e);
+    if (r->masto) {
+        json_decref(e);
+        json_object_set_new(o, "error", json_string(msg ? msg : what));
+    } else {
+        json_object_set_new(e, "code", json_string(what));
+        json_object_set_new(e, "message", json_string(msg ? msg : what));
+        json_object_set_new(o, "error", e);
+    }
     free(msg);
     fl__api_json(r, o);
     r->code = code;
@@ -81,11 +86,10 @@ static enum MHD_Result send_resp(fl_api_t *api, struct MHD_Connection *conn, fl_
 
     if (!r->body)
         fl__api_error(r, 500, "internal", "out of memory");
-    if (!r->body)
-        return MHD_NO;
-    resp = MHD_create_response_from_buffer(r->len, r->body, MHD_RESPMEM_MUST_FREE);
+    resp = r->body ? MHD_create_response_from_buffer(r->len, r->body, MHD_RESPMEM_MUST_FREE) : NULL;
     if (!resp) {
         free(r->body);
+        free(r->link);
         return MHD_NO;
     }
     r->body = NULL;
@@ -95,6 +99,10 @@ static enum MHD_Result send_resp(fl_api_t *api, struct MHD_Connection *conn, fl_
         MHD_add_response_header(resp, "X-Feedline-Source", r->source);
     if (r->ranking)
         MHD_add_response_header(resp, "X-Feedline-Ranking", r->ranking);
+    if (r->link)
+        MHD_add_response_header(resp, "Link", r->link);
+    free(r->link);
+    r->link = NULL;
     if (r->ratelimit[0]) {
         MHD_add_response_header(resp, "RateLimit", r->ratelimit);
         MHD_add_response_header(resp, "RateLimit-Policy", r->ratepolicy);
@@ -144,6 +152,7 @@ static fl_api_thr_t *thr_get(fl_api_t *api)
 
 typedef struct qstate {
     fl_query_t *q;
+    fl_masto_query_t *mq; /* a Mastodon route: its rules instead of q's */
     unsigned allowed;
     fl_cursor_kind_t kind;
     size_t bytes;
@@ -163,8 +172,11 @@ static enum MHD_Result query_it(void *cls, enum MHD_ValueKind kind, const char *
         st->err = FL_ERR_OVERSIZED;
         return MHD_NO;
     }
-    if ((st->err = fl_query_set(st->q, st->allowed, st->kind, key, value, st->why,
-                                sizeof(st->why))) != FL_OK)
+    if (st->mq)
+        st->err = fl_masto_query_set(st->mq, key, value, st->why, sizeof(st->why));
+    else
+        st->err = fl_query_set(st->q, st->allowed, st->kind, key, value, st->why, sizeof(st->why));
+    if (st->err != FL_OK)
         return MHD_NO;
     return MHD_YES;
 }
@@ -395,6 +407,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     size_t header_bytes = 0;
     int64_t *start = *con_cls;
 
+    r.masto = !strncmp(url, "/api/", 5);
+
     if (!start) {
         if (!(start = malloc(sizeof(*start))))
             return MHD_NO;
@@ -431,6 +445,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         fl__api_error(&r, 404, "not_found", "no such endpoint");
         return send_resp(api, conn, &r, R_OTHER, *start);
     }
+    if (!auth && (q.route == R_M_INSTANCE || q.route == R_M_INSTANCE_V2)) {
+        fl__api_masto_serve(&q, &r);
+        return send_resp(api, conn, &r, q.route, *start);
+    }
     if (!auth) {
         ops_route(api, q.route, &r);
         return send_resp(api, conn, &r, q.route, *start);
@@ -447,12 +465,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return send_resp(api, conn, &r, q.route, *start);
 
     qstate_t st = {.q = &q.query,
+                   .mq = r.masto ? &q.mquery : NULL,
                    .allowed = params,
                    .kind = kind,
                    .max_bytes = (size_t)api->cfg->max_query_bytes};
     fl_query_init(&q.query);
+    fl_masto_query_init(&q.mquery);
     MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, query_it, &st);
-    if (st.err == FL_OK)
+    if (st.err == FL_OK && !st.mq)
         st.err = fl_query_finish(&q.query, st.why, sizeof(st.why));
     if (st.err != FL_OK) {
         fl__api_error(&r, st.err == FL_ERR_OVERSIZED ? 414 : 400, "bad_request", "%s", st.why);
