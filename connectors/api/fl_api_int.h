@@ -50,6 +50,9 @@ typedef enum fl_route {
     R_M_NOTIFICATIONS,
     R_M_INSTANCE,
     R_M_INSTANCE_V2,
+    R_M_STREAM_WS,     /* /api/v1/streaming?stream=user (WebSocket) */
+    R_M_STREAM_SSE,    /* /api/v1/streaming/user (server-sent events) */
+    R_M_STREAM_HEALTH, /* /api/v1/streaming/health */
     R_OTHER,
     R__COUNT
 } fl_route_t;
@@ -167,7 +170,23 @@ void fl__stream_hub_free(fl_stream_hub_t *h);
 /* Hands an upgraded socket to the hub (from a worker thread); the hub
  * closes it through urh. since: catch up from the feed first, or NULL. */
 bool fl__stream_add(fl_stream_hub_t *h, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh,
-                    const char *extra, size_t extra_n, int64_t viewer, const fl_pos_t *since);
+                    const char *extra, size_t extra_n, int64_t viewer, const fl_pos_t *since,
+                    bool mastodon, const char *base);
+
+/* A Mastodon SSE stream of viewer's feed: the response to queue (200), or
+ * NULL when out of memory. base: "http://HOST" of the statuses' URLs. */
+struct MHD_Response *fl__stream_add_sse(fl_stream_hub_t *h, struct MHD_Connection *conn,
+                                        int64_t viewer, const char *base);
+
+/* Mastodon's Status for a hydrated post (fl_api_mastodon.c); a new
+ * reference, NULL when out of memory. */
+json_t *fl__api_masto_status(const char *base, const fl_post_t *p);
+
+/* "http://HOST" for a Mastodon response: the request's Host when it is
+ * well-formed, else endpoints.api. */
+#define FL_MASTO_BASE_MAX 300
+void fl__api_masto_base(const fl_api_t *api, struct MHD_Connection *conn,
+                        char out[FL_MASTO_BASE_MAX]);
 
 /* Serves an authenticated /v1 request (and hands /api/v1 ones to
  * fl__api_masto_serve). */

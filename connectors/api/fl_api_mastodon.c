@@ -77,6 +77,19 @@ bool fl__api_masto_match(const char *path, fl_route_t *route, int64_t *path_id, 
         *auth = false;
         return true;
     }
+    if (!strcmp(p, "streaming")) {
+        *route = R_M_STREAM_WS;
+        return true;
+    }
+    if (!strcmp(p, "streaming/user")) {
+        *route = R_M_STREAM_SSE;
+        return true;
+    }
+    if (!strcmp(p, "streaming/health")) {
+        *route = R_M_STREAM_HEALTH;
+        *auth = false;
+        return true;
+    }
     if (!strcmp(p, "accounts/verify_credentials")) {
         *route = R_M_VERIFY;
         return true;
@@ -103,13 +116,19 @@ bool fl__api_masto_match(const char *path, fl_route_t *route, int64_t *path_id, 
 
 /* "http://HOST": the request's Host when it is well-formed, else the
  * address the API listens on. */
-static void base_url(const fl_api_req_t *q, char out[BASE_MAX])
+void fl__api_masto_base(const fl_api_t *api, struct MHD_Connection *conn,
+                        char out[FL_MASTO_BASE_MAX])
 {
-    const char *h = q->conn ? MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "Host") : NULL;
+    const char *h = conn ? MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host") : NULL;
 
     if (!fl_masto_host_ok(h))
-        h = q->api->topo->endpoints.api;
-    snprintf(out, BASE_MAX, "http://%s", h);
+        h = api->topo->endpoints.api;
+    snprintf(out, FL_MASTO_BASE_MAX, "http://%s", h);
+}
+
+static void base_url(const fl_api_req_t *q, char out[BASE_MAX])
+{
+    fl__api_masto_base(q->api, q->conn, out);
 }
 
 static json_t *id_json(int64_t id)
@@ -226,6 +245,11 @@ static json_t *status_json(const char *base, const fl_post_t *p, const fl_user_t
     json_object_set_new(o, "poll", json_null());
     free(html);
     return o;
+}
+
+json_t *fl__api_masto_status(const char *base, const fl_post_t *p)
+{
+    return status_json(base, p, NULL);
 }
 
 /* ---- the authors of one response, read once each ---- */

@@ -40,6 +40,9 @@ static const char *const route_names[R__COUNT] = {
     [R_M_NOTIFICATIONS] = "mastodon_notifications",
     [R_M_INSTANCE] = "mastodon_instance",
     [R_M_INSTANCE_V2] = "mastodon_instance_v2",
+    [R_M_STREAM_WS] = "mastodon_streaming_ws",
+    [R_M_STREAM_SSE] = "mastodon_streaming_sse",
+    [R_M_STREAM_HEALTH] = "mastodon_streaming_health",
     [R_OTHER] = "other",
 };
 

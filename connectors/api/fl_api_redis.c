@@ -35,7 +35,7 @@
 
 #define RECONNECT_MS  200
 #define IO_TIMEOUT_MS 250
-#define WINDOW_MIN    24
+#define WINDOW_MIN    4    /* beyond limit + 1: room for a few dropped posts */
 #define MAX_SETS      1024 /* celebrities a viewer follows, read per page at most */
 
 typedef struct rsrc {

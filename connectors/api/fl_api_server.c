@@ -314,6 +314,8 @@ typedef struct upgrade_ctx {
     int64_t viewer;
     bool has_since;
     fl_pos_t since;
+    bool mastodon;
+    char base[FL_MASTO_BASE_MAX];
 } upgrade_ctx_t;
 
 static void on_upgrade(void *cls, struct MHD_Connection *conn, void *con_cls, const char *extra,
@@ -321,61 +323,78 @@ static void on_upgrade(void *cls, struct MHD_Connection *conn, void *con_cls, co
 {
     upgrade_ctx_t *u = cls;
     fl__stream_add(u->api->hub, sock, urh, extra, extra_n, u->viewer,
-                   u->has_since ? &u->since : NULL);
+                   u->has_since ? &u->since : NULL, u->mastodon, u->base);
     free(u);
 }
 
+typedef struct stream_q {
+    bool mastodon;
+    char why[96];
+} stream_q_t;
+
+/* feedline's stream takes since=; Mastodon's stream=user (the only stream
+ * served); both the token as access_token */
 static enum MHD_Result stream_it(void *cls, enum MHD_ValueKind kind, const char *key,
                                  const char *value)
 {
-    char *why = cls;
-    if (strcmp(key, "access_token") && strcmp(key, "since")) {
-        snprintf(why, 96, "unknown parameter for a stream");
-        return MHD_NO;
-    }
-    return MHD_YES;
+    stream_q_t *q = cls;
+    if (!strcmp(key, "access_token"))
+        return MHD_YES;
+    if (!q->mastodon && !strcmp(key, "since"))
+        return MHD_YES;
+    if (q->mastodon && !strcmp(key, "stream") && value && !strcmp(value, "user"))
+        return MHD_YES;
+    snprintf(q->why, sizeof(q->why), "%s",
+             q->mastodon && !strcmp(key, "stream") ? "only stream=user is served"
+                                                   : "unknown parameter for a stream");
+    return MHD_NO;
 }
 
 static enum MHD_Result stream_upgrade(fl_api_t *api, struct MHD_Connection *conn, int64_t viewer,
-                                      fl_api_resp_t *r, int64_t start)
+                                      fl_route_t route, fl_api_resp_t *r, int64_t start)
 {
     static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
     const char *up = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Upgrade");
     const char *key = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Sec-WebSocket-Key");
     const char *ver = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Sec-WebSocket-Version");
-    const char *since = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "since");
-    char why[96] = "", buf[128], accept[64];
+    bool mastodon = route == R_M_STREAM_WS;
+    const char *since =
+        mastodon ? NULL : MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "since");
+    stream_q_t sq = {.mastodon = mastodon};
+    char buf[128], accept[64];
     unsigned char sha[SHA_DIGEST_LENGTH];
     upgrade_ctx_t *u;
     fl_cursor_t cur;
     struct MHD_Response *resp;
     enum MHD_Result ret;
 
-    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, stream_it, why);
-    if (why[0]) {
-        fl__api_error(r, 400, "bad_request", "%s", why);
-        return send_resp(api, conn, r, R_STREAM, start);
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, stream_it, &sq);
+    if (sq.why[0]) {
+        fl__api_error(r, 400, "bad_request", "%s", sq.why);
+        return send_resp(api, conn, r, route, start);
     }
     if (!up || !strcasestr(up, "websocket") || !key || strlen(key) > 64 || !ver ||
         strcmp(ver, "13")) {
         fl__api_error(r, 400, "bad_request",
                       "a WebSocket upgrade (version 13) is required for the stream");
-        return send_resp(api, conn, r, R_STREAM, start);
+        return send_resp(api, conn, r, route, start);
     }
     if (since && fl_cursor_decode(since, FL_CURSOR_CHRONO, &cur) != FL_OK) {
         fl__api_error(r, 400, "bad_request", "since is not a position this API sent");
-        return send_resp(api, conn, r, R_STREAM, start);
+        return send_resp(api, conn, r, route, start);
     }
     if (atomic_load(&api->metrics.open_streams) >= api->cfg->stream_max_clients) {
         fl__api_error(r, 503, "unavailable", "too many open streams; retry later");
-        return send_resp(api, conn, r, R_STREAM, start);
+        return send_resp(api, conn, r, route, start);
     }
     if (!(u = calloc(1, sizeof(*u)))) {
         fl__api_error(r, 500, "internal", "out of memory");
-        return send_resp(api, conn, r, R_STREAM, start);
+        return send_resp(api, conn, r, route, start);
     }
     u->api = api;
     u->viewer = viewer;
+    u->mastodon = mastodon;
+    fl__api_masto_base(api, conn, u->base);
     if (since) {
         u->has_since = true;
         u->since = cur.pos;
@@ -391,7 +410,31 @@ static enum MHD_Result stream_upgrade(fl_api_t *api, struct MHD_Connection *conn
     MHD_add_response_header(resp, "Sec-WebSocket-Accept", accept);
     ret = MHD_queue_response(conn, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
     MHD_destroy_response(resp);
-    fl__api_metrics_observe(&api->metrics, R_STREAM, 200, mono_us() - start);
+    fl__api_metrics_observe(&api->metrics, route, 200, mono_us() - start);
+    return ret;
+}
+
+/* Mastodon's server-sent events: a never-ending 200 that the stream hub
+ * feeds. */
+static enum MHD_Result stream_sse(fl_api_t *api, struct MHD_Connection *conn, int64_t viewer,
+                                  fl_api_resp_t *r, int64_t start)
+{
+    char base[FL_MASTO_BASE_MAX];
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
+
+    if (atomic_load(&api->metrics.open_streams) >= api->cfg->stream_max_clients) {
+        fl__api_error(r, 503, "unavailable", "too many open streams; retry later");
+        return send_resp(api, conn, r, R_M_STREAM_SSE, start);
+    }
+    fl__api_masto_base(api, conn, base);
+    if (!(resp = fl__stream_add_sse(api->hub, conn, viewer, base)))
+        return MHD_NO;
+    MHD_add_response_header(resp, "Content-Type", "text/event-stream");
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+    MHD_destroy_response(resp);
+    fl__api_metrics_observe(&api->metrics, R_M_STREAM_SSE, 200, mono_us() - start);
     return ret;
 }
 
@@ -445,6 +488,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         fl__api_error(&r, 404, "not_found", "no such endpoint");
         return send_resp(api, conn, &r, R_OTHER, *start);
     }
+    if (q.route == R_M_STREAM_HEALTH) {
+        free(r.body);
+        r.body = strdup("OK");
+        r.len = 2;
+        r.content_type = "text/plain";
+        return send_resp(api, conn, &r, q.route, *start);
+    }
     if (!auth && (q.route == R_M_INSTANCE || q.route == R_M_INSTANCE_V2)) {
         fl__api_masto_serve(&q, &r);
         return send_resp(api, conn, &r, q.route, *start);
@@ -453,10 +503,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         ops_route(api, q.route, &r);
         return send_resp(api, conn, &r, q.route, *start);
     }
-    if (!authenticate(api, conn, q.route == R_STREAM, &q.viewer, &r))
+    bool streaming = q.route == R_STREAM || q.route == R_M_STREAM_WS || q.route == R_M_STREAM_SSE;
+    if (!authenticate(api, conn, streaming, &q.viewer, &r))
         return send_resp(api, conn, &r, q.route, *start);
-    if (q.route == R_STREAM)
-        return stream_upgrade(api, conn, q.viewer, &r, *start);
+    if (q.route == R_STREAM || q.route == R_M_STREAM_WS)
+        return stream_upgrade(api, conn, q.viewer, q.route, &r, *start);
+    if (q.route == R_M_STREAM_SSE)
+        return stream_sse(api, conn, q.viewer, &r, *start);
     if (!(q.thr = thr_get(api))) {
         fl__api_error(&r, 500, "internal", "out of memory");
         return send_resp(api, conn, &r, q.route, *start);
@@ -572,12 +625,14 @@ fl_api_t *fl_api_new(const fl_topology_t *t, const char *openapi_path, char *err
     threads = api->cfg->threads > 0 ? (unsigned)api->cfg->threads
                                     : 2 * (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
     api->mhd = MHD_start_daemon(
-        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_UPGRADE, 0, NULL, NULL,
-        on_request, api, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE,
-        threads, MHD_OPTION_CONNECTION_LIMIT, (unsigned)api->cfg->max_connections,
-        MHD_OPTION_CONNECTION_TIMEOUT, 120u, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)(api->cfg->max_header_bytes * 2 + 16384), MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, api, MHD_OPTION_END);
+        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_UPGRADE |
+            MHD_ALLOW_SUSPEND_RESUME,
+        0, NULL, NULL, on_request, api, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)api->cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, 120u,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(api->cfg->max_header_bytes * 2 + 16384),
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_NOTIFY_COMPLETED, on_completed, api,
+        MHD_OPTION_END);
     if (!api->mhd) {
         snprintf(errstr, errstr_size, "cannot listen on %s (in use?)", t->endpoints.api);
         atomic_store(&api->stop, true);

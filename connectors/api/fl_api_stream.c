@@ -8,7 +8,10 @@
  * that worker threads ring when they hand over a new stream. A feed change
  * becomes `{"event":"update","position":"...","post":{...}}` (the post
  * hydrated once for all of the viewer's streams) or
- * `{"event":"delete","post_id":"P"}`.
+ * `{"event":"delete","post_id":"P"}`. Mastodon clients get the same events
+ * in Mastodon's shapes, over WebSocket (/api/v1/streaming?stream=user) or
+ * as server-sent events (/api/v1/streaming/user: libmicrohttpd sends the
+ * stream's buffer, suspending the connection while it is empty).
  *
  * No event is lost across reconnects: every update carries its position
  * (the feed cursor of the post), and a client that connects with
@@ -40,6 +43,24 @@
 #define CATCHUP_MAX 800 /* the feed's cap: a longer gap is served in full */
 #define EV_BATCH    64
 
+/* What a stream speaks: feedline's events over WebSocket, Mastodon's over
+ * WebSocket ({"stream":["user"],"event","payload"}), or Mastodon's as
+ * server-sent events. */
+enum { MODE_FEEDLINE, MODE_MASTO_WS, MODE_SSE };
+
+/* An SSE stream's output, shared with the libmicrohttpd thread that sends
+ * it: the hub appends and resumes the connection; the content reader
+ * takes, and suspends the connection when nothing is left. */
+typedef struct sse {
+    pthread_mutex_t mu;
+    char *buf;
+    size_t len, off, cap;
+    struct MHD_Connection *conn;
+    bool suspended;
+    bool closed; /* libmicrohttpd is done with the response */
+    int refs;    /* the hub's and the response's */
+} sse_t;
+
 typedef struct client {
     struct client *next_v, *prev_v; /* the viewer's streams */
     struct client *next_all;        /* every stream (pings) */
@@ -57,6 +78,9 @@ typedef struct client {
     bool dead;
     bool pending; /* a catch-up from pending_since waits for the subscription */
     fl_pos_t pending_since;
+    int mode;   /* MODE_* */
+    char *base; /* Mastodon modes: "http://HOST" of the statuses' URLs */
+    sse_t *sse; /* MODE_SSE: no socket of its own (fd -1) */
 } client_t;
 
 /* A new stream handed over by a worker thread. */
@@ -196,7 +220,7 @@ static void want(fl_stream_hub_t *h, client_t *c)
     uint32_t ev = 0;
     struct epoll_event e;
 
-    if (c->dead)
+    if (c->dead || c->sse)
         return;
     if (wslay_event_want_read(c->ws))
         ev |= EPOLLIN;
@@ -214,28 +238,108 @@ static void want(fl_stream_hub_t *h, client_t *c)
     }
 }
 
-static void send_text(fl_stream_hub_t *h, client_t *c, json_t *j)
+static void sse_unref(sse_t *x)
 {
-    char *s = json_dumps(j, JSON_COMPACT);
-    struct wslay_event_msg m = {WSLAY_TEXT_FRAME, (const uint8_t *)s, s ? strlen(s) : 0};
+    bool last;
 
-    if (s && !c->dead) {
-        wslay_event_queue_msg(c->ws, &m); /* copies the message */
-        if (wslay_event_send(c->ws) < 0)
-            c->dead = true;
-        want(h, c);
+    pthread_mutex_lock(&x->mu);
+    last = --x->refs == 0;
+    pthread_mutex_unlock(&x->mu);
+    if (last) {
+        pthread_mutex_destroy(&x->mu);
+        free(x->buf);
+        free(x);
     }
-    free(s);
 }
 
-static json_t *update_json(const fl_post_t *p)
+/* Sends bytes as one text frame (WebSocket) or appends them (SSE). */
+static void deliver(fl_stream_hub_t *h, client_t *c, const char *bytes, size_t n)
 {
-    char cur[FL_CURSOR_MAX];
-    fl_cursor_t pos = {.kind = FL_CURSOR_CHRONO, .pos = {p->created_at, p->post_id}};
+    if (c->dead || !bytes)
+        return;
+    if (c->sse) {
+        sse_t *x = c->sse;
+        pthread_mutex_lock(&x->mu);
+        if (x->closed) {
+            c->dead = true;
+        } else {
+            if (x->off && x->off == x->len)
+                x->off = x->len = 0;
+            if (x->len + n > x->cap) {
+                size_t cap = (x->len + n) * 2;
+                char *b = realloc(x->buf, cap);
+                if (b) {
+                    x->buf = b;
+                    x->cap = cap;
+                }
+            }
+            if (x->len + n <= x->cap) {
+                memcpy(x->buf + x->len, bytes, n);
+                x->len += n;
+            }
+            if (x->suspended) {
+                x->suspended = false;
+                MHD_resume_connection(x->conn);
+            }
+        }
+        pthread_mutex_unlock(&x->mu);
+        return;
+    }
+    struct wslay_event_msg m = {WSLAY_TEXT_FRAME, (const uint8_t *)bytes, n};
+    wslay_event_queue_msg(c->ws, &m); /* copies the message */
+    if (wslay_event_send(c->ws) < 0)
+        c->dead = true;
+    want(h, c);
+}
 
-    fl_cursor_encode(&pos, cur);
-    return json_pack("{s:s,s:s,s:o}", "event", "update", "position", cur, "post",
-                     fl__api_post_json(p));
+/* One feed change, rendered for a stream's mode. post: an update (NULL: a
+ * delete of deleted_id). Caller frees. */
+static char *render(const client_t *c, const fl_post_t *post, int64_t deleted_id)
+{
+    char *out = NULL, id[24];
+    json_t *j = NULL;
+
+    snprintf(id, sizeof(id), "%lld", (long long)(post ? post->post_id : deleted_id));
+    if (c->mode == MODE_FEEDLINE) {
+        if (post) {
+            char cur[FL_CURSOR_MAX];
+            fl_cursor_t pos = {.kind = FL_CURSOR_CHRONO, .pos = {post->created_at, post->post_id}};
+            fl_cursor_encode(&pos, cur);
+            j = json_pack("{s:s,s:s,s:o}", "event", "update", "position", cur, "post",
+                          fl__api_post_json(post));
+        } else {
+            j = json_pack("{s:s,s:s}", "event", "delete", "post_id", id);
+        }
+        out = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        json_decref(j);
+        return out;
+    }
+    /* Mastodon: the payload is a Status (as a JSON string over WebSocket),
+     * or the deleted status's id */
+    char *payload = id;
+    json_t *st = post ? fl__api_masto_status(c->base, post) : NULL;
+    if (post && !(payload = st ? json_dumps(st, JSON_COMPACT) : NULL))
+        return NULL;
+    json_decref(st);
+    if (c->mode == MODE_SSE) {
+        if (asprintf(&out, "event: %s\ndata: %s\n\n", post ? "update" : "delete", payload) < 0)
+            out = NULL;
+    } else {
+        j = json_pack("{s:[s],s:s,s:s}", "stream", "user", "event", post ? "update" : "delete",
+                      "payload", payload);
+        out = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        json_decref(j);
+    }
+    if (payload != id)
+        free(payload);
+    return out;
+}
+
+static void send_event(fl_stream_hub_t *h, client_t *c, const fl_post_t *post, int64_t deleted)
+{
+    char *s = render(c, post, deleted);
+    deliver(h, c, s, s ? strlen(s) : 0);
+    free(s);
 }
 
 static void sent_update(client_t *c, const fl_post_t *p)
@@ -297,7 +401,7 @@ static void catch_up(fl_stream_hub_t *h, client_t *c, const fl_pos_t *since)
     if (sent)
         c->sent = sent;
     for (size_t i = all.n; i-- > 0;) {
-        send_text(h, c, update_json(&all.v[i]));
+        send_event(h, c, &all.v[i], 0);
         sent_update(c, &all.v[i]);
         if (sent)
             c->sent[c->n_sent++] = all.v[i].post_id;
@@ -341,11 +445,9 @@ static void on_message(fl_stream_hub_t *h, const redisReply *r)
         return;
     }
     if (!strcmp(ev, "delete")) {
-        json_t *out = json_pack("{s:s,s:s}", "event", "delete", "post_id", ps);
         for (client_t *c = s->head; c; c = c->next_v)
             if (!c->pending)
-                send_text(h, c, out);
-        json_decref(out);
+                send_event(h, c, NULL, pid);
     } else if (!strcmp(ev, "update")) {
         fl_post_t p = {0};
         bool found = false;
@@ -353,15 +455,13 @@ static void on_message(fl_stream_hub_t *h, const redisReply *r)
         if (src->ops->post(src, pid, &p, &found) != FL_OK && src != h->pg)
             h->pg->ops->post(h->pg, pid, &p, &found);
         if (found && fl_post_visible(&p, viewer, true)) {
-            json_t *out = update_json(&p);
             for (client_t *c = s->head; c; c = c->next_v) {
                 if (c->pending ||
                     (c->n_sent && bsearch(&pid, c->sent, c->n_sent, sizeof(pid), id_cmp)))
                     continue;
-                send_text(h, c, out);
+                send_event(h, c, &p, 0);
                 sent_update(c, &p);
             }
-            json_decref(out);
         }
         fl_post_clear(&p);
     }
@@ -459,10 +559,15 @@ static void client_close(fl_stream_hub_t *h, client_t *c)
             *pp = c->next_all;
             break;
         }
-    epoll_ctl(h->ep, EPOLL_CTL_DEL, c->fd, NULL);
-    MHD_upgrade_action(c->urh, MHD_UPGRADE_ACTION_CLOSE);
-    wslay_event_context_free(c->ws);
+    if (c->sse) {
+        sse_unref(c->sse);
+    } else {
+        epoll_ctl(h->ep, EPOLL_CTL_DEL, c->fd, NULL);
+        MHD_upgrade_action(c->urh, MHD_UPGRADE_ACTION_CLOSE);
+        wslay_event_context_free(c->ws);
+    }
     atomic_fetch_sub(&h->api->metrics.open_streams, 1);
+    free(c->base);
     free(c->extra);
     free(c->sent);
     free(c);
@@ -492,8 +597,10 @@ static void client_open(fl_stream_hub_t *h, pending_t *p)
     s->head = c;
     c->next_all = h->all;
     h->all = c;
-    c->events = EPOLLIN;
-    epoll_ctl(h->ep, EPOLL_CTL_ADD, c->fd, &ev);
+    if (!c->sse) {
+        c->events = EPOLLIN;
+        epoll_ctl(h->ep, EPOLL_CTL_ADD, c->fd, &ev);
+    }
     if (c->pending && s->subscribed) {
         c->pending = false;
         catch_up(h, c, &c->pending_since);
@@ -517,6 +624,12 @@ static void pings(fl_stream_hub_t *h)
     struct wslay_event_msg m = {WSLAY_PING, (const uint8_t *)"", 0};
     for (client_t *c = h->all, *next; c; c = next) {
         next = c->next_all;
+        if (c->sse) {
+            deliver(h, c, ":thump\n", 7);
+            if (c->dead)
+                client_close(h, c);
+            continue;
+        }
         wslay_event_queue_msg(c->ws, &m);
         drive(h, c, EPOLLOUT);
     }
@@ -569,34 +682,16 @@ static void *hub_main(void *arg)
 
 /* ---- the handover ---- */
 
-bool fl__stream_add(fl_stream_hub_t *h, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh,
-                    const char *extra, size_t extra_n, int64_t viewer, const fl_pos_t *since)
+static void hand_over(fl_stream_hub_t *h, client_t *c)
 {
-    client_t *c = calloc(1, sizeof(*c));
     pending_t *p = calloc(1, sizeof(*p));
     uint64_t one = 1;
 
-    if (!c || !p || wslay_event_context_server_init(&c->ws, &ws_cb, c) ||
-        (extra_n && !(c->extra = malloc(extra_n)))) {
-        if (c && c->ws)
-            wslay_event_context_free(c->ws);
-        free(c);
-        free(p);
-        MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
-        return false;
+    if (!p) {
+        c->dead = true;
+        return;
     }
-    fcntl(sock, F_SETFL, fcntl(sock, F_GETFL) | O_NONBLOCK);
-    c->fd = sock;
-    c->urh = urh;
-    c->viewer = viewer;
-    if (extra_n)
-        memcpy(c->extra, extra, extra_n);
-    c->extra_n = extra_n;
     p->c = c;
-    if (since) {
-        c->pending = true;
-        c->pending_since = *since;
-    }
     atomic_fetch_add(&h->api->metrics.open_streams, 1);
     pthread_mutex_lock(&h->lock);
     p->next = h->pending;
@@ -604,7 +699,102 @@ bool fl__stream_add(fl_stream_hub_t *h, MHD_socket sock, struct MHD_UpgradeRespo
     pthread_mutex_unlock(&h->lock);
     if (write(h->evfd, &one, sizeof(one)) < 0)
         fl_log_warn("api", "streams: cannot wake the hub: %s", strerror(errno));
+}
+
+bool fl__stream_add(fl_stream_hub_t *h, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh,
+                    const char *extra, size_t extra_n, int64_t viewer, const fl_pos_t *since,
+                    bool mastodon, const char *base)
+{
+    client_t *c = calloc(1, sizeof(*c));
+
+    if (!c || wslay_event_context_server_init(&c->ws, &ws_cb, c) ||
+        (extra_n && !(c->extra = malloc(extra_n))) || (mastodon && !(c->base = strdup(base)))) {
+        if (c && c->ws)
+            wslay_event_context_free(c->ws);
+        if (c)
+            free(c->extra);
+        free(c);
+        MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+        return false;
+    }
+    fcntl(sock, F_SETFL, fcntl(sock, F_GETFL) | O_NONBLOCK);
+    c->fd = sock;
+    c->urh = urh;
+    c->viewer = viewer;
+    c->mode = mastodon ? MODE_MASTO_WS : MODE_FEEDLINE;
+    if (extra_n)
+        memcpy(c->extra, extra, extra_n);
+    c->extra_n = extra_n;
+    if (since) {
+        c->pending = true;
+        c->pending_since = *since;
+    }
+    hand_over(h, c);
     return true;
+}
+
+/* libmicrohttpd's side of an SSE stream (its worker thread). */
+static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    sse_t *x = cls;
+    ssize_t n = 0;
+
+    pthread_mutex_lock(&x->mu);
+    if (x->off < x->len) {
+        n = (ssize_t)(x->len - x->off < max ? x->len - x->off : max);
+        memcpy(buf, x->buf + x->off, (size_t)n);
+        x->off += (size_t)n;
+    } else {
+        /* nothing to send: wait, without polling, until the hub has some */
+        x->suspended = true;
+        MHD_suspend_connection(x->conn);
+    }
+    pthread_mutex_unlock(&x->mu);
+    return n;
+}
+
+static void sse_done(void *cls)
+{
+    sse_t *x = cls;
+    pthread_mutex_lock(&x->mu);
+    x->closed = true;
+    pthread_mutex_unlock(&x->mu);
+    sse_unref(x);
+}
+
+struct MHD_Response *fl__stream_add_sse(fl_stream_hub_t *h, struct MHD_Connection *conn,
+                                        int64_t viewer, const char *base)
+{
+    client_t *c = calloc(1, sizeof(*c));
+    sse_t *x = calloc(1, sizeof(*x));
+    struct MHD_Response *resp = NULL;
+
+    if (!c || !x || !(c->base = strdup(base)))
+        goto fail;
+    pthread_mutex_init(&x->mu, NULL);
+    x->conn = conn;
+    x->refs = 2;
+    /* a comment first, so that the headers go out at once */
+    if (!(x->buf = strdup(":)\n")))
+        goto fail;
+    x->len = x->cap = 3;
+    if (!(resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, sse_read, x, sse_done)))
+        goto fail;
+    c->fd = -1;
+    c->sse = x;
+    c->viewer = viewer;
+    c->mode = MODE_SSE;
+    hand_over(h, c);
+    return resp;
+fail:
+    if (x) {
+        free(x->buf);
+        free(x);
+    }
+    if (c)
+        free(c->base);
+    free(c);
+    return NULL;
 }
 
 fl_stream_hub_t *fl__stream_hub_new(fl_api_t *api, char *errstr, size_t errstr_size)
@@ -647,9 +837,14 @@ void fl__stream_hub_free(fl_stream_hub_t *h)
     pthread_join(h->thread, NULL);
     for (pending_t *p = h->pending, *next; p; p = next) {
         next = p->next;
-        MHD_upgrade_action(p->c->urh, MHD_UPGRADE_ACTION_CLOSE);
-        wslay_event_context_free(p->c->ws);
+        if (p->c->sse) {
+            sse_unref(p->c->sse);
+        } else {
+            MHD_upgrade_action(p->c->urh, MHD_UPGRADE_ACTION_CLOSE);
+            wslay_event_context_free(p->c->ws);
+        }
         free(p->c->extra);
+        free(p->c->base);
         free(p->c);
         free(p);
     }

@@ -572,15 +572,33 @@ def print_table(doc):
               "is down) | |" % fmt(R["max_no_rate_limit"], ["requests_per_s"]))
     for t, runs in sorted(doc.get("threads_sweep", {}).items(), key=lambda kv: int(kv[0])):
         print("| max requests/s with api.threads %s | %s | | |" % (t, fmt(runs, ["requests_per_s"])))
-    print("| memory per idle WebSocket | %s | | |" % doc["websocket"])
+    ws = doc["websocket"]
+    print("| memory per idle WebSocket (%d streams, the API's RSS) | %s B | | |"
+          % (ws["streams"], "{:,}".format(ws["bytes_per_stream"])))
     print()
 
 
-def measure_websocket_idle_memory():
-    """TODO: memory per idle WebSocket once the endpoint exists: open N
-    streams (GET /v1/stream with a token, upgraded), let them idle past a
-    ping, and divide the API's VmRSS growth (procs.proc_status_kib) by N."""
-    return "not measured (endpoint missing)"
+def measure_websocket_idle_memory(viewers, n=2000):
+    """Memory per idle stream: n WebSockets on /v1/stream (viewers drawn in
+    turn), the API's VmRSS before and after, divided by n."""
+    import websocket
+    from procs import proc_status_kib
+    pid = api_pid()
+    before = proc_status_kib(pid, "VmRSS")
+    conns = []
+    try:
+        for i in range(n):
+            _, tok = viewers[i % len(viewers)]
+            conns.append(websocket.create_connection(
+                "ws://%s/v1/stream" % API_ADDR, header=["Authorization: Bearer " + tok],
+                timeout=10))
+        time.sleep(3)
+        after = proc_status_kib(pid, "VmRSS")
+    finally:
+        for c in conns:
+            c.close()
+    return {"streams": n, "rss_before_kib": before, "rss_after_kib": after,
+            "bytes_per_stream": round((after - before) * 1024 / n)}
 
 
 # ---- main -------------------------------------------------------------------------------------
@@ -592,6 +610,8 @@ def main():
     # half of sinks.py's posts and a quarter of its likes: seeded in ~3 min
     ap.add_argument("--posts", type=int, default=50000)
     ap.add_argument("--likes", type=int, default=50000)
+    ap.add_argument("--streams", type=int, default=2000,
+                    help="idle WebSockets opened to measure memory per stream")
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--runs", type=int, default=1, help="measurements on the seeded network")
     ap.add_argument("--viewers", type=int, default=4000,
@@ -623,6 +643,8 @@ def main():
         log("seeded in %.0f s: %s" % (seed_s, json.dumps(summary.get("counts"))))
         jwt = jwt_settings(args.topology)
         viewers, vinfo = pick_viewers(users, args.viewers, jwt, rng)
+        ws_idle = measure_websocket_idle_memory(viewers, args.streams)
+        log("idle streams: %s" % json.dumps(ws_idle))
         if not viewers:
             raise RuntimeError("no viewer has a full first page")
         log("viewers: %s" % json.dumps(vinfo))
@@ -686,12 +708,11 @@ def main():
                "load_generator": VEGETA_MODULE,
                "sources": {"redis": src_redis, "postgres": src_pg},
                "redis": R, "postgres": P, "threads_sweep": sweep,
-               "websocket": measure_websocket_idle_memory()}
+               "websocket": ws_idle}
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
         with open(args.out, "w") as f:
             json.dump(doc, f, indent=1)
         print_table(doc)
-        print("websocket: %s" % doc["websocket"])
         print("figures written to %s" % args.out)
     finally:
         if not args.keep:

@@ -15,7 +15,10 @@ helpers of test_api.py), then for a few viewers with long feeds:
 3. notifications() paged to the end equal /v1/notifications (favourite
    with its status, follow with its account);
 4. max_id / since_id / min_id windows over the home timeline (raw HTTP),
-   fetch_previous(), and bad parameters (400 with {"error": "..."}).
+   fetch_previous(), and bad parameters (400 with {"error": "..."});
+5. streaming: stream_user() (server-sent events) receives a followed
+   author's new post as an `update` and its deletion as a `delete`; a
+   WebSocket on /api/v1/streaming?stream=user gets Mastodon's frame.
 
 Environment:
   E2E_MASTO_USERS, E2E_MASTO_POSTS, E2E_MASTO_LIKES  workload (300, 2500, 2500)
@@ -197,6 +200,68 @@ def check_windows(m, cl, v, home):
     assert st == 200 and doc == [], (st, doc)
 
 
+def check_streaming(mastodon, cl, port, viewers):
+    """A followed author posts and deletes: Mastodon.py's stream_user()
+    (server-sent events) gets the update and the delete; a WebSocket on
+    /api/v1/streaming?stream=user gets the same update as Mastodon's frame."""
+    import websocket
+    v = a = None
+    for cand in viewers:
+        st, _, doc = cl.get("/v1/users/%s/following?limit=100" % cand, cand)
+        for f in doc.get("items", []) if st == 200 else []:
+            st2, _, u = cl.get("/v1/users/%s" % f["user_id"], cand)
+            if st2 == 200 and not u["is_celebrity"]:
+                v, a = cand, int(f["user_id"])
+                break
+        if v:
+            break
+    assert v, "no viewer follows a regular author"
+
+    class Listener(mastodon.StreamListener):
+        def __init__(self):
+            super().__init__()
+            self.updates, self.deletes = [], []
+
+        def on_update(self, status):
+            self.updates.append(status)
+
+        def on_delete(self, status_id):
+            self.deletes.append(str(status_id))
+
+    m = mastodon.Mastodon(api_base_url="http://127.0.0.1:%d" % port, access_token=token(v),
+                          version_check_mode="created")
+    lst = Listener()
+    handle = m.stream_user(lst, run_async=True, reconnect_async=False)
+    ws = websocket.create_connection(
+        "ws://127.0.0.1:%d/api/v1/streaming?stream=user&access_token=%s" % (port, token(v)),
+        timeout=20)
+    try:
+        time.sleep(1)  # the streams are subscribed
+        pid = 8 * 10 ** 12 + int(time.time() * 1000) % 10 ** 9
+        now = int(time.time() * 1000)
+        test_api.produce_events([{"type": "PostCreated", "event_id": "masto-%d" % pid,
+                                  "occurred_at": now, "post_id": pid, "author_id": a,
+                                  "created_at": now, "text": "live <b>& well", "visibility":
+                                  "PUBLIC"}])
+        wait_for(lambda: any(str(u["id"]) == str(pid) for u in lst.updates), 20,
+                 "Mastodon.py's stream to get the update")
+        got = [u for u in lst.updates if str(u["id"]) == str(pid)][0]
+        assert got["content"] == masto_html("live <b>& well"), got["content"]
+        while True:
+            frame = json.loads(ws.recv())
+            if frame["event"] == "update" and json.loads(frame["payload"])["id"] == str(pid):
+                break
+        assert frame["stream"] == ["user"], frame
+        test_api.produce_events([{"type": "PostDeleted", "event_id": "masto-d-%d" % pid,
+                                  "occurred_at": now + 1, "post_id": pid, "author_id": a}])
+        wait_for(lambda: str(pid) in lst.deletes, 20, "Mastodon.py's stream to get the delete")
+    finally:
+        handle.close()
+        ws.close()
+    log("streaming: Mastodon.py (server-sent events) and a WebSocket got the update, "
+        "Mastodon.py the delete")
+
+
 def main():
     t0 = time.time()
     log("work folder %s" % WORK)
@@ -229,6 +294,7 @@ def main():
                 (v, len(home), n_notes))
         check_windows(m, cl, viewers[-1], home)
         log("max_id / since_id / min_id windows, fetch_previous, errors as expected")
+        check_streaming(mastodon, cl, api.port, viewers)
     finally:
         for p in pipeline + [api]:
             p.stop()
