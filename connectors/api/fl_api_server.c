@@ -630,7 +630,9 @@ fl_api_t *fl_api_new(const fl_topology_t *t, const char *openapi_path, char *err
         0, NULL, NULL, on_request, api, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
         MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)api->cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, 120u,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(api->cfg->max_header_bytes * 2 + 16384),
+        /* per connection, and kept by an upgraded one for its lifetime:
+         * the headers and a little (a request past it gets 431) */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(api->cfg->max_header_bytes + 4096),
         MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_NOTIFY_COMPLETED, on_completed, api,
         MHD_OPTION_END);
     if (!api->mhd) {
