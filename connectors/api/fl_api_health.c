@@ -6,11 +6,15 @@
  * applied (the Redis marker's off:TOPIC/P fields, the sink_offsets rows)
  * against the inputs' ends in Kafka (high watermarks; a transactional
  * topic's end counts its last commit marker, one record). Redis serves
- * only while it answers, holds the sink's marker, and its sink is at most
- * FL_API_REDIS_MAX_LAG records behind: a Redis that restarted empty or was
- * flushed is being rebuilt by its sink, and its feeds are partial until
- * then, so PostgreSQL serves meanwhile and Redis takes over again by
- * itself. Kafka being unreachable leaves the last lag in place.
+ * only while it answers and holds the sink's marker, and once the sink has
+ * caught up under the marker's epoch: a Redis that restarted empty or was
+ * flushed gets a new epoch from its sink, which rebuilds it from the
+ * beginning, and its feeds are partial until the sink is at most
+ * FL_API_REDIS_MAX_LAG records behind; PostgreSQL serves meanwhile and
+ * Redis takes over again by itself. Under the epoch it has caught up in, a
+ * sink falling behind under load does not send reads away from Redis (it
+ * is late, not partial). Kafka being unreachable leaves the last lag in
+ * place.
  */
 #include "fl_api_int.h"
 #include "fl_kafka.h"
@@ -101,7 +105,8 @@ void *fl__api_health_main(void *arg)
     rd_kafka_t *rk = fl_kafka_admin_new(api->topo->endpoints.kafka, err, sizeof(err));
     parts_t rp, pp;
     int state = -1; /* last redis state logged */
-    bool was_pg = true, marker = false;
+    bool was_pg = true;
+    char epoch[FL_MARKER_EPOCH_MAX] = "", caught_up[FL_MARKER_EPOCH_MAX] = "";
     int64_t last_lag_ms = 0, redis_lag = -1, pg_lag = -1, now = 0;
 
     if (!rk)
@@ -111,14 +116,14 @@ void *fl__api_health_main(void *arg)
     while (redis && pg && !atomic_load(&api->stop)) {
         bool r = redis->ops->ping(redis) == FL_OK, p = pg->ops->ping(pg) == FL_OK;
         if (!r)
-            marker = false;
+            epoch[0] = '\0';
         /* a Redis that just answered again is read at once: it may be empty */
         if (now - last_lag_ms >= LAG_MS || !last_lag_ms || (r && state == 0)) {
             int64_t l;
             last_lag_ms = now ? now : 1;
             if (r && rp.n &&
-                fl_src_redis_offsets(redis, (const char *const *)rp.fields, rp.n, rp.off,
-                                     &marker) == FL_OK &&
+                fl_src_redis_offsets(redis, (const char *const *)rp.fields, rp.n, rp.off, epoch) ==
+                    FL_OK &&
                 rk && lag_of(rk, &rp, &l))
                 redis_lag = l;
             if (p && pp.n &&
@@ -127,7 +132,9 @@ void *fl__api_health_main(void *arg)
                 pg_lag = l;
         }
         /* 0 down, 1 rebuilding, 2 up */
-        int st = !r ? 0 : (!marker || redis_lag > FL_API_REDIS_MAX_LAG) ? 1 : 2;
+        if (epoch[0] && redis_lag >= 0 && redis_lag <= FL_API_REDIS_MAX_LAG)
+            snprintf(caught_up, sizeof(caught_up), "%s", epoch);
+        int st = !r ? 0 : (!epoch[0] || strcmp(epoch, caught_up)) ? 1 : 2;
         if (st != state)
             fl_log(st == 2 ? FL_LOG_INFO : FL_LOG_WARN, "api", "redis is %s",
                    st == 2   ? "up: serving from redis"

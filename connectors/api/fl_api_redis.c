@@ -799,14 +799,14 @@ fl_err_t fl_src_redis_gcra(fl_src_t *base, int64_t viewer, int64_t rate_per_s, i
 /* ---- the Redis sink's marker (health) ---- */
 
 fl_err_t fl_src_redis_offsets(fl_src_t *base, const char *const *fields, size_t n, int64_t *offs,
-                              bool *exists)
+                              char epoch[FL_MARKER_EPOCH_MAX])
 {
     rsrc_t *s = (rsrc_t *)base;
     const char **argv = malloc((n + 3) * sizeof(*argv));
     redisReply *r;
     fl_err_t err;
 
-    *exists = false;
+    epoch[0] = '\0';
     if (!argv)
         return FL_ERR_NOMEM;
     if ((err = conn(s)) != FL_OK) {
@@ -823,7 +823,9 @@ fl_err_t fl_src_redis_offsets(fl_src_t *base, const char *const *fields, size_t 
     if ((err = replies(s, &r, 1)) != FL_OK)
         return err;
     if (r->type == REDIS_REPLY_ARRAY && r->elements == n + 1) {
-        *exists = r->element[0]->type == REDIS_REPLY_STRING;
+        if (r->element[0]->type == REDIS_REPLY_STRING)
+            snprintf(epoch, FL_MARKER_EPOCH_MAX, "%.*s", (int)r->element[0]->len,
+                     r->element[0]->str);
         for (size_t i = 0; i < n; i++)
             if (!str_i64(r->element[i + 1], &offs[i]))
                 offs[i] = 0;

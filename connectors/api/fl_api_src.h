@@ -114,10 +114,12 @@ fl_err_t fl_src_redis_gcra(fl_src_t *redis, int64_t viewer, int64_t rate_per_s, 
                            fl_gcra_t *out);
 
 /* The Redis sink's marker: offs[i] = the next offset of marker field
- * fields[i] ("off:TOPIC/P", 0 when absent); *exists false when the marker
- * is gone (Redis flushed or restarted empty, the sink not yet claimed). */
+ * fields[i] ("off:TOPIC/P", 0 when absent); epoch the marker's epoch (a
+ * new one after every claim of an empty Redis), "" when the marker is
+ * gone (Redis flushed or restarted empty, the sink not yet claimed). */
+#define FL_MARKER_EPOCH_MAX 64
 fl_err_t fl_src_redis_offsets(fl_src_t *redis, const char *const *fields, size_t n, int64_t *offs,
-                              bool *exists);
+                              char epoch[FL_MARKER_EPOCH_MAX]);
 
 /* The PostgreSQL sink's offsets: offs[i] = next_offset of (topics[i],
  * parts[i]) in sink_offsets for sink (0 when absent). */

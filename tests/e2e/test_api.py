@@ -13,8 +13,9 @@ threshold, checked with a plain HTTP client against the feed oracle
    the first page is skipped;
 3. Redis stopped: /readyz says degraded, every sampled feed is served from
    PostgreSQL (X-Feedline-Source) with the same pages as from Redis just
-   before, never a 5xx; Redis restarted empty: the sink rebuilds it and the
-   API goes back to Redis by itself;
+   before, never a 5xx; Redis restarted empty (its sink stopped): Redis
+   answers but is `rebuilding` and PostgreSQL still serves; the sink
+   started again rebuilds it and the API goes back to Redis by itself;
    live updates: a WebSocket gets a followed author's new post; one that
    reconnects with since= gets the posts it missed exactly once, then live
    updates and deletes again;
@@ -507,7 +508,16 @@ def main():
         figures["pg_feeds_s"] = round(time.time() - t0, 1)
         check_endpoints(cl, orc2, viewers[:10], users)
         log("Redis down: %d feeds from PostgreSQL equal Redis's" % len(viewers))
+        # Redis back empty while its sink is stopped: it answers but holds
+        # nothing, so PostgreSQL keeps serving; then the sink rebuilds it
+        redis_sink = [p for p in sinks if p.name == "redis-sink"][0]
+        redis_sink.stop()
         stack_up()
+        time.sleep(2)
+        st, _, doc = cl.get("/readyz")
+        assert doc["redis"] == "rebuilding" and doc["serving_from"] == "postgres", doc
+        assert cl.get("/v1/feed", viewers[0])[1].get("x-feedline-source") == "postgres"
+        redis_sink.start()
         wait_idle(sinks, timeout_s=600)
         wait_for(lambda: cl.get("/readyz")[2].get("serving_from") == "redis", 20,
                  "the API to return to Redis")
