@@ -18,6 +18,7 @@
  * page is served with `X-Feedline-Ranking: fallback-chrono`.
  */
 #include "fl_api_int.h"
+#include "fl_jw.h"
 #include "fl_log.h"
 
 #include <stdarg.h>
@@ -172,16 +173,63 @@ static json_t *page_json(json_t *items, const fl_cursor_t *next)
     return o;
 }
 
-static json_t *posts_page(const fl_posts_t *ps)
+/* A post as fl__api_post_json renders it, written straight out. */
+static void post_jw(fl_jw_t *w, const fl_post_t *p)
 {
-    json_t *items = json_array();
-    fl_cursor_t next = {.kind = FL_CURSOR_CHRONO};
+    fl_jw_lit(w, "{\"post_id\":");
+    fl_jw_id(w, p->post_id);
+    fl_jw_lit(w, ",\"author\":{\"user_id\":");
+    fl_jw_id(w, p->author_id);
+    fl_jw_lit(w, ",\"handle\":");
+    fl_jw_str(w, p->handle);
+    fl_jw_lit(w, ",\"display_name\":");
+    fl_jw_str(w, p->display_name);
+    fl_jw_lit(w, "},\"created_at\":");
+    fl_jw_int(w, p->created_at);
+    fl_jw_lit(w, ",\"text\":");
+    fl_jw_str(w, p->text ? p->text : "");
+    fl_jw_lit(w, ",\"visibility\":");
+    fl_jw_str(w, fl_vis_str(p->visibility));
+    fl_jw_lit(w, ",\"reply_to\":");
+    if (p->reply_to)
+        fl_jw_id(w, p->reply_to);
+    else
+        fl_jw_lit(w, "null");
+    fl_jw_lit(w, ",\"like_count\":");
+    fl_jw_int(w, p->like_count);
+    fl_jw_lit(w, "}");
+}
 
-    for (size_t i = 0; i < ps->n; i++)
-        json_array_append_new(items, fl__api_post_json(&ps->v[i]));
-    if (ps->more && ps->n)
-        next.pos = (fl_pos_t){ps->v[ps->n - 1].created_at, ps->v[ps->n - 1].post_id};
-    return page_json(items, ps->more && ps->n ? &next : NULL);
+/* A chronological page, the hot path: written without jansson's tree. */
+static void posts_page(fl_api_resp_t *r, const fl_posts_t *ps)
+{
+    fl_jw_t w;
+    char cur[FL_CURSOR_MAX];
+
+    fl_jw_init(&w);
+    fl_jw_lit(&w, "{\"items\":[");
+    for (size_t i = 0; i < ps->n; i++) {
+        if (i)
+            fl_jw_lit(&w, ",");
+        post_jw(&w, &ps->v[i]);
+    }
+    fl_jw_lit(&w, "],\"next_cursor\":");
+    if (ps->more && ps->n) {
+        fl_cursor_t next = {.kind = FL_CURSOR_CHRONO,
+                            .pos = {ps->v[ps->n - 1].created_at, ps->v[ps->n - 1].post_id}};
+        fl_cursor_encode(&next, cur);
+        fl_jw_str(&w, cur);
+    } else {
+        fl_jw_lit(&w, "null");
+    }
+    fl_jw_lit(&w, "}");
+    free(r->body);
+    if (!(r->body = fl_jw_take(&w, &r->len))) {
+        fl__api_error(r, 500, "internal", "out of memory");
+        return;
+    }
+    r->code = 200;
+    r->content_type = "application/json";
 }
 
 /* ---- sources: Redis first, PostgreSQL when Redis fails ---- */
@@ -350,9 +398,7 @@ static void feed(fl_api_req_t *q, fl_api_resp_t *r)
             return;
         }
     }
-    const char *ranking = r->ranking;
-    fl__api_json(r, posts_page(&ps));
-    r->ranking = ranking;
+    posts_page(r, &ps);
     fl__api_served(q, r, src);
     fl_posts_clear(&ps);
 }
@@ -436,7 +482,7 @@ static void user_posts(fl_api_req_t *q, fl_api_resp_t *r)
             return;
         }
     }
-    fl__api_json(r, posts_page(&ps));
+    posts_page(r, &ps);
     fl__api_served(q, r, src);
     fl_posts_clear(&ps);
 }
