@@ -41,7 +41,11 @@
 #include <wslay/wslay.h>
 
 #define CATCHUP_MAX 800 /* the feed's cap: a longer gap is served in full */
-#define EV_BATCH    64
+/* what may wait for a client that does not read: past it the stream is
+ * closed (the client reconnects with since= and loses nothing) */
+#define SSE_MAX_BUFFERED (4u << 20)
+#define WS_MAX_QUEUED    4096
+#define EV_BATCH         64
 
 /* What a stream speaks: feedline's events over WebSocket, Mastodon's over
  * WebSocket ({"stream":["user"],"event","payload"}), or Mastodon's as
@@ -58,6 +62,7 @@ typedef struct sse {
     struct MHD_Connection *conn;
     bool suspended;
     bool closed; /* libmicrohttpd is done with the response */
+    bool drop;   /* the hub gave up on the client: end the response */
     int refs;    /* the hub's and the response's */
 } sse_t;
 
@@ -260,8 +265,13 @@ static void deliver(fl_stream_hub_t *h, client_t *c, const char *bytes, size_t n
     if (c->sse) {
         sse_t *x = c->sse;
         pthread_mutex_lock(&x->mu);
-        if (x->closed) {
+        if (x->closed || x->len - x->off + n > SSE_MAX_BUFFERED) {
             c->dead = true;
+            x->drop = true;
+            if (x->suspended) {
+                x->suspended = false;
+                MHD_resume_connection(x->conn);
+            }
         } else {
             if (x->off && x->off == x->len)
                 x->off = x->len = 0;
@@ -286,6 +296,10 @@ static void deliver(fl_stream_hub_t *h, client_t *c, const char *bytes, size_t n
         return;
     }
     struct wslay_event_msg m = {WSLAY_TEXT_FRAME, (const uint8_t *)bytes, n};
+    if (wslay_event_get_queued_msg_count(c->ws) > WS_MAX_QUEUED) {
+        c->dead = true; /* closed by drive() or the next ping round */
+        return;
+    }
     wslay_event_queue_msg(c->ws, &m); /* copies the message */
     if (wslay_event_send(c->ws) < 0)
         c->dead = true;
@@ -740,6 +754,10 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
     ssize_t n = 0;
 
     pthread_mutex_lock(&x->mu);
+    if (x->drop) {
+        pthread_mutex_unlock(&x->mu);
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
     if (x->off < x->len) {
         n = (ssize_t)(x->len - x->off < max ? x->len - x->off : max);
         memcpy(buf, x->buf + x->off, (size_t)n);
