@@ -131,13 +131,6 @@ static void base_url(const fl_api_req_t *q, char out[BASE_MAX])
     fl__api_masto_base(q->api, q->conn, out);
 }
 
-static json_t *id_json(int64_t id)
-{
-    char buf[24];
-    snprintf(buf, sizeof(buf), "%lld", (long long)id);
-    return json_string(buf);
-}
-
 static json_t *time_json(int64_t ms)
 {
     char buf[FL_MASTO_TIME_MAX];
@@ -168,7 +161,7 @@ static json_t *account_json(const char *base, int64_t id, const fl_user_t *u, co
         snprintf(fallback, sizeof(fallback), "user%lld", (long long)id);
         handle = fallback;
     }
-    json_object_set_new(o, "id", id_json(id));
+    json_object_set_new(o, "id", fl__api_id_json(id));
     json_object_set_new(o, "username", json_string(handle));
     json_object_set_new(o, "acct", json_string(handle));
     json_object_set_new(o, "display_name", json_string(display_name ? display_name : ""));
@@ -216,7 +209,8 @@ static json_t *status_json(const char *base, const fl_post_t *p, const fl_user_t
     snprintf(url, sizeof(url), "%s/@%s/%s", base, handle, id);
     json_object_set_new(o, "id", json_string(id));
     json_object_set_new(o, "created_at", time_json(p->created_at));
-    json_object_set_new(o, "in_reply_to_id", p->reply_to ? id_json(p->reply_to) : json_null());
+    json_object_set_new(o, "in_reply_to_id",
+                        p->reply_to ? fl__api_id_json(p->reply_to) : json_null());
     /* the replied-to post's author is not read: null, as Mastodon allows */
     json_object_set_new(o, "in_reply_to_account_id", json_null());
     json_object_set_new(o, "sensitive", json_false());

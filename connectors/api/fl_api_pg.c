@@ -18,6 +18,7 @@
  * reopened on a later call, at most once per RECONNECT_MS.
  */
 #include "fl_api_src.h"
+#include "fl_clock.h"
 #include "fl_log.h"
 
 #include <libpq-fe.h>
@@ -122,13 +123,6 @@ typedef struct psrc {
     int64_t next_try_ms;
 } psrc_t;
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void drop(psrc_t *s, const char *why)
 {
     if (s->c) {
@@ -136,7 +130,7 @@ static void drop(psrc_t *s, const char *why)
         PQfinish(s->c);
         s->c = NULL;
     }
-    s->next_try_ms = mono_ms() + RECONNECT_MS;
+    s->next_try_ms = fl_mono_ms() + RECONNECT_MS;
 }
 
 static fl_err_t conn(psrc_t *s)
@@ -145,13 +139,13 @@ static fl_err_t conn(psrc_t *s)
         return FL_OK;
     if (s->c)
         drop(s, "connection lost");
-    if (mono_ms() < s->next_try_ms)
+    if (fl_mono_ms() < s->next_try_ms)
         return FL_ERR_UNAVAILABLE;
     s->c = PQconnectdb(s->conninfo);
     if (PQstatus(s->c) != CONNECTION_OK) {
         PQfinish(s->c);
         s->c = NULL;
-        s->next_try_ms = mono_ms() + RECONNECT_MS;
+        s->next_try_ms = fl_mono_ms() + RECONNECT_MS;
         return FL_ERR_UNAVAILABLE;
     }
     for (int i = 0; i < Q__COUNT; i++) {

@@ -21,6 +21,7 @@
  * per RECONNECT_MS.
  */
 #include "fl_api_cache.h"
+#include "fl_clock.h"
 #include "fl_api_src.h"
 #include "fl_log.h"
 
@@ -48,13 +49,6 @@ typedef struct rsrc {
     char gcra_sha[41];     /* the rate-limit script's SHA1, hex */
 } rsrc_t;
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Drops a connection that failed; the next call reconnects at once (a
  * connection left from before a Redis restart fails on first use), only
  * failed connects wait RECONNECT_MS. */
@@ -73,14 +67,14 @@ static fl_err_t conn(rsrc_t *s)
 
     if (s->c)
         return FL_OK;
-    if (mono_ms() < s->next_try_ms)
+    if (fl_mono_ms() < s->next_try_ms)
         return FL_ERR_UNAVAILABLE;
     s->c = redisConnectWithTimeout(s->host, s->port, tv);
     if (!s->c || s->c->err) {
         if (s->c)
             redisFree(s->c);
         s->c = NULL;
-        s->next_try_ms = mono_ms() + RECONNECT_MS;
+        s->next_try_ms = fl_mono_ms() + RECONNECT_MS;
         return FL_ERR_UNAVAILABLE;
     }
     redisSetTimeout(s->c, tv);
@@ -178,7 +172,7 @@ static fl_err_t hydrate(rsrc_t *s, fl_post_t *posts, const int64_t *ids, bool *o
     redisReply **r = calloc(n ? n : 1, sizeof(*r));
     size_t *miss = calloc(n ? n : 1, sizeof(*miss));
     fl_api_cache_t *cache = use_cache ? s->cache : NULL;
-    int64_t now = mono_ms();
+    int64_t now = fl_mono_ms();
     fl_err_t err = FL_ERR_NOMEM;
     size_t n_miss = 0;
 
@@ -676,16 +670,21 @@ static const fl_src_ops_t redis_ops = {
 fl_src_t *fl_src_redis_new(const fl_topology_t *t, fl_api_cache_t *cache)
 {
     rsrc_t *s = calloc(1, sizeof(*s));
-    const char *ep = t->endpoints.redis, *colon;
 
     if (!s)
         return NULL;
     s->base.ops = &redis_ops;
     s->cache = cache;
-    colon = strrchr(ep, ':');
-    snprintf(s->host, sizeof(s->host), "%.*s", colon ? (int)(colon - ep) : (int)strlen(ep), ep);
-    s->port = colon ? atoi(colon + 1) : 6379;
+    fl_src_redis_endpoint(t, s->host, sizeof(s->host), &s->port);
     return &s->base;
+}
+
+void fl_src_redis_endpoint(const fl_topology_t *t, char *host, size_t host_size, int *port)
+{
+    const char *ep = t->endpoints.redis, *colon = strrchr(ep, ':');
+
+    snprintf(host, host_size, "%.*s", colon ? (int)(colon - ep) : (int)strlen(ep), ep);
+    *port = colon ? atoi(colon + 1) : 6379;
 }
 
 /* ---- result helpers shared by both sources ---- */

@@ -18,6 +18,7 @@
  * page is served with `X-Feedline-Ranking: fallback-chrono`.
  */
 #include "fl_api_int.h"
+#include "fl_clock.h"
 #include "fl_jw.h"
 #include "fl_log.h"
 
@@ -116,7 +117,7 @@ bool fl__api_match(const char *path, fl_route_t *route, int64_t *path_id, unsign
 
 /* ---- JSON ---- */
 
-static json_t *id_json(int64_t id)
+json_t *fl__api_id_json(int64_t id)
 {
     char buf[24];
     snprintf(buf, sizeof(buf), "%lld", (long long)id);
@@ -132,15 +133,15 @@ json_t *fl__api_post_json(const fl_post_t *p)
 {
     json_t *author = json_object(), *o = json_object();
 
-    json_object_set_new(author, "user_id", id_json(p->author_id));
+    json_object_set_new(author, "user_id", fl__api_id_json(p->author_id));
     json_object_set_new(author, "handle", str_or_null(p->handle));
     json_object_set_new(author, "display_name", str_or_null(p->display_name));
-    json_object_set_new(o, "post_id", id_json(p->post_id));
+    json_object_set_new(o, "post_id", fl__api_id_json(p->post_id));
     json_object_set_new(o, "author", author);
     json_object_set_new(o, "created_at", json_integer(p->created_at));
     json_object_set_new(o, "text", json_string(p->text ? p->text : ""));
     json_object_set_new(o, "visibility", json_string(fl_vis_str(p->visibility)));
-    json_object_set_new(o, "reply_to", p->reply_to ? id_json(p->reply_to) : json_null());
+    json_object_set_new(o, "reply_to", p->reply_to ? fl__api_id_json(p->reply_to) : json_null());
     json_object_set_new(o, "like_count", json_integer(p->like_count));
     return o;
 }
@@ -148,7 +149,7 @@ json_t *fl__api_post_json(const fl_post_t *p)
 static json_t *user_json(const fl_user_t *u)
 {
     json_t *o = json_object();
-    json_object_set_new(o, "user_id", id_json(u->user_id));
+    json_object_set_new(o, "user_id", fl__api_id_json(u->user_id));
     json_object_set_new(o, "handle", json_string(u->handle));
     json_object_set_new(o, "display_name", json_string(u->display_name));
     json_object_set_new(o, "followers_count", json_integer(u->followers_count));
@@ -279,13 +280,6 @@ void fl__api_unavailable(fl_api_resp_t *r, fl_err_t err)
 
 /* ---- ranked feed ---- */
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Ranks the candidate window and renders one page of it. FL_ERR_UNAVAILABLE
  * when the source failed, FL_ERR_INVALID when ranking cannot run; r is
  * untouched then. */
@@ -296,7 +290,7 @@ static fl_err_t ranked_page(fl_api_req_t *q, fl_src_t *src, fl_api_resp_t *r)
                            cfg->rank_w_affinity};
     fl_posts_t cands = {0};
     fl_pos_t top, *before = NULL;
-    int64_t snapshot = now_ms(), offset = 0;
+    int64_t snapshot = fl_wall_ms(), offset = 0;
     int64_t *aff = NULL;
     fl_score_t *scores = NULL;
     size_t *idx = NULL;
@@ -502,7 +496,7 @@ static void follow_list(fl_api_req_t *q, fl_api_resp_t *r)
     json_t *items = json_array();
     for (size_t i = 0; i < fs.n; i++) {
         json_t *o = json_object();
-        json_object_set_new(o, "user_id", id_json(fs.v[i].pos.id));
+        json_object_set_new(o, "user_id", fl__api_id_json(fs.v[i].pos.id));
         json_object_set_new(o, "handle", str_or_null(fs.v[i].handle));
         json_object_set_new(o, "display_name", str_or_null(fs.v[i].display_name));
         json_object_set_new(o, "followed_at", json_integer(fs.v[i].pos.ts));
@@ -539,8 +533,8 @@ static void notifications(fl_api_req_t *q, fl_api_resp_t *r)
         const fl_notif_t *n = &ns.v[i];
         json_t *o = json_object();
         json_object_set_new(o, "kind", json_string(n->kind == FL_NOTIF_LIKE ? "like" : "follow"));
-        json_object_set_new(o, "actor_id", id_json(n->actor_id));
-        json_object_set_new(o, "post_id", n->post_id ? id_json(n->post_id) : json_null());
+        json_object_set_new(o, "actor_id", fl__api_id_json(n->actor_id));
+        json_object_set_new(o, "post_id", n->post_id ? fl__api_id_json(n->post_id) : json_null());
         json_object_set_new(o, "created_at", json_integer(n->created_at));
         json_array_append_new(items, o);
     }

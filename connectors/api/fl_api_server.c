@@ -12,6 +12,7 @@
  * the start time.
  */
 #include "fl_api.h"
+#include "fl_clock.h"
 #include "fl_api_int.h"
 #include "fl_log.h"
 
@@ -29,13 +30,6 @@
 #include <unistd.h>
 
 #define MAX_PATH 512
-
-static int64_t mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 /* ---- responses ---- */
 
@@ -115,7 +109,7 @@ static enum MHD_Result send_resp(fl_api_t *api, struct MHD_Connection *conn, fl_
         MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"feedline\"");
     ret = MHD_queue_response(conn, r->code, resp);
     MHD_destroy_response(resp);
-    fl__api_metrics_observe(&api->metrics, route, r->code, mono_us() - start_us);
+    fl__api_metrics_observe(&api->metrics, route, r->code, fl_mono_us() - start_us);
     return ret;
 }
 
@@ -410,7 +404,7 @@ static enum MHD_Result stream_upgrade(fl_api_t *api, struct MHD_Connection *conn
     MHD_add_response_header(resp, "Sec-WebSocket-Accept", accept);
     ret = MHD_queue_response(conn, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
     MHD_destroy_response(resp);
-    fl__api_metrics_observe(&api->metrics, route, 200, mono_us() - start);
+    fl__api_metrics_observe(&api->metrics, route, 200, fl_mono_us() - start);
     return ret;
 }
 
@@ -434,7 +428,7 @@ static enum MHD_Result stream_sse(fl_api_t *api, struct MHD_Connection *conn, in
     MHD_add_response_header(resp, "Cache-Control", "no-store");
     ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
     MHD_destroy_response(resp);
-    fl__api_metrics_observe(&api->metrics, R_M_STREAM_SSE, 200, mono_us() - start);
+    fl__api_metrics_observe(&api->metrics, R_M_STREAM_SSE, 200, fl_mono_us() - start);
     return ret;
 }
 
@@ -455,7 +449,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (!start) {
         if (!(start = malloc(sizeof(*start))))
             return MHD_NO;
-        *start = mono_us();
+        *start = fl_mono_us();
         *con_cls = start;
         return MHD_YES;
     }

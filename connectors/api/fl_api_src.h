@@ -126,6 +126,9 @@ fl_err_t fl_src_redis_offsets(fl_src_t *redis, const char *const *fields, size_t
 fl_err_t fl_src_pg_offsets(fl_src_t *pg, const char *sink, const char *const *topics,
                            const int32_t *parts, size_t n, int64_t *offs);
 
+/* endpoints.redis as host and port (6379 when it names none). */
+void fl_src_redis_endpoint(const fl_topology_t *t, char *host, size_t host_size, int *port);
+
 static inline void fl_src_free(fl_src_t *s)
 {
     if (s)

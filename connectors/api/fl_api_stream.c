@@ -25,6 +25,7 @@
  * small struct.
  */
 #include "fl_api_int.h"
+#include "fl_clock.h"
 #include "fl_log.h"
 
 #include <errno.h>
@@ -114,13 +115,6 @@ struct fl_stream_hub {
     fl_src_t *redis, *pg; /* hydration and catch-up */
 };
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- viewer index ---- */
 
 static struct slot *slot_of(fl_stream_hub_t *h, int64_t viewer, bool add)
@@ -173,20 +167,20 @@ static void sub_flush(fl_stream_hub_t *h)
 
 static void sub_connect(fl_stream_hub_t *h)
 {
-    const char *ep = h->api->topo->endpoints.redis, *colon = strrchr(ep, ':');
     char host[256];
+    int port;
     struct timeval tv = {0, 250000};
     struct epoll_event ev = {.events = EPOLLIN};
 
-    if (h->sub || mono_ms() < h->sub_retry_ms)
+    if (h->sub || fl_mono_ms() < h->sub_retry_ms)
         return;
-    snprintf(host, sizeof(host), "%.*s", colon ? (int)(colon - ep) : (int)strlen(ep), ep);
-    h->sub = redisConnectWithTimeout(host, colon ? atoi(colon + 1) : 6379, tv);
+    fl_src_redis_endpoint(h->api->topo, host, sizeof(host), &port);
+    h->sub = redisConnectWithTimeout(host, port, tv);
     if (!h->sub || h->sub->err) {
         if (h->sub)
             redisFree(h->sub);
         h->sub = NULL;
-        h->sub_retry_ms = mono_ms() + 500;
+        h->sub_retry_ms = fl_mono_ms() + 500;
         return;
     }
     fcntl(h->sub->fd, F_SETFL, fcntl(h->sub->fd, F_GETFL) | O_NONBLOCK);
@@ -207,7 +201,7 @@ static void sub_lost(fl_stream_hub_t *h)
     epoll_ctl(h->ep, EPOLL_CTL_DEL, h->sub->fd, NULL);
     redisFree(h->sub);
     h->sub = NULL;
-    h->sub_retry_ms = mono_ms() + 500;
+    h->sub_retry_ms = fl_mono_ms() + 500;
     /* what is published meanwhile comes from the feed once subscribed again */
     for (size_t i = 0; i < h->n_slots; i++)
         h->slots[i].subscribed = false;
@@ -653,7 +647,7 @@ static void *hub_main(void *arg)
 {
     fl_stream_hub_t *h = arg;
     struct epoll_event evs[EV_BATCH];
-    int64_t next_ping = mono_ms() + h->api->cfg->stream_ping_s * 1000;
+    int64_t next_ping = fl_mono_ms() + h->api->cfg->stream_ping_s * 1000;
 
     while (!atomic_load(&h->stop)) {
         sub_connect(h);
@@ -682,9 +676,9 @@ static void *hub_main(void *arg)
                 drive(h, who, evs[i].events);
             }
         }
-        if (mono_ms() >= next_ping) {
+        if (fl_mono_ms() >= next_ping) {
             pings(h);
-            next_ping = mono_ms() + h->api->cfg->stream_ping_s * 1000;
+            next_ping = fl_mono_ms() + h->api->cfg->stream_ping_s * 1000;
         }
     }
     while (h->all) {

@@ -5,6 +5,7 @@
  * record's path, so clarity wins over speed: metadata is fetched whole.
  */
 #include "fl_kafka.h"
+#include "fl_clock.h"
 #include "fl_log.h"
 
 #include <stdlib.h>
@@ -149,16 +150,9 @@ rd_kafka_t *fl_kafka_consumer_new(const char *brokers, const char *group, char *
     return fl_kafka_client_new(RD_KAFKA_CONSUMER, &o, errstr, errstr_size);
 }
 
-static int64_t fl_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 fl_err_t fl_kafka_wait_ready(rd_kafka_t *rk, int wait_ms, char *errstr, size_t errstr_size)
 {
-    int64_t deadline = fl_now_ms() + wait_ms;
+    int64_t deadline = fl_mono_ms() + wait_ms;
     int attempt = 0;
     rd_kafka_resp_err_t err;
 
@@ -171,7 +165,7 @@ fl_err_t fl_kafka_wait_ready(rd_kafka_t *rk, int wait_ms, char *errstr, size_t e
             if (brokers > 0)
                 return FL_OK;
         }
-        if (fl_now_ms() >= deadline)
+        if (fl_mono_ms() >= deadline)
             break;
         attempt++;
         fl_log_warn("kafka", "cluster not ready (attempt %d): %s; retrying", attempt,
