@@ -109,9 +109,10 @@ typedef struct rt_metrics {
     double phase_ms_sum[4]; /* of commits: changelog, offsets, transaction, stores */
     uint64_t restored_records;
     uint64_t wipes[FL_WIPE__COUNT];
-    uint64_t fenced;       /* batches the group refused (a newer generation owns them) */
-    uint64_t dirs_removed; /* store folders of partitions not owned for long */
-    uint64_t pauses;       /* input partitions paused above the buffer bound */
+    uint64_t fenced;          /* batches the group refused (a newer generation owns them) */
+    uint64_t producer_resets; /* producers renewed after Kafka aborted their transaction */
+    uint64_t dirs_removed;    /* store folders of partitions not owned for long */
+    uint64_t pauses;          /* input partitions paused above the buffer bound */
     /* sinks */
     uint64_t sink_flushes, sink_retries, sink_rebuilds, sink_claims;
     double sink_flush_ms_sum;
@@ -169,7 +170,9 @@ typedef struct rt {
     int assigned;          /* partitions currently assigned */
     const char *failpoint; /* FEEDLINE_FAILPOINT's name, NULL when off */
     long failpoint_at, failpoint_hits;
-    bool failpoint_stop; /* SIGSTOP instead of SIGKILL: a zombie to be */
+    bool failpoint_stop;       /* SIGSTOP instead of SIGKILL: a zombie to be */
+    int failpoint_sleep_s;     /* > 0: sleep instead (the consumer keeps heartbeating) */
+    int64_t producer_reset_ms; /* when the producer was last renewed after a fence */
     /* metrics endpoint */
     struct MHD_Daemon *mhd;
     pthread_mutex_t snap_lock;

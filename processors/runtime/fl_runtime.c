@@ -285,6 +285,11 @@ void fl__rt_failpoint(rt_t *rt, const char *name)
 #ifdef FL_FAILPOINTS
     if (!rt->failpoint || strcmp(rt->failpoint, name) || ++rt->failpoint_hits != rt->failpoint_at)
         return;
+    if (rt->failpoint_sleep_s > 0) {
+        fl_log_warn("runtime", "failpoint %s: sleeping %d s", name, rt->failpoint_sleep_s);
+        sleep((unsigned)rt->failpoint_sleep_s);
+        return;
+    }
     fl_log_warn("runtime", "failpoint %s: %s", name,
                 rt->failpoint_stop ? "stopping the process (SIGSTOP)" : "killing the process");
     kill(getpid(), rt->failpoint_stop ? SIGSTOP : SIGKILL);
@@ -593,7 +598,7 @@ static int setup(rt_t *rt)
     if (!rt->sink)
         read_changelog_retention(rt);
 #ifdef FL_FAILPOINTS
-    /* FEEDLINE_FAILPOINT=NAME[:N[:stop]] */
+    /* FEEDLINE_FAILPOINT=NAME[:N[:stop|:sleep=S]] */
     const char *fp = getenv("FEEDLINE_FAILPOINT");
     if (fp && *fp) {
         static char name[64];
@@ -604,10 +609,14 @@ static int setup(rt_t *rt)
             *colon = 0;
             rt->failpoint_at = strtol(colon + 1, &colon, 10);
             rt->failpoint_stop = colon && !strcmp(colon, ":stop");
+            if (colon && !strncmp(colon, ":sleep=", 7))
+                rt->failpoint_sleep_s = atoi(colon + 7);
         }
         rt->failpoint = name;
         fl_log_warn("runtime", "failpoint %s armed at pass %ld (%s)", name, rt->failpoint_at,
-                    rt->failpoint_stop ? "stop" : "kill");
+                    rt->failpoint_sleep_s ? "sleep"
+                    : rt->failpoint_stop  ? "stop"
+                                          : "kill");
     }
 #endif
     rt->consumer = make_consumer(rt);
@@ -632,7 +641,7 @@ static int setup(rt_t *rt)
     return 0;
 }
 
-static void run_loop(rt_t *rt)
+static void run_batches(rt_t *rt)
 {
     const fl_settings_t *cfg = &rt->topo->settings;
     int backoff_ms = 100;
@@ -711,6 +720,64 @@ static void run_loop(rt_t *rt)
             fl__rt_metrics_render(rt);
         }
     }
+}
+
+/*
+ * A processor whose producer Kafka fenced while this instance still owns
+ * its partitions: the transaction coordinator aborted a transaction open
+ * longer than transaction.timeout.ms (the main thread stalled: an
+ * overloaded machine, a long store write) and bumped the producer's
+ * epoch. As Kafka Streams does under exactly-once v2, the instance starts
+ * a new producer with the same transactional id (init_transactions fences
+ * the old epoch) and redoes the batch from its stores' offsets; the
+ * consumer group never noticed. A second fence within 30 s is not a
+ * timeout but another process running as this instance: that one stops,
+ * as before. true when the instance can go on.
+ */
+static bool renew_fenced_producer(rt_t *rt)
+{
+    char why[512];
+    rd_kafka_resp_err_t e = rt->producer && !rt->sink
+                                ? rd_kafka_fatal_error(rt->producer, why, sizeof(why))
+                                : RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (e != RD_KAFKA_RESP_ERR__FENCED && e != RD_KAFKA_RESP_ERR_PRODUCER_FENCED &&
+        e != RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH)
+        return false;
+    int64_t now = fl__rt_now_ms();
+    if (rt->producer_reset_ms && now - rt->producer_reset_ms < 30000) {
+        fl_log_error("runtime",
+                     "producer fenced again %" PRId64 " ms after it was renewed (%s): another "
+                     "process runs as instance %s; stopping",
+                     now - rt->producer_reset_ms, why, rt->opts.instance);
+        return false;
+    }
+    fl_log_warn("runtime",
+                "producer fenced (%s): Kafka aborted the open transaction; a new producer "
+                "redoes the batch from the stores' offsets",
+                why);
+    for (int i = 0; i < rt->n_rkts; i++)
+        rd_kafka_topic_destroy(rt->rkts[i]);
+    rt->n_rkts = 0;
+    rd_kafka_purge(rt->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_destroy(rt->producer);
+    rt->in_txn = false;
+    rt->fatal = false;
+    if (!(rt->producer = make_producer(rt))) {
+        rt->fatal = true;
+        return false;
+    }
+    fl__rt_abandon_batch(rt); /* nothing open: drops pending changes, rewinds */
+    rt->delivery_failures = 0;
+    rt->producer_reset_ms = fl__rt_now_ms();
+    rt->m.producer_resets++;
+    return !rt->fatal;
+}
+
+static void run_loop(rt_t *rt)
+{
+    do
+        run_batches(rt);
+    while (!*rt->stop && rt->fatal && renew_fenced_producer(rt));
 }
 
 /* Runs a processor (sink NULL) or a sink: one core for both roles. */

@@ -27,6 +27,12 @@ stopped processors' own stores (`feedline timeline --all --store`).
 4. Two processes started with the same --instance: the newer one fences
    the older (static membership, transactional id), which must stop
    rather than linger as a process that believes it owns partitions.
+5. A transaction Kafka timed out: the fan-out's main thread stalls in an
+   open transaction past transaction.timeout.ms while its consumer keeps
+   heartbeating (what an overloaded machine does); the coordinator aborts
+   the transaction and bumps the producer's epoch. The instance must
+   start a new producer and redo the batch: still running, no batch
+   twice, every timeline equal to the oracle.
 
 Environment (the CI form takes about 4 minutes on 2 cores):
   E2E_FAULT_USERS, E2E_FAULT_POSTS  workload of test 1 (3000, 20000)
@@ -711,13 +717,47 @@ def check_same_instance_twice_stops_the_older():
     check_timelines("after a second fanout-0", timeline_dirs(old_state, 0))
 
 
+# ---- 5. a transaction Kafka timed out ----------------------------------------------------------
+
+
+def check_timed_out_transaction_is_redone():
+    fresh_topics()
+    gen = workload("timeout", SEED + 5, max(USERS // 3, 1000), max(POSTS // 4, 2000),
+                   int(time.time() * 1000))
+    produce(gen)
+    state = folder("timeout/state")
+    fo, tl = proc("fanout", 0, state), proc("timeline", 0, state)
+    # 25 s asleep in its second batch, its input offsets in the open
+    # transaction: past the 15 s timeout and the coordinator's 5 s sweep,
+    # within the consumer's session (heartbeats run on their own thread).
+    fo.start(env={"FEEDLINE_FAILPOINT": "before-commit:2:sleep=25"})
+    tl.start()
+    t0 = time.time()
+    wait_for(lambda: metric(fo, "feedline_producer_resets_total") or not fo.alive(), 120,
+             "the fan-out to renew its producer after the timed-out transaction")
+    assert fo.alive(), "the fan-out exited instead of renewing its producer; see %s" % fo.log_path
+    msgs = [l.get("msg", "") for l in fo.log_lines()]
+    assert any(m.startswith("failpoint before-commit") for m in msgs), msgs[-5:]
+    log("the fan-out renewed its producer %.0fs after its stall began: %s" % (
+        time.time() - t0, next(m for m in msgs if "new producer" in m)[:200]))
+    settle([fo, tl])
+    assert fo.alive(), "the fan-out exited after renewing its producer; see %s" % fo.log_path
+    dups, n = timeline_ops_duplicates()
+    assert not dups, "%d timeline operations reached feedline.timeline-ops twice, e.g. %s" % (
+        len(dups), dups[:3])
+    log("%d timeline operations, none twice" % n)
+    expected = check_timelines("after a timed-out transaction")
+    stop_all((fo, tl))
+    check_timelines("after a timed-out transaction, stopped", timeline_dirs(state, 0), expected)
+
+
 def main():
     s = Suite()
     log("fault tests: %d users, %d posts, seed %d; work in %s" % (USERS, POSTS, SEED, WORK))
     t0 = time.time()
     checks = (check_zombie_fanout_is_fenced, check_recreated_topics_wipe_stale_stores,
               check_expired_tombstones_wipe_offline_store, check_skewed_replay_memory_is_bounded,
-              check_same_instance_twice_stops_the_older)
+              check_same_instance_twice_stops_the_older, check_timed_out_transaction_is_redone)
     try:
         for fn in checks:
             if ONLY and not any(o in fn.__name__ for o in ONLY):
