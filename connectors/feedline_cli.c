@@ -647,12 +647,10 @@ static int timeline_from_stores(int argc, char **argv)
 static int cmd_timeline(fl_cli_t *cli, int argc, char **argv)
 {
     char err[512], *end = NULL;
-    rd_kafka_t *rk = NULL;
-    rd_kafka_topic_partition_list_t *tpl = NULL;
     fl_kv_t *kv = NULL;
     bool all = argc == 2 && !strcmp(argv[1], "--all");
     int64_t user = 0;
-    int ret = 1, eofs = 0, parts = 0;
+    int ret = 1;
 
     if (argc >= 4 && !strcmp(argv[1], "--all") && !strcmp(argv[2], "--store"))
         return timeline_from_stores(argc - 3, argv + 3);
@@ -665,46 +663,11 @@ static int cmd_timeline(fl_cli_t *cli, int argc, char **argv)
     }
     if (cli_topology(cli))
         return 1;
-    const fl_store_def_t *st = fl_topology_store(cli->topo, FL_STORE_TIMELINES);
-    const fl_topic_t *cl = st ? fl_topology_topic(cli->topo, st->changelog) : NULL;
-    if (!cl) {
-        fprintf(stderr, "feedline timeline: the topology has no %s store\n", FL_STORE_TIMELINES);
-        return 1;
-    }
     kv = fl_kv_mem_new();
-    rk = fl_kafka_consumer_new(cli->topo->endpoints.kafka, NULL, err, sizeof(err));
-    if (!kv || !rk || fl_kafka_wait_ready(rk, 30000, err, sizeof(err))) {
+    if (!kv ||
+        fl_inspect_load_timelines(cli->topo, all ? 0 : user, kv, &fl_stop, err, sizeof(err))) {
         fprintf(stderr, "feedline timeline: %s\n", kv ? err : "out of memory");
         goto out;
-    }
-    /* One user lives in one partition of the store; --all reads them all. */
-    tpl = rd_kafka_topic_partition_list_new(cl->partitions);
-    for (int32_t p = 0; p < cl->partitions; p++)
-        if (all || p == fl_partition_for_id(user, cl->partitions)) {
-            rd_kafka_topic_partition_list_add(tpl, cl->name, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-            parts++;
-        }
-    rd_kafka_assign(rk, tpl);
-    while (!fl_stop && eofs < parts) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 500);
-        if (!m)
-            continue;
-        fl_err_t rc = FL_OK;
-        int64_t u, t, p;
-        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            eofs++;
-        } else if (m->err) {
-            fprintf(stderr, "feedline timeline: %s\n", rd_kafka_message_errstr(m));
-        } else if (!fl_key_parse_timeline(m->key, m->key_len, &u, &t, &p) && (all || u == user)) {
-            rc = m->payload
-                     ? fl_kv_put(kv, m->key, m->key_len, m->payload, m->len, err, sizeof(err))
-                     : fl_kv_delete(kv, m->key, m->key_len, err, sizeof(err));
-        }
-        rd_kafka_message_destroy(m);
-        if (rc) {
-            fprintf(stderr, "feedline timeline: %s\n", err);
-            goto out;
-        }
     }
     if (!all) {
         /* A user with no entries still gets a line. */
@@ -715,12 +678,6 @@ static int cmd_timeline(fl_cli_t *cli, int argc, char **argv)
     ret = print_timelines(kv, !all) ? 1 : 0;
 out:
     fl_kv_free(kv);
-    if (tpl)
-        rd_kafka_topic_partition_list_destroy(tpl);
-    if (rk) {
-        rd_kafka_consumer_close(rk);
-        rd_kafka_destroy(rk);
-    }
     return ret;
 }
 

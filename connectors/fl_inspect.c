@@ -5,8 +5,12 @@
 #include "fl_inspect.h"
 #include "fl_engage.h"
 #include "fl_keys.h"
+#include "fl_kafka.h"
+#include "fl_partition.h"
 #include "fl_tlop.h"
+#include "fl_topics.h"
 
+#include <stdio.h>
 #include <string.h>
 
 json_t *fl_inspect_store_key(const void *key, size_t klen)
@@ -147,4 +151,58 @@ json_t *fl_inspect_edge(const void *val, size_t vlen, char *errstr, size_t errst
         json_object_set_new(o, "post_id", json_integer(e.post));
     json_object_set_new(o, "at", json_integer(e.at));
     return o;
+}
+
+fl_err_t fl_inspect_load_timelines(const fl_topology_t *topo, int64_t user, fl_kv_t *kv,
+                                   volatile sig_atomic_t *stop, char *errstr, size_t errstr_size)
+{
+    const fl_store_def_t *st = fl_topology_store(topo, FL_STORE_TIMELINES);
+    const fl_topic_t *cl = st ? fl_topology_topic(topo, st->changelog) : NULL;
+    rd_kafka_topic_partition_list_t *tpl = NULL;
+    fl_err_t rc = FL_OK;
+    int parts = 0, eofs = 0;
+
+    if (!cl) {
+        snprintf(errstr, errstr_size, "the topology has no %s store", FL_STORE_TIMELINES);
+        return FL_ERR_INVALID;
+    }
+    rd_kafka_t *rk = fl_kafka_consumer_new(topo->endpoints.kafka, NULL, errstr, errstr_size);
+    if (!rk)
+        return FL_ERR_IO;
+    if ((rc = fl_kafka_wait_ready(rk, 30000, errstr, errstr_size)))
+        goto out;
+    /* One user lives in one partition of the store. */
+    tpl = rd_kafka_topic_partition_list_new(cl->partitions);
+    for (int32_t p = 0; p < cl->partitions; p++)
+        if (!user || p == fl_partition_for_id(user, cl->partitions)) {
+            rd_kafka_topic_partition_list_add(tpl, cl->name, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+            parts++;
+        }
+    rd_kafka_assign(rk, tpl);
+    while (!*stop && eofs < parts && !rc) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 500);
+        int64_t u, t, p;
+        if (!m)
+            continue;
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            eofs++;
+        } else if (m->err) {
+            fprintf(stderr, "feedline: %s: %s\n", cl->name, rd_kafka_message_errstr(m));
+        } else if (!fl_key_parse_timeline(m->key, m->key_len, &u, &t, &p) && (!user || u == user)) {
+            rc = m->payload
+                     ? fl_kv_put(kv, m->key, m->key_len, m->payload, m->len, errstr, errstr_size)
+                     : fl_kv_delete(kv, m->key, m->key_len, errstr, errstr_size);
+        }
+        rd_kafka_message_destroy(m);
+    }
+    if (!rc && *stop) {
+        snprintf(errstr, errstr_size, "%s", "interrupted");
+        rc = FL_ERR_IO;
+    }
+out:
+    if (tpl)
+        rd_kafka_topic_partition_list_destroy(tpl);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    return rc;
 }

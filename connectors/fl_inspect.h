@@ -7,9 +7,13 @@
 #define FL_INSPECT_H
 
 #include "fl_err.h"
+#include "fl_kv.h"
+#include "fl_topology.h"
 
 #include <jansson.h>
+#include <signal.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* A store key (fl_keys.h layouts, or the runtime's offsets marker) as an
  * object naming its family and fields; NULL when unrecognised. */
@@ -33,5 +37,16 @@ fl_err_t fl_inspect_fact(const void *key, size_t klen, const void *val, size_t v
 /* An edge of feedline.engagement-edges; NULL with a message in errstr
  * when it does not decode. */
 json_t *fl_inspect_edge(const void *val, size_t vlen, char *errstr, size_t errstr_size);
+
+/*
+ * Reads the timelines store's changelog from its beginning to its end
+ * (committed records) into kv: the last record of a key wins, a tombstone
+ * deletes, so kv ends as the store held it when its transactions
+ * committed. Only user's partition and entries when user > 0, every
+ * partition when 0. Stops early when *stop is set. FL_OK, or an error
+ * with a message.
+ */
+fl_err_t fl_inspect_load_timelines(const fl_topology_t *topo, int64_t user, fl_kv_t *kv,
+                                   volatile sig_atomic_t *stop, char *errstr, size_t errstr_size);
 
 #endif

@@ -1,0 +1,61 @@
+/*
+ * fl_digest.h - order-independent digests of feeds, the same for every
+ * place that holds them (the timelines store or its changelog, Redis's
+ * feed:{U}, PostgreSQL's feed_items), so that `feedline verify` can say
+ * whether two of them are equal and, when not, which users and posts
+ * differ.
+ *
+ * A feed set is every (user, post, created_at) entry a place holds, in any
+ * order. A user's digest hashes their entries sorted by post id; a
+ * partition's digest is the sum (mod 2^64) of its users' digests mixed
+ * with their ids, so that neither the order of users nor of entries
+ * matters, and an empty feed adds nothing. Pure: no I/O.
+ */
+#ifndef FL_DIGEST_H
+#define FL_DIGEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct fl_feed_entry {
+    int64_t user_id;
+    int64_t post_id;
+    int64_t created_at; /* epoch ms */
+} fl_feed_entry_t;
+
+typedef struct fl_feed_set {
+    fl_feed_entry_t *v;
+    size_t len, cap;
+    bool sorted;
+} fl_feed_set_t;
+
+/* Appends an entry; false when memory ran out. */
+bool fl_feed_set_add(fl_feed_set_t *s, int64_t user_id, int64_t post_id, int64_t created_at);
+
+/* Sorts by (user, post) and drops exact repeats (a place cannot hold an
+ * entry twice; a reader that sees one twice, e.g. a changelog read with
+ * a compaction in flight, must not count it twice). */
+void fl_feed_set_sort(fl_feed_set_t *s);
+
+void fl_feed_set_free(fl_feed_set_t *s);
+
+/* Digest of n entries of one user, sorted by post id. */
+uint64_t fl_feed_user_digest(const fl_feed_entry_t *v, size_t n);
+
+/* Users with at least one entry, and the sum of their digests per
+ * partition of the user id (the timelines changelog's partitioning) into
+ * out[partitions]. s must be sorted. */
+size_t fl_feed_partition_digests(const fl_feed_set_t *s, int32_t partitions, uint64_t *out);
+
+/* Called for each user whose entries differ between a and b, with the
+ * entries only a holds and those only b holds (an entry whose created_at
+ * differs is in both lists). Returning false stops the walk. */
+typedef bool (*fl_feed_diff_cb)(void *ctx, int64_t user_id, const fl_feed_entry_t *only_a,
+                                size_t n_a, const fl_feed_entry_t *only_b, size_t n_b);
+
+/* Compares two sorted sets user by user; returns how many users differ
+ * (the callback sees them in user order, and may be NULL). */
+size_t fl_feed_diff(const fl_feed_set_t *a, const fl_feed_set_t *b, fl_feed_diff_cb cb, void *ctx);
+
+#endif
