@@ -114,7 +114,7 @@ typedef struct fl_api_cfg {
      * header size, the server's 431 before any handler runs) */
     int64_t max_header_bytes; /* request line + headers; 1024..65536 */
     int64_t max_query_bytes;  /* the query string; 64..65536 */
-    int64_t max_body_bytes;   /* request bodies (the API reads none today); 0..2^20 */
+    int64_t max_body_bytes;   /* request bodies (only /dev/login reads one); 0..2^20 */
     /* jwt: */
     unsigned jwt_algorithms; /* FL_JWT_ALG_* bits, at least one; default HS256 */
     /* HS256 key, never NULL: FL_API_DEV_SECRET unless the file or
@@ -150,7 +150,9 @@ typedef struct fl_api_cfg {
     /* cache: hydrated posts and authors kept in the API's memory */
     int64_t cache_entries; /* at most, 0 turns the cache off */
     int64_t cache_ttl_ms;  /* how old a like count or a name in a feed may be */
-    bool dev_login;        /* the live page may mint tokens: development only */
+    /* POST /dev/login mints a token for any user (the live page's demo
+     * login): development only; FEEDLINE_DEV_LOGIN=true|false overrides */
+    bool dev_login;
 } fl_api_cfg_t;
 
 typedef struct fl_topology {

@@ -10,7 +10,8 @@
  *
  * Order: defaults, then the file (each value checked on its own), then the
  * environment (FEEDLINE_JWT_SECRET, FEEDLINE_JWT_PUBLIC_KEY,
- * FEEDLINE_JWT_PRIVATE_KEY: deployment facts, like the endpoints'), then
+ * FEEDLINE_JWT_PRIVATE_KEY, FEEDLINE_DEV_LOGIN: deployment facts, like
+ * the endpoints'; a boolean one is `true` or `false`, as in the file), then
  * the checks that relate fields, on the values in effect: HS256 needs a
  * secret of at least FL_API_JWT_SECRET_MIN bytes, EdDSA a public key
  * file. An override that breaks one is named in the message, since it has
@@ -29,6 +30,7 @@
 #define ENV_JWT_SECRET  "FEEDLINE_JWT_SECRET"
 #define ENV_JWT_PUBKEY  "FEEDLINE_JWT_PUBLIC_KEY"
 #define ENV_JWT_PRIVKEY "FEEDLINE_JWT_PRIVATE_KEY"
+#define ENV_DEV_LOGIN   "FEEDLINE_DEV_LOGIN"
 
 typedef enum { F_INT, F_REAL, F_BOOL, F_STR, F_ALGS, F_MAP } ftype_t;
 
@@ -41,7 +43,7 @@ typedef struct field {
     int64_t def;             /* F_INT, F_BOOL, F_ALGS: the default */
     double rdef;             /* F_REAL: the default */
     const char *sdef;        /* F_STR: the default, NULL = not set */
-    const char *env;         /* F_STR: the variable that overrides it */
+    const char *env;         /* F_STR, F_BOOL: the variable that overrides it */
     bool secret;             /* F_STR: never printed */
     const struct field *sub; /* F_MAP: the nested section */
 } field_t;
@@ -115,7 +117,7 @@ static const field_t api_fields[] = {
     MAP_F("ranking", ranking_fields),
     MAP_F("stream", stream_fields),
     MAP_F("cache", cache_fields),
-    {.key = "dev_login", .type = F_BOOL, .off = OFF(dev_login), .def = false},
+    {.key = "dev_login", .type = F_BOOL, .off = OFF(dev_login), .def = false, .env = ENV_DEV_LOGIN},
     {0},
 };
 
@@ -274,12 +276,30 @@ static int read_section(ctx_t *c, fl_api_cfg_t *a, const node_t *map, const char
     return 0;
 }
 
+/* A boolean variable, set and not empty: `true` or `false`, as in the file. */
+static int env_bool(ctx_t *c, const char *var, bool *out)
+{
+    const char *v = getenv(var);
+
+    if (!v || !*v)
+        return 0;
+    if (strcmp(v, "true") && strcmp(v, "false")) {
+        fl__fail(c, 0, "%s must be true or false, got '%.*s'", var, FL_TOPO_SHOW, v);
+        return -1;
+    }
+    *out = v[0] == 't';
+    return 0;
+}
+
 static int apply_env(ctx_t *c, fl_api_cfg_t *a, const field_t *fs)
 {
     for (const field_t *f = fs; f->key; f++) {
         if (f->type == F_MAP && apply_env(c, a, f->sub) < 0)
             return -1;
-        if (f->env && fl__env_override(c, f->env, (char **)slot(a, f)) < 0)
+        if (!f->env)
+            continue;
+        if (f->type == F_BOOL ? env_bool(c, f->env, (bool *)slot(a, f)) < 0
+                              : fl__env_override(c, f->env, (char **)slot(a, f)) < 0)
             return -1;
     }
     return 0;

@@ -21,7 +21,8 @@
 static const char *const env_vars[] = {"FEEDLINE_KAFKA",          "FEEDLINE_REDIS",
                                        "FEEDLINE_POSTGRES",       "FEEDLINE_API",
                                        "FEEDLINE_TOPOLOGY",       "FEEDLINE_JWT_SECRET",
-                                       "FEEDLINE_JWT_PUBLIC_KEY", "FEEDLINE_JWT_PRIVATE_KEY"};
+                                       "FEEDLINE_JWT_PUBLIC_KEY", "FEEDLINE_JWT_PRIVATE_KEY",
+                                       "FEEDLINE_DEV_LOGIN"};
 
 static void clear_env(void)
 {
@@ -1697,6 +1698,33 @@ static fl_topology_t *parse_ok_with_env(const char *var, const char *value, cons
     t = parse_ok(yaml);
     unsetenv(var);
     return t;
+}
+
+/* FEEDLINE_DEV_LOGIN turns the development login on or off whatever the
+ * file says; empty leaves the file's value; anything but true or false
+ * fails the load, naming the variable. */
+Test(topology, api_env_dev_login)
+{
+    fl_topology_t *t = parse_ok_with_env("FEEDLINE_DEV_LOGIN", "true", API("  dev_login: false\n"));
+
+    cr_assert_eq(t->api.dev_login, true);
+    fl_topology_free(t);
+    t = parse_ok_with_env("FEEDLINE_DEV_LOGIN", "false", API("  dev_login: true\n"));
+    cr_assert_eq(t->api.dev_login, false);
+    fl_topology_free(t);
+    t = parse_ok_with_env("FEEDLINE_DEV_LOGIN", "", API("  dev_login: true\n"));
+    cr_assert_eq(t->api.dev_login, true);
+    fl_topology_free(t);
+    t = parse_ok_with_env("FEEDLINE_DEV_LOGIN", "true",
+                          HEAD "topics: [{name: dlq, partitions: 1, kind: dlq}]\n");
+    cr_assert_eq(t->api.dev_login, true);
+    fl_topology_free(t);
+    setenv("FEEDLINE_DEV_LOGIN", "yes", 1);
+    EXPECT_ERROR(API("  dev_login: false\n"),
+                 "x.yaml: ", "FEEDLINE_DEV_LOGIN must be true or false, got 'yes'");
+    setenv("FEEDLINE_DEV_LOGIN", "1", 1);
+    EXPECT_ERROR(API("  dev_login: false\n"), "x.yaml: ", "got '1'");
+    unsetenv("FEEDLINE_DEV_LOGIN");
 }
 
 /* The checks that relate fields judge the values in effect. */
