@@ -16,9 +16,12 @@
 typedef struct fl_api fl_api_t;
 
 /* NULL on failure, with the reason in errstr (a bad key file, a port in
- * use). openapi_path may be NULL (then /openapi.json is a 404). */
-fl_api_t *fl_api_new(const fl_topology_t *t, const char *openapi_path, char *errstr,
-                     size_t errstr_size);
+ * use, api.dev_login on without a signing key). openapi_path: the document
+ * served at /openapi.json; web_dir: the folder of the live page served at
+ * / (index.html, app.css, app.js). Both are read here, once; either may be
+ * NULL or missing, and then what it would serve is a 404. */
+fl_api_t *fl_api_new(const fl_topology_t *t, const char *openapi_path, const char *web_dir,
+                     char *errstr, size_t errstr_size);
 
 /* Stops serving and frees everything; NULL is fine. */
 void fl_api_free(fl_api_t *api);

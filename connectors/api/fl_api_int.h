@@ -2,8 +2,9 @@
  * fl_api_int.h - the read API server's parts, shared by its files:
  * fl_api_server.c (libmicrohttpd, threads, auth, limits, health),
  * fl_api_routes.c (the /v1 endpoints and their JSON), fl_api_mastodon.c
- * (the Mastodon-compatible /api/v1 endpoints) and fl_api_metrics.c (the
- * Prometheus counters and histograms).
+ * (the Mastodon-compatible /api/v1 endpoints), fl_api_metrics.c (the
+ * Prometheus counters and histograms) and fl_api_web.c (the live page's
+ * files and the development login).
  *
  * Threads: libmicrohttpd runs a pool of worker threads, each with its own
  * epoll loop and connections; a request runs start to finish on one of
@@ -41,6 +42,8 @@ typedef enum fl_route {
     R_READY,
     R_METRICS,
     R_OPENAPI,
+    R_WEB,       /* the live page's files: /, /app.css, /app.js */
+    R_DEV_LOGIN, /* POST /dev/login */
     /* the Mastodon-compatible surface (fl_api_mastodon.c) */
     R_M_HOME,
     R_M_STATUS,
@@ -58,8 +61,8 @@ typedef enum fl_route {
 } fl_route_t;
 
 /* Status codes the API answers with (metrics label order). */
-#define FL_API_CODES 200, 400, 401, 403, 404, 405, 413, 414, 429, 431, 500, 503
-enum { FL_API_N_CODES = 12 };
+#define FL_API_CODES 200, 304, 400, 401, 403, 404, 405, 413, 414, 429, 431, 500, 503
+enum { FL_API_N_CODES = 13 };
 enum { FL_API_N_BUCKETS = 14 };
 
 typedef struct fl_api_metrics {
@@ -106,12 +109,13 @@ typedef struct fl_api {
     fl_api_cache_t *cache;     /* hydrated posts and authors, or NULL */
     char *openapi;             /* the document served at /openapi.json, or NULL */
     size_t openapi_len;
+    struct fl_api_web *web; /* the live page's files */
 } fl_api_t;
 
 /* A response under construction. */
 typedef struct fl_api_resp {
     unsigned code;
-    char *body; /* malloc'd */
+    char *body; /* malloc'd, unless borrowed */
     size_t len;
     const char *content_type;
     const char *source;  /* "redis" | "postgres" | NULL */
@@ -121,6 +125,10 @@ typedef struct fl_api_resp {
     int64_t retry_after; /* seconds, 429 only */
     char *link;          /* Link header (malloc'd, freed when sent), or NULL */
     bool masto;          /* errors in Mastodon's shape {"error":"..."} */
+
+    bool borrowed;             /* body is the server's until it stops (a file, the document) */
+    const char *cache_control; /* NULL: no-store */
+    const char *etag;          /* ETag, or NULL */
 } fl_api_resp_t;
 
 /* Sets an error response {"error":{"code","message"}}, or {"error":
@@ -148,6 +156,31 @@ typedef struct fl_api_req {
 /* A Redis sink further behind than this (records) is rebuilding Redis:
  * PostgreSQL serves meanwhile. */
 #define FL_API_REDIS_MAX_LAG 10000
+
+/* A whole file, malloc'd (caller frees), its size in *len; NULL when it
+ * cannot be read or is empty. */
+char *fl__api_slurp(const char *path, size_t *len);
+
+/* ---- the live page (fl_api_web.c) ---- */
+
+enum { FL_API_WEB_FILES = 3 };
+typedef struct fl_api_web fl_api_web_t;
+
+/* Reads the page's files from dir (NULL: none; a missing one is logged
+ * and answers 404); NULL only when out of memory. */
+fl_api_web_t *fl__api_web_new(const char *dir);
+void fl__api_web_free(fl_api_web_t *w);
+/* The file a path names (0..FL_API_WEB_FILES-1), or -1. */
+int fl__api_web_file(const char *path);
+/* File i into r (borrowed), a 304 when If-None-Match holds its ETag, a 404
+ * when it was not read. */
+void fl__api_web_serve(const fl_api_web_t *w, int i, struct MHD_Connection *conn, fl_api_resp_t *r);
+/* A development token for user (malloc'd), or NULL with errstr. */
+char *fl__api_dev_token(const fl_api_t *api, int64_t user, char *errstr, size_t errstr_size);
+/* POST /dev/login (body: len bytes, may be NULL): a token, or a 404 while
+ * api.dev_login is off, a 405, a 400. */
+void fl__api_dev_login(fl_api_t *api, struct MHD_Connection *conn, const char *method,
+                       const char *body, size_t len, fl_api_resp_t *r);
 
 /* The health thread (fl_api_health.c); arg is the fl_api_t. */
 void *fl__api_health_main(void *arg);

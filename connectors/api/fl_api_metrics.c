@@ -32,6 +32,8 @@ static const char *const route_names[R__COUNT] = {
     [R_READY] = "readyz",
     [R_METRICS] = "metrics",
     [R_OPENAPI] = "openapi",
+    [R_WEB] = "web",
+    [R_DEV_LOGIN] = "dev_login",
     [R_M_HOME] = "mastodon_home",
     [R_M_STATUS] = "mastodon_status",
     [R_M_ACCOUNT] = "mastodon_account",
@@ -52,8 +54,10 @@ void fl__api_metrics_observe(fl_api_metrics_t *m, fl_route_t r, unsigned code, i
 
     while (c < FL_API_N_CODES - 1 && codes[c] != code)
         c++;
-    if (codes[c] != code)
-        c = 10; /* 500: an unlisted code is a server error */
+    if (codes[c] != code) { /* an unlisted code is a server error */
+        fl__api_metrics_observe(m, r, 500, us);
+        return;
+    }
     while (b < FL_API_N_BUCKETS && us > bucket_us[b])
         b++;
     atomic_fetch_add_explicit(&m->requests[r][c], 1, memory_order_relaxed);

@@ -64,6 +64,11 @@ bool fl__api_match(const char *path, fl_route_t *route, int64_t *path_id, unsign
         *auth = false;
         return true;
     }
+    if (fl__api_web_file(path) >= 0) {
+        *route = R_WEB;
+        *auth = false;
+        return true;
+    }
     if (!strncmp(path, "/api/v1/", 8) || !strncmp(path, "/api/v2/", 8))
         return fl__api_masto_match(path, route, path_id, auth);
     if (!strcmp(path, "/v1/feed")) {

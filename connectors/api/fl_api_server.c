@@ -1,10 +1,11 @@
 /*
  * fl_api_server.c - feedline-api's HTTP side on libmicrohttpd: a pool of
  * worker threads with an epoll loop each (keep-alive, every core), the
- * request checks every /v1 request passes in order (method, sizes, the
+ * request checks every /v1 request passes in order (sizes, method, the
  * route, the bearer token, the rate limit, the query), the health thread,
  * and the plumbing of responses (headers, metrics, JSON log lines for
- * errors).
+ * errors). The one request whose body is read is POST /dev/login
+ * (fl_api_web.c); every other path answers GET and HEAD only.
  *
  * libmicrohttpd calls the handler once with the headers and again (for
  * GET, at once) to ask for the response; answering on the first call
@@ -63,7 +64,9 @@ void fl__api_error(fl_api_resp_t *r, unsigned code, const char *what, const char
 
 void fl__api_json(fl_api_resp_t *r, json_t *j)
 {
-    free(r->body);
+    if (!r->borrowed)
+        free(r->body);
+    r->borrowed = false;
     r->body = json_dumps(j, JSON_COMPACT);
     r->len = r->body ? strlen(r->body) : 0;
     r->code = r->body ? 200 : 500;
@@ -78,17 +81,33 @@ static enum MHD_Result send_resp(fl_api_t *api, struct MHD_Connection *conn, fl_
     enum MHD_Result ret;
     char num[24];
 
-    if (!r->body)
+    if (!r->body && !r->borrowed)
         fl__api_error(r, 500, "internal", "out of memory");
-    resp = r->body ? MHD_create_response_from_buffer(r->len, r->body, MHD_RESPMEM_MUST_FREE) : NULL;
+    resp = r->body || r->borrowed
+               ? MHD_create_response_from_buffer(
+                     r->len, r->body, r->borrowed ? MHD_RESPMEM_PERSISTENT : MHD_RESPMEM_MUST_FREE)
+               : NULL;
     if (!resp) {
-        free(r->body);
+        if (!r->borrowed)
+            free(r->body);
         free(r->link);
         return MHD_NO;
     }
     r->body = NULL;
-    MHD_add_response_header(resp, "Content-Type", r->content_type);
-    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    if (r->code != 304)
+        MHD_add_response_header(resp, "Content-Type", r->content_type);
+    MHD_add_response_header(resp, "Cache-Control",
+                            r->cache_control ? r->cache_control : "no-store");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (r->etag)
+        MHD_add_response_header(resp, "ETag", r->etag);
+    /* the live page: its own scripts, styles and API (the stream's ws:
+     * included), nothing from elsewhere */
+    if (!strncmp(r->content_type, "text/html", 9))
+        MHD_add_response_header(resp, "Content-Security-Policy",
+                                "default-src 'none'; script-src 'self'; style-src 'self'; "
+                                "connect-src 'self'; img-src 'self' data:; base-uri 'none'; "
+                                "form-action 'none'; frame-ancestors 'none'");
     if (r->source)
         MHD_add_response_header(resp, "X-Feedline-Source", r->source);
     if (r->ranking)
@@ -289,10 +308,9 @@ static void ops_route(fl_api_t *api, fl_route_t route, fl_api_resp_t *r)
             break;
         }
         free(r->body);
-        r->body = malloc(api->openapi_len);
-        if (r->body)
-            memcpy(r->body, api->openapi, api->openapi_len);
-        r->len = r->body ? api->openapi_len : 0;
+        r->body = api->openapi;
+        r->borrowed = true;
+        r->len = api->openapi_len;
         r->code = 200;
         r->content_type = "application/json";
         break;
@@ -432,6 +450,37 @@ static enum MHD_Result stream_sse(fl_api_t *api, struct MHD_Connection *conn, in
     return ret;
 }
 
+/* What a request keeps across libmicrohttpd's calls (*con_cls): when it
+ * started, and its body so far (only /dev/login reads it; past
+ * limits.body_bytes the request gets a 413). */
+typedef struct req_state {
+    int64_t start;
+    char *body;
+    size_t body_len;
+} req_state_t;
+
+/* Appends a chunk of the body; false (with a 413, or a 500) when it
+ * cannot be kept. */
+static bool take_body(fl_api_t *api, req_state_t *st, const char *data, size_t n, fl_api_resp_t *r)
+{
+    size_t max = (size_t)api->cfg->max_body_bytes;
+    char *grown;
+
+    if (n > max || st->body_len > max - n) {
+        fl__api_error(r, 413, "too_large", "request bodies are limited to %zu bytes", max);
+        return false;
+    }
+    if (!(grown = realloc(st->body, st->body_len + n + 1))) {
+        fl__api_error(r, 500, "internal", "out of memory");
+        return false;
+    }
+    memcpy(grown + st->body_len, data, n);
+    st->body = grown;
+    st->body_len += n;
+    st->body[st->body_len] = '\0';
+    return true;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **con_cls)
@@ -442,74 +491,78 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     unsigned params;
     bool auth;
     size_t header_bytes = 0;
-    int64_t *start = *con_cls;
+    req_state_t *rs = *con_cls;
 
     r.masto = !strncmp(url, "/api/", 5);
 
-    if (!start) {
-        if (!(start = malloc(sizeof(*start))))
+    if (!rs) {
+        if (!(rs = calloc(1, sizeof(*rs))))
             return MHD_NO;
-        *start = fl_mono_us();
-        *con_cls = start;
+        rs->start = fl_mono_us();
+        *con_cls = rs;
         return MHD_YES;
     }
     if (*upload_size) {
-        /* a body: GET takes none; drain what is within the limit */
-        if (*upload_size > (size_t)api->cfg->max_body_bytes) {
-            fl__api_error(&r, 413, "too_large", "request bodies are limited to %lld bytes",
-                          (long long)api->cfg->max_body_bytes);
-            return send_resp(api, conn, &r, R_OTHER, *start);
-        }
+        if (!take_body(api, rs, upload, *upload_size, &r))
+            return send_resp(api, conn, &r, R_OTHER, rs->start);
         *upload_size = 0;
         return MHD_YES;
-    }
-    if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
-        fl__api_error(&r, 405, "method_not_allowed", "the read API answers GET only");
-        return send_resp(api, conn, &r, R_OTHER, *start);
     }
     MHD_get_connection_values(conn, MHD_HEADER_KIND, header_it, &header_bytes);
     if (header_bytes > (size_t)api->cfg->max_header_bytes) {
         fl__api_error(&r, 431, "headers_too_large", "request headers are limited to %lld bytes",
                       (long long)api->cfg->max_header_bytes);
-        return send_resp(api, conn, &r, R_OTHER, *start);
+        return send_resp(api, conn, &r, R_OTHER, rs->start);
+    }
+    if (!strcmp(url, "/dev/login")) {
+        fl__api_dev_login(api, conn, method, rs->body, rs->body_len, &r);
+        return send_resp(api, conn, &r, R_DEV_LOGIN, rs->start);
+    }
+    if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
+        fl__api_error(&r, 405, "method_not_allowed", "the read API answers GET only");
+        return send_resp(api, conn, &r, R_OTHER, rs->start);
     }
     if (strlen(url) > MAX_PATH) {
         fl__api_error(&r, 414, "uri_too_long", "paths are limited to %d bytes", MAX_PATH);
-        return send_resp(api, conn, &r, R_OTHER, *start);
+        return send_resp(api, conn, &r, R_OTHER, rs->start);
     }
     fl_cursor_kind_t kind;
     if (!fl__api_match(url, &q.route, &q.path_id, &params, &kind, &auth)) {
         fl__api_error(&r, 404, "not_found", "no such endpoint");
-        return send_resp(api, conn, &r, R_OTHER, *start);
+        return send_resp(api, conn, &r, R_OTHER, rs->start);
+    }
+    if (q.route == R_WEB) {
+        fl__api_web_serve(api->web, fl__api_web_file(url), conn, &r);
+        return send_resp(api, conn, &r, q.route, rs->start);
     }
     if (q.route == R_M_STREAM_HEALTH) {
         free(r.body);
         r.body = strdup("OK");
         r.len = 2;
         r.content_type = "text/plain";
-        return send_resp(api, conn, &r, q.route, *start);
+        return send_resp(api, conn, &r, q.route, rs->start);
     }
     if (!auth && (q.route == R_M_INSTANCE || q.route == R_M_INSTANCE_V2)) {
         fl__api_masto_serve(&q, &r);
-        return send_resp(api, conn, &r, q.route, *start);
+        return send_resp(api, conn, &r, q.route, rs->start);
     }
     if (!auth) {
         ops_route(api, q.route, &r);
-        return send_resp(api, conn, &r, q.route, *start);
+        return send_resp(api, conn, &r, q.route, rs->start);
     }
     bool streaming = q.route == R_STREAM || q.route == R_M_STREAM_WS || q.route == R_M_STREAM_SSE;
     if (!authenticate(api, conn, streaming, &q.viewer, &r))
-        return send_resp(api, conn, &r, q.route, *start);
+        return send_resp(api, conn, &r, q.route, rs->start);
     if (q.route == R_STREAM || q.route == R_M_STREAM_WS)
-        return stream_upgrade(api, conn, q.viewer, q.route, &r, *start);
+        return stream_upgrade(api, conn, q.viewer, q.route, &r, rs->start);
     if (q.route == R_M_STREAM_SSE)
-        return stream_sse(api, conn, q.viewer, &r, *start);
+        return stream_sse(api, conn, q.viewer, &r, rs->start);
     if (!(q.thr = thr_get(api))) {
         fl__api_error(&r, 500, "internal", "out of memory");
-        return send_resp(api, conn, &r, q.route, *start);
+        return send_resp(api, conn, &r, q.route, rs->start);
     }
     if (!rate_limit(api, q.thr, q.viewer, &r))
-        return send_resp(api, conn, &r, q.route, *start);
+        return send_resp(api, conn, &r, q.route, rs->start);
 
     qstate_t st = {.q = &q.query,
                    .mq = r.masto ? &q.mquery : NULL,
@@ -523,16 +576,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         st.err = fl_query_finish(&q.query, st.why, sizeof(st.why));
     if (st.err != FL_OK) {
         fl__api_error(&r, st.err == FL_ERR_OVERSIZED ? 414 : 400, "bad_request", "%s", st.why);
-        return send_resp(api, conn, &r, q.route, *start);
+        return send_resp(api, conn, &r, q.route, rs->start);
     }
     fl__api_serve(&q, &r);
-    return send_resp(api, conn, &r, q.route, *start);
+    return send_resp(api, conn, &r, q.route, rs->start);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    free(*con_cls);
+    req_state_t *st = *con_cls;
+
+    if (st)
+        free(st->body);
+    free(st);
     *con_cls = NULL;
 }
 
@@ -553,7 +610,7 @@ static bool parse_listen(const char *ep, struct sockaddr_in *sa)
     return inet_pton(AF_INET, host, &sa->sin_addr) == 1 && sa->sin_port;
 }
 
-static char *slurp(const char *path, size_t *len)
+char *fl__api_slurp(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
     char *buf = NULL;
@@ -572,8 +629,26 @@ static char *slurp(const char *path, size_t *len)
     return buf;
 }
 
-fl_api_t *fl_api_new(const fl_topology_t *t, const char *openapi_path, char *errstr,
-                     size_t errstr_size)
+/* The development login mints with the keys the server has: check at
+ * start that it can, rather than at the first login. */
+static bool dev_login_ready(fl_api_t *api, char *errstr, size_t errstr_size)
+{
+    char err[256], *tok;
+
+    if (!api->cfg->dev_login)
+        return true;
+    if (!(tok = fl__api_dev_token(api, 1, err, sizeof(err)))) {
+        snprintf(errstr, errstr_size, "api.dev_login is on, but no token can be minted: %s", err);
+        return false;
+    }
+    free(tok);
+    fl_log_warn("api", "api.dev_login is on: POST /dev/login hands out a token for any user "
+                       "(development only)");
+    return true;
+}
+
+fl_api_t *fl_api_new(const fl_topology_t *t, const char *openapi_path, const char *web_dir,
+                     char *errstr, size_t errstr_size)
 {
     fl_api_t *api = calloc(1, sizeof(*api));
     struct sockaddr_in sa;
@@ -596,10 +671,15 @@ fl_api_t *fl_api_new(const fl_topology_t *t, const char *openapi_path, char *err
         free(api);
         return NULL;
     }
-    if (!(api->jwt = fl_jwt_new(api->cfg, errstr, errstr_size)))
+    if (!(api->jwt = fl_jwt_new(api->cfg, errstr, errstr_size)) ||
+        !dev_login_ready(api, errstr, errstr_size))
         goto fail;
-    if (openapi_path && !(api->openapi = slurp(openapi_path, &api->openapi_len)))
+    if (openapi_path && !(api->openapi = fl__api_slurp(openapi_path, &api->openapi_len)))
         fl_log_warn("api", "cannot read %s: /openapi.json answers 404", openapi_path);
+    if (!(api->web = fl__api_web_new(web_dir))) {
+        snprintf(errstr, errstr_size, "out of memory for the live page");
+        goto fail;
+    }
     if (!parse_listen(t->endpoints.api, &sa)) {
         snprintf(errstr, errstr_size, "endpoints.api '%s' is not IPv4-ADDRESS:PORT",
                  t->endpoints.api);
@@ -642,6 +722,7 @@ fail:
     fl_api_cache_free(api->cache);
     fl_jwt_free(api->jwt);
     free(api->openapi);
+    fl__api_web_free(api->web);
     pthread_key_delete(api->thr_key);
     free(api);
     return NULL;
@@ -658,6 +739,7 @@ void fl_api_free(fl_api_t *api)
     fl_api_cache_free(api->cache);
     fl_jwt_free(api->jwt);
     free(api->openapi);
+    fl__api_web_free(api->web);
     pthread_key_delete(api->thr_key);
     free(api);
 }

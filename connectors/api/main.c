@@ -1,6 +1,6 @@
 /*
- * main.c - feedline-api: loads the topology, serves the read API on
- * endpoints.api until SIGINT or SIGTERM.
+ * main.c - feedline-api: loads the topology, serves the read API (and the
+ * live page) on endpoints.api until SIGINT or SIGTERM.
  */
 #include "fl_api.h"
 #include "fl_log.h"
@@ -15,11 +15,10 @@
 #include <string.h>
 #include <unistd.h>
 
-/* The document to serve when neither --openapi nor $FEEDLINE_OPENAPI names
- * one: the installed copy beside the binary (FL_API_OPENAPI_REL from its
- * folder), else this source tree's, so a build serves it from any working
- * directory. */
-static const char *default_openapi(char *buf, size_t size)
+/* What to serve when neither an option nor a variable names it: the
+ * installed copy (rel, from the binary's folder), else this source tree's
+ * (src), so a build serves it from any working directory. */
+static const char *installed_or_src(const char *rel, const char *src, char *buf, size_t size)
 {
     ssize_t n = readlink("/proc/self/exe", buf, size - 1);
     char *slash;
@@ -28,12 +27,20 @@ static const char *default_openapi(char *buf, size_t size)
         buf[n] = '\0';
         if ((slash = strrchr(buf, '/'))) {
             size_t dir = (size_t)(slash + 1 - buf);
-            int len = snprintf(buf + dir, size - dir, "%s", FL_API_OPENAPI_REL);
+            int len = snprintf(buf + dir, size - dir, "%s", rel);
             if (len > 0 && (size_t)len < size - dir && !access(buf, R_OK))
                 return buf;
         }
     }
-    return FL_API_OPENAPI_SRC;
+    return src;
+}
+
+/* $var when set and not empty, else the installed or source copy. */
+static const char *env_or_default(const char *var, const char *rel, const char *src, char *buf,
+                                  size_t size)
+{
+    const char *v = getenv(var);
+    return v && *v ? v : installed_or_src(rel, src, buf, size);
 }
 
 static void usage(FILE *out)
@@ -48,21 +55,26 @@ static void usage(FILE *out)
             "topology/feedline.yaml)\n"
             "  --openapi FILE    the document served at /openapi.json (default\n"
             "                    $FEEDLINE_OPENAPI, else the installed one, else\n"
+            "                    %s)\n"
+            "  --web DIR         the live page's folder, served at / (default\n"
+            "                    $FEEDLINE_WEB, else the installed one, else\n"
             "                    %s)\n",
-            FL_API_OPENAPI_SRC);
+            FL_API_OPENAPI_SRC, FL_API_WEB_SRC);
 }
 
 int main(int argc, char **argv)
 {
     static const struct option lo[] = {{"topology", required_argument, NULL, 't'},
                                        {"openapi", required_argument, NULL, 'o'},
+                                       {"web", required_argument, NULL, 'w'},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
     const char *topo_path = fl_topology_default_path();
-    char exe[PATH_MAX];
-    const char *openapi = getenv("FEEDLINE_OPENAPI") && *getenv("FEEDLINE_OPENAPI")
-                              ? getenv("FEEDLINE_OPENAPI")
-                              : default_openapi(exe, sizeof(exe));
+    char exe[PATH_MAX], exe_web[PATH_MAX];
+    const char *openapi = env_or_default("FEEDLINE_OPENAPI", FL_API_OPENAPI_REL, FL_API_OPENAPI_SRC,
+                                         exe, sizeof(exe));
+    const char *web =
+        env_or_default("FEEDLINE_WEB", FL_API_WEB_REL, FL_API_WEB_SRC, exe_web, sizeof(exe_web));
     char err[512];
     fl_topology_t *t;
     fl_api_t *api;
@@ -76,6 +88,9 @@ int main(int argc, char **argv)
             break;
         case 'o':
             openapi = optarg;
+            break;
+        case 'w':
+            web = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -100,7 +115,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "feedline-api: %s\n", err);
         return 1;
     }
-    if (!(api = fl_api_new(t, openapi, err, sizeof(err)))) {
+    if (!(api = fl_api_new(t, openapi, web, err, sizeof(err)))) {
         fl_log_error("api", "%s", err);
         fl_topology_free(t);
         return 1;

@@ -21,6 +21,8 @@ SERVED = dict(JSON, **{"x-feedline-source": "redis"})
 POST = {"post_id": "7", "author": {"user_id": "2", "handle": "ann", "display_name": None},
         "created_at": 1700000000000, "text": "hi", "visibility": "followers",
         "reply_to": "5", "like_count": 3}
+PAGE = {"content-type": "text/html; charset=utf-8", "cache-control": "no-cache",
+        "etag": '"0123456789abcdef"'}
 EXPLAIN = {"score": 1.5, "recency": 1.0, "likes": 0.5, "affinity": 0.0, "affinity_likes": 0,
            "age_s": 12.5}
 
@@ -70,6 +72,16 @@ GOOD = [
       "lag": {"redis_sink": -1, "pg_sink": -1}}),
     ("GET", "/metrics", 200, dict(JSON, **{"content-type": "text/plain; version=0.0.4"}),
      b"feedline_api_up{store=\"redis\"} 1\n"),
+    ("GET", "/", 200, PAGE, b"<!doctype html>"),
+    ("GET", "/app.js", 200, dict(PAGE, **{"content-type": "text/javascript; charset=utf-8"}),
+     b"'use strict';"),
+    ("GET", "/app.css", 304, {"etag": PAGE["etag"], "cache-control": "no-cache"}, b""),
+    ("HEAD", "/", 200, PAGE, b""),
+    ("POST", "/dev/login", 200, JSON,
+     {"token": "a.b.c", "token_type": "Bearer", "expires_in": 3600, "user_id": "2"}),
+    ("POST", "/dev/login", 404, JSON, err("not_found")),
+    ("POST", "/dev/login", 400, JSON, err("bad_request")),
+    ("GET", "/dev/login", 405, JSON, err("method_not_allowed")),
 ]
 
 # (what is wrong, request, the text the failure must name)
@@ -116,6 +128,13 @@ BAD = [
                                       {"items": [], "next_cursor": None}), "query order"),
     ("200 for an unknown path", ("GET", "/v1/nothing", 200, JSON, {}), "no operation matches"),
     ("200 for POST", ("POST", "/v1/feed", 200, SERVED, {}), "no operation matches"),
+    ("a page file without its ETag", ("GET", "/", 200, dict(PAGE, etag=None), b"x"), "ETag"),
+    ("a page file never cached", ("GET", "/app.css", 200,
+                                  dict(PAGE, **{"content-type": "text/css", "cache-control":
+                                                "no-store"}), b"x"), "Cache-Control"),
+    ("a token with a numeric user", ("POST", "/dev/login", 200, JSON,
+                                     {"token": "a.b.c", "token_type": "Bearer", "expires_in": 1,
+                                      "user_id": 2}), "body /user_id"),
     ("a readyz status", ("GET", "/readyz", 200, JSON,
                          {"status": "fine", "redis": "up", "postgres": "up",
                           "serving_from": "redis", "lag": {"redis_sink": 0, "pg_sink": 0}}),
@@ -177,13 +196,15 @@ def main():
         else:
             raise AssertionError("document with %s: passed check_document" % what)
         n += 1
-    # every /v1 operation, /healthz, /readyz, /metrics and /openapi.json are there
+    # every /v1 operation, /healthz, /readyz, /metrics, /openapi.json and
+    # the live page's files are there, and the development login
     ops = {p for p, item in doc["paths"].items() if "get" in item}
     for p in ("/v1/feed", "/v1/posts/{id}", "/v1/users/{id}", "/v1/users/{id}/posts",
               "/v1/users/{id}/followers", "/v1/users/{id}/following", "/v1/notifications",
               "/v1/users/{id}/feed", "/v1/users/{id}/notifications", "/healthz", "/readyz",
-              "/metrics", "/openapi.json"):
+              "/metrics", "/openapi.json", "/", "/app.css", "/app.js"):
         assert p in ops, "%s is not in the document" % p
+    assert "post" in doc["paths"]["/dev/login"], "POST /dev/login is not in the document"
     print("ok   openapi: the document, %d good and %d wrong responses, %d broken documents"
           % (len(GOOD), len(BAD), n))
 
