@@ -35,6 +35,7 @@ Environment:
   E2E_KEEP          keep the work folder
 """
 import base64
+import contextlib
 import hashlib
 import hmac
 import http.client
@@ -113,8 +114,9 @@ def json_or_raw(headers, body):
     return json.loads(body) if body and ctype.startswith("application/json") else body
 
 
-def check_openapi(cl):
-    """Every recorded response against the document the API serves."""
+def check_openapi(cl, need=(400, 401, 403, 404, 405, 414, 429)):
+    """Every recorded response against the document the API serves, which
+    must include one of each status in need."""
     st, _, doc = cl.get("/openapi.json")
     assert st == 200, "/openapi.json: %d" % st
     with open(os.path.join(ROOT, "connectors", "api", "openapi.json")) as f:
@@ -125,7 +127,7 @@ def check_openapi(cl):
     for method, path, status, headers, body in RESPONSES:
         ck.check(method, path, status, headers, json_or_raw(headers, body))
     codes = {r[2] for r in RESPONSES}
-    missing = {400, 401, 403, 404, 405, 414, 429} - codes
+    missing = set(need) - codes
     assert not missing, "no response with %s was checked" % sorted(missing)
     log("openapi: %d responses (codes %s) fit /openapi.json (%.1f s)"
         % (ck.checked, sorted(codes), time.time() - t0))
@@ -139,15 +141,21 @@ class Client:
         self.c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         self.tokens = {}
 
-    def get(self, path, viewer=None, tok=None, method="GET"):
-        h = {}
+    def get(self, path, viewer=None, tok=None, method="GET", body=None, headers=None):
+        """(status, headers, body: JSON decoded when it is JSON); body: a
+        request body sent as JSON (or bytes as they are), headers: more
+        request headers."""
+        h = dict(headers or {})
         if tok is None and viewer is not None:
             tok = self.tokens.setdefault(viewer, token(viewer))
         if tok is not None:
             h["Authorization"] = "Bearer " + tok
+        if body is not None and not isinstance(body, bytes):
+            body = json.dumps(body).encode()
+            h.setdefault("Content-Type", "application/json")
         for attempt in range(2):
             try:
-                self.c.request(method, path, headers=h)
+                self.c.request(method, path, body=body, headers=h)
                 r = self.c.getresponse()
                 body = r.read()
                 break
@@ -333,6 +341,9 @@ def check_security(cl, orc, viewers):
         assert st == 400 and doc["error"]["code"] == "bad_request", (q, st, doc)
     st, _, doc = cl.get("/v1/feed", v, method="POST")
     assert st == 405 and "error" in doc, (st, doc)
+    # the development login is off unless configured (test_web.py turns it on)
+    st, _, doc = cl.get("/dev/login", method="POST", body={"user_id": str(v)})
+    assert st == 404 and doc["error"]["code"] == "not_found", (st, doc)
     st, _, doc = cl.get("/v1/" + "x" * 600, v)
     assert st == 414, st
     log("security: 401 x %d, 403, 404 and 400s as expected" % len(cases))
@@ -445,6 +456,105 @@ def check_stream(port, orc, viewers, figures):
 def cl_feed_has(port, viewer, pid):
     st, _, doc = Client(port).get("/v1/feed?limit=10", viewer)
     return st == 200 and any(i["post_id"] == str(pid) for i in doc["items"])
+
+
+def registered_users(gen, part=1):
+    """The ids the workload's users part registers, ascending."""
+    with open(os.path.join(gen, "users.%d.jsonl" % part)) as f:
+        return sorted({json.loads(line)["user_id"] for line in f if line.strip()})
+
+
+def longest_feeds(cl, users, n):
+    """The n users with the longest feeds (counted to 200) among users,
+    longest first, each registered (its profile reads)."""
+    sizes = []
+    for u in users:
+        st, _, doc = cl.get("/v1/feed?limit=100", u)
+        if st == 200 and cl.get("/v1/users/%s" % u, u)[0] == 200:
+            sizes.append((len(doc["items"]) + (100 if doc["next_cursor"] else 0), u))
+    best = sorted(sizes, reverse=True)[:n]
+    log("viewers %s (feed sizes %s)" % ([u for _, u in best], [s for s, _ in best]))
+    return [u for _, u in best]
+
+
+def regular_followee(cl, viewers):
+    """(viewer, author): the first of viewers who follows an author who is
+    not a celebrity (so a new post of the author is fanned out to the
+    viewer's feed at once), by the API's following lists."""
+    for v in viewers:
+        st, _, doc = cl.get("/v1/users/%s/following?limit=100" % v, v)
+        for f in doc.get("items", []) if st == 200 else []:
+            st2, _, u = cl.get("/v1/users/%s" % f["user_id"], v)
+            if st2 == 200 and not u["is_celebrity"]:
+                return v, int(f["user_id"])
+    raise AssertionError("none of %s follows a regular author" % viewers)
+
+
+def new_post(author, text, pid=None):
+    """Produces a public PostCreated of author now; its post id."""
+    now = int(time.time() * 1000)
+    pid = pid or 9 * 10 ** 12 + now % 10 ** 9
+    produce_events([{"type": "PostCreated", "event_id": "live-%d" % pid, "occurred_at": now,
+                     "post_id": pid, "author_id": author, "created_at": now, "text": text,
+                     "visibility": "PUBLIC"}])
+    return pid
+
+
+def workload_size(prefix, users, posts, likes, seed):
+    """(users, posts, likes, seed) of a test's workload: PREFIX_USERS,
+    PREFIX_POSTS, PREFIX_LIKES and PREFIX_SEED override the defaults."""
+    return tuple(int(os.environ.get("%s_%s" % (prefix, k), v)) for k, v in
+                 (("USERS", users), ("POSTS", posts), ("LIKES", likes), ("SEED", seed)))
+
+
+def run_small(name, size, check, api_env=None):
+    """A test on small_pipeline: check(api, client, workload folder) over
+    a workload of size (workload_size), in a work folder removed after
+    unless E2E_KEEP is set; prints `ok   NAME`."""
+    t0 = time.time()
+    work = tempfile.mkdtemp(prefix="feedline-%s-" % name)
+    log("work folder %s" % work)
+    users, posts, likes, seed = size
+    try:
+        with small_pipeline(work, seed, users, posts, likes, api_env) as (_, api, cl, gen):
+            check(api, cl, gen)
+    finally:
+        if not os.environ.get("E2E_KEEP"):
+            shutil.rmtree(work, ignore_errors=True)
+    log("took %.0f s" % (time.time() - t0))
+    print("ok   %s" % name)
+
+
+@contextlib.contextmanager
+def small_pipeline(work, seed, users, posts, likes, api_env=None):
+    """A generated workload in one part (fresh_workload) through every
+    processor and sink, and feedline-api (api_env added to its environment)
+    serving it from Redis; yields (pipeline, api, client, workload folder)
+    and stops them all after."""
+    gen = fresh_workload(work, seed, users, posts, likes, parts=1)
+    state = os.path.join(work, "state")
+    pipeline = [Proc(BIN, n, 0, state, None, work) for n in PROCESSORS] + \
+        [Proc(BIN, n, 0, None, None, work) for n in SINKS]
+    api = ApiProc(BIN, "api", 0, None, None, work)
+    try:
+        produce_part(gen, 1)
+        for p in pipeline:
+            p.start()
+        api.start(env=api_env)
+        wait_idle(pipeline, timeout_s=300)
+        cl = Client(api.port)
+
+        def serving():
+            assert api.alive(), "feedline-api exited: %s" % api.log_since_start()[-2000:]
+            try:
+                return cl.get("/readyz")[2].get("serving_from") == "redis"
+            except OSError:
+                return False
+        wait_for(serving, 30, "the API to serve from Redis")
+        yield pipeline, api, cl, gen
+    finally:
+        for p in pipeline + [api]:
+            p.stop()
 
 
 def feeds_snapshot(cl, viewers):

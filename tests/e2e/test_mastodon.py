@@ -29,10 +29,8 @@ import datetime
 import html
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -40,14 +38,9 @@ sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True
 
 import test_api  # noqa: E402  (also sets up the paths and the stack's endpoints)
-from test_api import BIN, ApiProc, Client, Proc, log, token, wait_for, wait_idle  # noqa: E402
-from test_projections import fresh_workload, produce_part  # noqa: E402
+from test_api import BIN, log, token, wait_for  # noqa: E402
 
-USERS = int(os.environ.get("E2E_MASTO_USERS", "300"))
-POSTS = int(os.environ.get("E2E_MASTO_POSTS", "2500"))
-LIKES = int(os.environ.get("E2E_MASTO_LIKES", "2500"))
-SEED = int(os.environ.get("E2E_MASTO_SEED", "5"))
-WORK = tempfile.mkdtemp(prefix="feedline-masto-")
+SIZE = test_api.workload_size("E2E_MASTO", users=300, posts=2500, likes=2500, seed=5)
 PYDEPS = os.path.join(os.path.dirname(os.path.abspath(BIN)), "e2e-pydeps")
 
 
@@ -205,17 +198,7 @@ def check_streaming(mastodon, cl, port, viewers):
     (server-sent events) gets the update and the delete; a WebSocket on
     /api/v1/streaming?stream=user gets the same update as Mastodon's frame."""
     import websocket
-    v = a = None
-    for cand in viewers:
-        st, _, doc = cl.get("/v1/users/%s/following?limit=100" % cand, cand)
-        for f in doc.get("items", []) if st == 200 else []:
-            st2, _, u = cl.get("/v1/users/%s" % f["user_id"], cand)
-            if st2 == 200 and not u["is_celebrity"]:
-                v, a = cand, int(f["user_id"])
-                break
-        if v:
-            break
-    assert v, "no viewer follows a regular author"
+    v, a = test_api.regular_followee(cl, viewers)
 
     class Listener(mastodon.StreamListener):
         def __init__(self):
@@ -237,12 +220,9 @@ def check_streaming(mastodon, cl, port, viewers):
         timeout=20)
     try:
         time.sleep(1)  # the streams are subscribed
-        pid = 8 * 10 ** 12 + int(time.time() * 1000) % 10 ** 9
+        pid = test_api.new_post(a, "live <b>& well",
+                                8 * 10 ** 12 + int(time.time() * 1000) % 10 ** 9)
         now = int(time.time() * 1000)
-        test_api.produce_events([{"type": "PostCreated", "event_id": "masto-%d" % pid,
-                                  "occurred_at": now, "post_id": pid, "author_id": a,
-                                  "created_at": now, "text": "live <b>& well", "visibility":
-                                  "PUBLIC"}])
         wait_for(lambda: any(str(u["id"]) == str(pid) for u in lst.updates), 20,
                  "Mastodon.py's stream to get the update")
         got = [u for u in lst.updates if str(u["id"]) == str(pid)][0]
@@ -262,46 +242,21 @@ def check_streaming(mastodon, cl, port, viewers):
         "Mastodon.py the delete")
 
 
+def run(mastodon, api, cl, gen):
+    """The checks, for the three viewers with the longest feeds."""
+    viewers = test_api.longest_feeds(cl, test_api.registered_users(gen)[:150], 3)
+    for v in viewers:
+        m, home, n_notes = check_viewer(mastodon, cl, api.port, v)
+        log("viewer %s: %d home statuses and %d notifications equal /v1" %
+            (v, len(home), n_notes))
+    check_windows(m, cl, viewers[-1], home)
+    log("max_id / since_id / min_id windows, fetch_previous, errors as expected")
+    check_streaming(mastodon, cl, api.port, viewers)
+
+
 def main():
-    t0 = time.time()
-    log("work folder %s" % WORK)
     mastodon = mastodon_py()
-    gen = fresh_workload(WORK, SEED, USERS, POSTS, LIKES, parts=1)
-    state = os.path.join(WORK, "state")
-    pipeline = [Proc(BIN, n, 0, state, None, WORK) for n in test_api.PROCESSORS] + \
-        [Proc(BIN, n, 0, None, None, WORK) for n in test_api.SINKS]
-    api = ApiProc(BIN, "api", 0, None, None, WORK)
-    try:
-        produce_part(gen, 1)
-        for p in pipeline + [api]:
-            p.start()
-        wait_idle(pipeline, timeout_s=300)
-        cl = Client(api.port)
-        wait_for(lambda: cl.get("/readyz")[2].get("serving_from") == "redis", 30,
-                 "the API to serve from Redis")
-        sizes = []
-        with open(os.path.join(gen, "users.1.jsonl")) as f:
-            registered = sorted({json.loads(line)["user_id"] for line in f if line.strip()})
-        for u in registered[:150]:
-            st, _, doc = cl.get("/v1/feed?limit=100", u)
-            if st == 200 and cl.get("/v1/users/%s" % u, u)[0] == 200:
-                sizes.append((len(doc["items"]) + (100 if doc["next_cursor"] else 0), u))
-        viewers = [u for _, u in sorted(sizes, reverse=True)[:3]]
-        log("viewers %s (feed sizes %s)" % (viewers, sorted(sizes, reverse=True)[:3]))
-        for v in viewers:
-            m, home, n_notes = check_viewer(mastodon, cl, api.port, v)
-            log("viewer %s: %d home statuses and %d notifications equal /v1" %
-                (v, len(home), n_notes))
-        check_windows(m, cl, viewers[-1], home)
-        log("max_id / since_id / min_id windows, fetch_previous, errors as expected")
-        check_streaming(mastodon, cl, api.port, viewers)
-    finally:
-        for p in pipeline + [api]:
-            p.stop()
-        if not os.environ.get("E2E_KEEP"):
-            shutil.rmtree(WORK, ignore_errors=True)
-    log("took %.0f s" % (time.time() - t0))
-    print("ok   mastodon")
+    test_api.run_small("mastodon", SIZE, lambda api, cl, gen: run(mastodon, api, cl, gen))
 
 
 if __name__ == "__main__":
