@@ -132,7 +132,9 @@ def first_run(work):
     if rc != 0:
         fail("ops/run exited %d" % rc, err)
     ticks = [line for line in rest.splitlines() if re.match(r"\[ *\d+s\] user \d+'s feed", line)]
-    assert len(ticks) >= DURATION // 10 - 1, "progress lines:\n%s" % rest
+    # one line per 10 s of load, later on a loaded machine (each line
+    # waits for a feed request and a metrics scrape)
+    assert len(ticks) >= max(2, DURATION // 20), "progress lines:\n%s" % rest
     log("ops/run exited 0 after %.0f s with %d progress lines, e.g. %s" % (
         time.time() - t0, len(ticks), ticks[-1]))
 
