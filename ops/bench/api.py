@@ -37,7 +37,6 @@ import hashlib
 import hmac
 import http.client
 import json
-import math
 import os
 import random
 import re
@@ -49,28 +48,18 @@ import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
-sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-from itlib import STACK_DIR  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import (API_ADDR, PORT_BASE, ROOT, STACK_DIR, cpu_seconds, log,  # noqa: E402
+                      machine, percentile, pidfile, produce, rconn, reset_projections,
+                      server_pids, sh, warn)
 from procs import Running, scrape, wait_idle  # noqa: E402
-from fanout import cpu_seconds, produce, sh, warn  # noqa: E402
-from sinks import rconn, reset_projections, server_pids  # noqa: E402
 
 import redis  # noqa: E402
 
 VEGETA_MODULE = "github.com/tsenart/vegeta/v12@v12.13.0"
 PIPELINE = ("fanout", "timeline", "engagement", "affinity", "redis-sink", "pg-sink")
-API_ADDR = os.environ.get("FEEDLINE_API") or "127.0.0.1:18080"
 API_HOST, API_PORT = API_ADDR.rsplit(":", 1)
 API_PORT = int(API_PORT)
-PORT_BASE = int(os.environ.get("FEEDLINE_PIPELINE_PORT_BASE") or 19101)
-
-
-def log(msg):
-    print("[%s] %s" % (time.strftime("%H:%M:%S"), msg), file=sys.stderr, flush=True)
 
 
 # ---- the load generator ---------------------------------------------------------------------
@@ -206,14 +195,6 @@ def write_targets(path, viewers, n, rng):
 # ---- processes and their CPU ------------------------------------------------------------------
 
 
-def pidfile(path):
-    try:
-        with open(path) as f:
-            return int(f.read().strip())
-    except (OSError, ValueError):
-        return None
-
-
 def api_pid():
     return pidfile(os.path.join(STACK_DIR, "pipeline", "api.pid"))
 
@@ -283,13 +264,6 @@ def report(vg, results):
     out = subprocess.run([vg, "report", "-type=json", results], capture_output=True, text=True,
                          check=True).stdout
     return json.loads(out)
-
-
-def percentile(sorted_vals, q):
-    if not sorted_vals:
-        return None
-    i = min(len(sorted_vals) - 1, max(0, math.ceil(q * len(sorted_vals)) - 1))
-    return sorted_vals[i]
 
 
 def corrected_latencies(vg, results, rate):
@@ -477,24 +451,6 @@ def stop_redis():
 
 
 # ---- output -----------------------------------------------------------------------------------
-
-
-def machine():
-    info = {"cores": os.cpu_count()}
-    with open("/proc/meminfo") as f:
-        for line in f:
-            if line.startswith("MemTotal:"):
-                info["memory_gib"] = round(int(line.split()[1]) / 2**20, 1)
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    info["cpu"] = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    info["load_average_at_start"] = os.getloadavg()
-    return info
 
 
 def median_of(runs, path):

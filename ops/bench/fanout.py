@@ -23,26 +23,16 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
-sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-from itlib import BIN, KAFKA, STACK_DIR  # noqa: E402  (the stack ops/stack runs, env included)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import (ROOT, broker_pid, cpu_seconds, machine_line, produce,  # noqa: E402
+                      sh, warn)
+from itlib import BIN, KAFKA  # noqa: E402  (the stack ops/stack runs, env included)
 from procs import Proc, reset_topics, total, wait_idle  # noqa: E402
-
-
-def sh(*args, **kw):
-    return subprocess.run(args, check=True, cwd=ROOT, **kw)
 
 
 def feedline(*args, **kw):
     return subprocess.run([os.path.join(BIN, "feedline"), *args], check=True, cwd=ROOT,
                           capture_output=True, text=True, **kw).stdout
-
-
-def produce(topic, path):
-    with open(path) as f:
-        subprocess.run([os.path.join(BIN, "feedline"), "produce", topic], stdin=f, check=True,
-                       cwd=ROOT, stderr=subprocess.DEVNULL)
 
 
 def dir_bytes(path):
@@ -113,41 +103,6 @@ def measure_lag(author, follower, after_ms, n=40, interval=0.25):
     return lags
 
 
-def cpu_seconds(pid):
-    """User plus system CPU time of a process so far, in seconds."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-def warn(msg):
-    print("warning: " + msg, file=sys.stderr, flush=True)
-
-
-def broker_pid():
-    """The pid of the stack's Kafka broker (FEEDLINE_STACK_DIR, as ops/stack
-    keeps it), or None with a warning: the Kafka CPU figure is left out."""
-    path = os.path.join(STACK_DIR, "kafka", "kafka.pid")
-    try:
-        with open(path) as f:
-            pid = int(f.read().strip())
-    except (OSError, ValueError) as e:
-        warn("no Kafka broker pid in %s (%s): no Kafka CPU figure" % (path, e))
-        return None
-    try:
-        with open("/proc/%d/cmdline" % pid, "rb") as f:
-            cmdline = f.read()
-    except OSError:
-        cmdline = b""
-    if b"kafka.Kafka" not in cmdline:
-        warn("pid %d of %s is not a running Kafka broker: no Kafka CPU figure" % (pid, path))
-        return None
-    return pid
-
-
 def run_pipeline(args, workdir, users, posts, timed):
     """Generates and produces a workload, runs the processors over it.
     timed: measure rates, lag and sizes; otherwise just process it."""
@@ -171,12 +126,32 @@ def run_pipeline(args, workdir, users, posts, timed):
     finally:
         for p in procs:
             p.stop()
+    res["rocksdb_bytes_per_entry"], res["timeline_entries"] = rocksdb_bytes_per_entry(state)
+    return res
+
+
+def rocksdb_bytes_per_entry(state):
+    """(bytes per timeline entry, entries): the files of every
+    feedline-timeline store folder under state (its processors stopped)
+    over the timeline entries the timelines changelog holds."""
     entries = sum(json.loads(l)["entries"] for l in feedline("timeline", "--all").splitlines())
     tl_bytes = sum(dir_bytes(os.path.join(state, d)) for d in os.listdir(state)
                    if d.startswith("timeline-"))
-    res["timeline_entries"] = entries
-    res["rocksdb_bytes_per_entry"] = round(tl_bytes / entries, 1) if entries else None
-    return res
+    return (round(tl_bytes / entries, 1) if entries else None), entries
+
+
+def sustained_rate(samples, window_s=5.0):
+    """The median rate of window_s-second windows between 10% and 90% of
+    the work, from samples [(seconds, counter)] of a growing counter."""
+    final = samples[-1][1] if samples else 0
+    rates = []
+    for i, (ts, v) in enumerate(samples):
+        j = next((j for j in range(i, len(samples)) if samples[j][0] >= ts + window_s), None)
+        if j is None:
+            break
+        if 0.1 * final <= v and samples[j][1] <= 0.9 * final:
+            rates.append((samples[j][1] - v) / (samples[j][0] - ts))
+    return int(statistics.median(rates)) if rates else None
 
 
 def run_once(args, workdir):
@@ -233,14 +208,6 @@ def measure(gen, procs):
         if bpid:
             warn("cannot read the CPU time of Kafka broker pid %d: no Kafka CPU figure" % bpid)
         cpu["kafka"] = None
-    # Sustained rate: 5-second windows between 10% and 90% of the work.
-    rates = []
-    for i, (ts, v) in enumerate(samples):
-        j = next((j for j in range(i, len(samples)) if samples[j][0] >= ts + 5), None)
-        if j is None:
-            break
-        if 0.1 * final <= v and samples[j][1] <= 0.9 * final:
-            rates.append((samples[j][1] - v) / (samples[j][0] - ts))
     print("  processed %d deliveries in %.1fs; measuring lag" % (final, elapsed), flush=True)
     with open(os.path.join(gen, "summary.json")) as f:
         summary = json.load(f)
@@ -265,7 +232,7 @@ def measure(gen, procs):
         "deliveries": int(final),
         "elapsed_s": round(elapsed, 1),
         "avg_deliveries_per_s": int(final / elapsed) if elapsed else 0,
-        "sustained_deliveries_per_s": int(statistics.median(rates)) if rates else None,
+        "sustained_deliveries_per_s": sustained_rate(samples),
         "lag_ms_p50": round(statistics.median(lags), 1) if lags else None,
         "lag_ms_p99": round(sorted(lags)[max(0, int(len(lags) * 0.99) - 1)], 1) if lags else None,
         "lag_samples": len(lags),
@@ -308,8 +275,7 @@ def main():
     ap.add_argument("--no-warmup", dest="warmup", action="store_false",
                     help="measure on a freshly started broker (no warm-up pass)")
     args = ap.parse_args()
-    print("machine: %d cores, %.0f GiB" % (os.cpu_count(), os.sysconf("SC_PAGE_SIZE") *
-                                          os.sysconf("SC_PHYS_PAGES") / 2**30))
+    print(machine_line(), flush=True)
     results = []
     for r in range(args.runs):
         work = tempfile.mkdtemp(prefix="feedline-bench-")

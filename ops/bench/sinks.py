@@ -25,65 +25,19 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
-sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-from itlib import BIN, KAFKA, STACK, STACK_DIR  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import (BIN, ROOT, PG_DSN, cpu_of, cpu_seconds, machine_line,  # noqa: E402
+                      produce, rconn, reset_projections, server_pids, sh)
+from itlib import KAFKA  # noqa: E402
 from procs import Proc, proc_status_kib, reset_topics, total, wait_idle  # noqa: E402
-from fanout import (broker_pid, cpu_seconds, pick_author_and_follower, produce,  # noqa: E402
-                    sh, warn)
+from fanout import pick_author_and_follower  # noqa: E402
+from probe import VisibilityProbe, latency_stats  # noqa: E402
 
 import psycopg2  # noqa: E402
-import redis  # noqa: E402
 
 PROCESSORS = ("fanout", "timeline", "engagement", "affinity")
-REDIS_HOST, REDIS_PORT = STACK["FEEDLINE_REDIS"].rsplit(":", 1)
-PG_DSN = STACK["FEEDLINE_POSTGRES"]
-
-
-def rconn():
-    return redis.Redis(host=REDIS_HOST, port=int(REDIS_PORT), decode_responses=True)
-
-
-def reset_projections():
-    rconn().flushall()
-    with psycopg2.connect(PG_DSN) as c, c.cursor() as cur:
-        cur.execute("DROP SCHEMA IF EXISTS public CASCADE")
-        cur.execute("CREATE SCHEMA public")
-    c.close()
-
-
-def server_pids():
-    """{"redis": pid, "postgres": [pids]} of the stack's servers."""
-    out = {}
-    try:
-        with open(os.path.join(STACK_DIR, "redis", "redis.pid")) as f:
-            out["redis"] = [int(f.read().strip())]
-    except OSError:
-        warn("no Redis pid: no Redis CPU figure")
-    data = os.path.join(STACK_DIR, "pg", "data")
-    try:
-        with open(os.path.join(data, "postmaster.pid")) as f:
-            master = int(f.readline().strip())
-        kids = subprocess.run(["pgrep", "-P", str(master)], capture_output=True,
-                              text=True).stdout.split()
-        out["postgres"] = [master] + [int(k) for k in kids]
-    except OSError:
-        warn("no PostgreSQL pid: no PostgreSQL CPU figure")
-    bp = broker_pid()
-    if bp:
-        out["kafka"] = [bp]
-    return out
-
-
-def cpu_of(pids):
-    """Summed CPU seconds of pids (processes that ended count as 0)."""
-    return sum(cpu_seconds(p) or 0 for p in pids)
 
 
 def feed_entries(r):
@@ -117,9 +71,11 @@ def pg_rows():
     return n
 
 
-def run_until_idle(procs, extra_cpu=None):
+def run_until_idle(procs, extra_cpu=None, on_sample=None):
     """Starts procs, waits until idle; returns (seconds until the last
-    record moved, {name: cpu s}, {name: peak RSS MiB})."""
+    record moved, {name: cpu s}, {name: peak RSS MiB}, {name: records
+    in}). on_sample(seconds since the start, [metrics of each proc]) is
+    called at every poll (twice a second)."""
     t0 = time.time()
     cpu0 = {k: cpu_of(v) for k, v in (extra_cpu or {}).items()}
     for p in procs:
@@ -129,6 +85,8 @@ def run_until_idle(procs, extra_cpu=None):
     while True:
         time.sleep(0.5)
         ms = [p.metrics() or {} for p in procs]
+        if on_sample:
+            on_sample(time.time() - t0, ms)
         for p in procs:
             if not p.alive():
                 raise RuntimeError("feedline-%s exited; see %s" % (p.name, p.log_path))
@@ -149,74 +107,44 @@ def run_until_idle(procs, extra_cpu=None):
     return elapsed, cpu, {k: round(v, 1) for k, v in rss.items()}, records
 
 
-def measure_visible(author, follower, after_ms, n=60, interval=0.25):
-    """Probe posts by author; time until follower's pub/sub channel says
-    "update" for it (Redis) and until its feed_items row exists (PG)."""
+def sinks_alone(rs, pg):
+    """Each sink alone over what the processors left in Kafka, from empty
+    projections: the Redis sink (feed entries/s and records/s), then the
+    PostgreSQL sink (rows/s and records/s), each with its CPU seconds and
+    peak RSS; then Redis bytes per feed entry. rs, pg: the sinks' Procs."""
+    res = {}
+    for sink, key in ((rs, "redis"), (pg, "postgres")):
+        try:
+            elapsed, cpu, rss, recs = run_until_idle([sink])
+        finally:
+            sink.stop()
+        res[key + "_alone"] = {"elapsed_s": round(elapsed, 1), "records": recs[sink.name],
+                               "records_per_s": int(recs[sink.name] / elapsed) if elapsed else None,
+                               "cpu_s": cpu[sink.name], "peak_rss_mib": rss[sink.name]}
     r = rconn()
-    ps = r.pubsub()
-    ps.subscribe("user:{%d}" % follower)
-    sent, seen_r, seen_p = {}, {}, {}
-    stop = threading.Event()
+    entries = feed_entries(r)[0]
+    res["redis_alone"]["feed_entries"] = entries
+    res["redis_alone"]["feed_entries_per_s"] = int(entries / res["redis_alone"]["elapsed_s"])
+    rows = pg_rows()
+    res["postgres_alone"]["rows"] = rows
+    res["postgres_alone"]["rows_per_s"] = int(rows / res["postgres_alone"]["elapsed_s"])
+    res["redis_bytes_per_feed_entry"], _ = redis_bytes_per_entry(r)
+    return res
 
-    def listen():
-        while not stop.is_set():
-            m = ps.get_message(timeout=0.05)
-            if m and m["type"] == "message":
-                try:
-                    e = json.loads(m["data"])
-                except ValueError:
-                    continue
-                pid = int(e.get("post_id", 0))
-                if e.get("event") == "update" and pid in sent and pid not in seen_r:
-                    seen_r[pid] = time.time()
 
-    def poll_pg():
-        with psycopg2.connect(PG_DSN) as c, c.cursor() as cur:
-            c.autocommit = True
-            while not stop.is_set():
-                want = [p for p in sent if p not in seen_p]
-                if want:
-                    cur.execute("SELECT post_id FROM feed_items WHERE user_id = %s AND "
-                                "post_id = ANY(%s)", (follower, want))
-                    now = time.time()
-                    for (p,) in cur.fetchall():
-                        seen_p.setdefault(p, now)
-                time.sleep(0.01)
-        c.close()
+def measure_visible(author, follower, after_ms, n=60, interval=0.25):
+    """n probe posts by author, one every interval s (probe.py); p50/p99
+    and samples until follower's pub/sub channel says "update" for it
+    (Redis) and until its feed_items row exists (PG)."""
+    pr = VisibilityProbe([(author, follower)], 1.0 / interval, after_ms, pg=True,
+                         run_id="bench-vis-%d" % after_ms, limit=n).start()
+    pr.wait_sent()
+    pr.stop(drain_s=30)
 
-    threads = [threading.Thread(target=listen), threading.Thread(target=poll_pg)]
-    for t in threads:
-        t.start()
-    prod = subprocess.Popen([os.path.join(BIN, "feedline"), "produce", "posts"],
-                            stdin=subprocess.PIPE, text=True, stderr=subprocess.DEVNULL)
-    last_ms = after_ms
-    for i in range(n):
-        last_ms = max(int(time.time() * 1000), last_ms + 1)
-        post = last_ms * 1000 + 1
-        ev = {"type": "PostCreated", "event_id": "bench-vis-%d-%d" % (after_ms, i),
-              "occurred_at": last_ms, "post_id": post, "author_id": author,
-              "created_at": last_ms, "text": "probe", "visibility": "PUBLIC", "reply_to": None}
-        sent[post] = time.time()
-        prod.stdin.write(json.dumps(ev) + "\n")
-        prod.stdin.flush()
-        time.sleep(interval)
-    prod.stdin.close()
-    prod.wait()
-    deadline = time.time() + 30
-    while time.time() < deadline and (len(seen_r) < n or len(seen_p) < n):
-        time.sleep(0.1)
-    stop.set()
-    for t in threads:
-        t.join()
-    ps.close()
-
-    def pct(seen):
-        lags = sorted((seen[p] - sent[p]) * 1000 for p in seen)
-        if not lags:
-            return None, None, 0
-        return (round(statistics.median(lags), 1),
-                round(lags[max(0, int(len(lags) * 0.99) - 1)], 1), len(lags))
-    return pct(seen_r), pct(seen_p)
+    def pct(key):
+        st = latency_stats(pr.samples, key)
+        return st["p50"], st["p99"], st["samples"] - st["lost"]
+    return pct("redis_ms"), pct("pg_ms")
 
 
 def run_once(args, work):
@@ -248,22 +176,8 @@ def run_once(args, work):
     finally:
         for p in ps:
             p.stop()
+    res.update(sinks_alone(rs, pg))
     r = rconn()
-    for sink, key in ((rs, "redis"), (pg, "postgres")):
-        try:
-            elapsed, cpu, rss, recs = run_until_idle([sink])
-        finally:
-            sink.stop()
-        res[key + "_alone"] = {"elapsed_s": round(elapsed, 1), "records": recs[sink.name],
-                               "records_per_s": int(recs[sink.name] / elapsed) if elapsed else None,
-                               "cpu_s": cpu[sink.name], "peak_rss_mib": rss[sink.name]}
-    entries = feed_entries(r)[0]
-    res["redis_alone"]["feed_entries"] = entries
-    res["redis_alone"]["feed_entries_per_s"] = int(entries / res["redis_alone"]["elapsed_s"])
-    rows = pg_rows()
-    res["postgres_alone"]["rows"] = rows
-    res["postgres_alone"]["rows_per_s"] = int(rows / res["postgres_alone"]["elapsed_s"])
-    res["redis_bytes_per_feed_entry"], _ = redis_bytes_per_entry(r)
 
     # 2. Everything at once over the same backlog, from empty projections
     # and fresh stores (topics recreated).
@@ -303,8 +217,7 @@ def main():
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--runs", type=int, default=1)
     args = ap.parse_args()
-    print("machine: %d cores, %.0f GiB" % (os.cpu_count(), os.sysconf("SC_PAGE_SIZE") *
-                                          os.sysconf("SC_PHYS_PAGES") / 2**30), flush=True)
+    print(machine_line(), flush=True)
     results = []
     for i in range(args.runs):
         work = tempfile.mkdtemp(prefix="feedline-bench-sinks-")
