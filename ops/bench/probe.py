@@ -201,8 +201,8 @@ def latency_stats(samples, key="redis_ms", t0=None, t1=None):
 
 
 def latency_series(samples, window_s=10.0, key="redis_ms", t_origin=0.0):
-    """[(window start in seconds since t_origin, p50, p99, p99.9, n)] over
-    consecutive windows of window_s seconds of send time."""
+    """[(window middle in seconds since t_origin, p50, p99, p99.9, n)]
+    over consecutive windows of window_s seconds of send time."""
     if not samples:
         return []
     out = []
@@ -211,6 +211,7 @@ def latency_series(samples, window_s=10.0, key="redis_ms", t_origin=0.0):
     while t <= end:
         st = latency_stats(samples, key, t, t + window_s)
         if st["samples"]:
-            out.append((round(t - t_origin, 1), st["p50"], st["p99"], st["p99.9"], st["samples"]))
+            out.append((round(t + window_s / 2 - t_origin, 1), st["p50"], st["p99"], st["p99.9"],
+                        st["samples"]))
         t += window_s
     return out

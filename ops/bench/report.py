@@ -145,11 +145,13 @@ def plot_latency(path, series, marks):
         pts = [(s[0], s[i]) for s in series if s[i] is not None]
         ax.plot([x for x, _ in pts], [y for _, y in pts], marker=".", label=name)
     ax.set_yscale("log")
+    ax.grid(True, which="both", alpha=0.3)
     for label, t in marks.items():
         ax.axvline(t, color="k", ls=":", lw=1)
         ax.text(t, ax.get_ylim()[1], " " + label, fontsize=8, va="top")
     ax.set_ylabel("event -> visible in Redis (ms)")
-    ax.set_xlabel("seconds since the half-rate load began (10-s windows of probe send times)")
+    ax.set_xlabel("seconds since the half-rate load began (10-s windows of probe send times, "
+                  "at their middle)")
     ax.set_title("Event -> visible (pub/sub) at half the sustained rate")
     ax.legend()
     fig.tight_layout()
