@@ -51,7 +51,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import (API_ADDR, PORT_BASE, ROOT, STACK_DIR, cpu_seconds, log,  # noqa: E402
                       machine, percentile, pidfile, produce, rconn, reset_projections,
-                      server_pids, sh, warn)
+                      server_pids, set_topology_number, sh, warn)
 from procs import Running, scrape, wait_idle  # noqa: E402
 
 import redis  # noqa: E402
@@ -377,13 +377,9 @@ def topology_copy(work, threads, rate_limit=None):
     """A copy of the topology with api.threads (and requests_per_s) set."""
     with open(os.environ["FEEDLINE_TOPOLOGY"]) as f:
         text = f.read()
-    text, n = re.subn(r"(?m)^(  threads:\s*)\d+", r"\g<1>%d" % threads, text)
-    if n != 1:
-        raise RuntimeError("api.threads not found in the topology")
+    text = set_topology_number(text, "  threads", threads)
     if rate_limit is not None:
-        text, n = re.subn(r"(?m)^(\s+requests_per_s:\s*)\d+", r"\g<1>%d" % rate_limit, text)
-        if n != 1:
-            raise RuntimeError("rate_limit.requests_per_s not found in the topology")
+        text = set_topology_number(text, r"\s+requests_per_s", rate_limit)
     path = os.path.join(work, "topology-t%d-r%s.yaml" % (threads, rate_limit))
     with open(path, "w") as f:
         f.write(text)
@@ -399,11 +395,14 @@ def pipeline_up(topology):
 
 def restart_api(topology):
     """Stops feedline-api and starts it again with topology (ops/pipeline
-    up starts only what is not running)."""
+    up starts only what is not running). ops/pipeline runs it under a
+    supervisor, which would start it again as it was: the supervisor is
+    stopped (it passes SIGTERM on and exits)."""
     pid = api_pid()
+    sup = pidfile(os.path.join(STACK_DIR, "pipeline", "api.supervisor.pid"))
     if pid:
         try:
-            os.kill(pid, signal.SIGTERM)
+            os.kill(sup or pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
         deadline = time.time() + 30

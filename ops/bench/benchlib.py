@@ -10,6 +10,7 @@ with a second stack's variables measures that stack.
 """
 import math
 import os
+import re
 import subprocess
 import sys
 import time
@@ -124,6 +125,16 @@ def reset_projections():
         cur.execute("DROP SCHEMA IF EXISTS public CASCADE")
         cur.execute("CREATE SCHEMA public")
     c.close()
+
+
+def set_topology_number(text, key, value):
+    """The topology text with the number of its one line `KEY: N` set to
+    value; key is a regular expression for the line's start (indentation
+    included), e.g. r"\s+celebrity_threshold"."""
+    text, n = re.subn(r"(?m)^(%s:[ \t]*)\d+" % key, r"\g<1>%d" % value, text)
+    if n != 1:
+        raise RuntimeError("no single line %r in the topology" % key)
+    return text
 
 
 def percentile(sorted_vals, q):
