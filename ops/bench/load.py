@@ -1,105 +1,92 @@
-"""Workloads for ops/bench/all: a backlog (a whole network produced as fast
-as Kafka takes it) and a steady load (a mix of events at a fixed rate, in
-the background, until stopped).
+"""Workloads for ops/bench/all, from feedline-loadgen (connectors/loadgen):
+a backlog (a whole seeded power-law network, produced as fast as Kafka
+takes it) and a steady load (the loadgen's mix of posts, replies, likes,
+unlikes, follows, unfollows, deletes and profile updates at a fixed rate,
+in the background until stopped).
 
-Both come from feedline-loadgen when it is built; until then the backlog
-is tests/e2e/workload.py's network produced with `feedline produce`, and
-the steady load a stand-in that produces posts by random users at the
-rate through one `feedline produce posts` pipe.
-
-backlog() returns a summary every stage reads the same way:
-  {"source", "users": [ids], "celebrities": [ids], "end_ms": the newest
-   occurred_at produced (or now), "counts": {event type: n}, "events",
-   "elapsed_s"}.
+Every steady run is its own loadgen process with the backlog's network
+options: it rebuilds the network in memory (a fraction of a second) and
+continues it from the end of the backlog, with event ids of its own. Two
+steady runs thus both continue the backlog, not one another: the second
+may unfollow an edge the first removed already, which the processors
+take as the no-op it is.
 """
 import json
 import os
-import random
+import signal
 import subprocess
-import sys
-import threading
-import time
 
-from benchlib import BIN, ROOT, produce, sh, warn
+from benchlib import BIN
 
 LOADGEN = os.path.join(BIN, "feedline-loadgen")
 INPUTS = ("users", "follows", "posts", "likes")
 
 
-def have_loadgen():
-    return os.access(LOADGEN, os.X_OK)
+class Network:
+    """The loadgen's network options (the same for the backlog and every
+    steady run)."""
+
+    def __init__(self, users, seed, posts_per_user, likes_per_post):
+        self.users, self.seed = users, seed
+        self.posts_per_user, self.likes_per_post = posts_per_user, likes_per_post
+
+    def args(self):
+        return ["--users", str(self.users), "--seed", str(self.seed),
+                "--posts-per-user", str(self.posts_per_user),
+                "--likes-per-post", str(self.likes_per_post)]
 
 
-def backlog(work, users, posts, likes, seed):
-    """Generates and produces a whole network; returns its summary."""
-    t0 = time.time()
-    gen = os.path.join(work, "workload")
-    sh(sys.executable, os.path.join(ROOT, "tests", "e2e", "workload.py"), "--seed", str(seed),
-       "--users", str(users), "--posts", str(posts), "--likes", str(likes),
-       "--start-ms", "now", "--out", gen, stderr=subprocess.DEVNULL)
-    with open(os.path.join(gen, "summary.json")) as f:
-        s = json.load(f)
-    for topic in INPUTS:
-        produce(topic, os.path.join(gen, topic + ".jsonl"))
-    base = s.get("user_base", 1_000_000)
-    counts = s.get("counts", {})
-    return {"source": "tests/e2e/workload.py", "users": [base + i for i in range(s["users"])],
-            "celebrities": [c["user_id"] for c in s.get("celebrities", [])],
-            "end_ms": s["end_ms"], "counts": counts,
-            "events": sum(v for v in counts.values() if isinstance(v, int)),
-            "elapsed_s": round(time.time() - t0, 1)}
+def _run(args, work, name):
+    """Runs feedline-loadgen ARGS --summary, returns its summary."""
+    summary = os.path.join(work, name + ".json")
+    with open(os.path.join(work, name + ".log"), "w") as log:
+        subprocess.run([LOADGEN, *args, "--summary", summary, "--quiet"], check=True,
+                       stdout=log, stderr=log)
+    with open(summary) as f:
+        return json.load(f)
+
+
+def backlog(work, net):
+    """Produces the network's backlog; returns {"source", "users": [ids],
+    "celebrities": [ids], "events", "counts": {kind: n}, "by_topic",
+    "elapsed_s", "events_per_s"} (the rate Kafka took it at)."""
+    if not os.access(LOADGEN, os.X_OK):
+        raise SystemExit("%s is not built; run ops/build" % LOADGEN)
+    s = _run(["--backlog", *net.args()], work, "backlog")
+    return {"source": "feedline-loadgen", "network": vars(net),
+            "users": [s["user_base"] + i for i in range(s["users"])],
+            "celebrities": [c["id"] for c in s["celebrities"]],
+            "events": s["backlog_events"], "counts": s["by_kind"], "by_topic": s["by_topic"],
+            "elapsed_s": round(s["backlog_seconds"], 1),
+            "events_per_s": int(s["backlog_events_per_s"])}
 
 
 class SteadyLoad:
-    """A steady load of `rate` events/s until stop(); stop() returns
-    {"rate", "achieved_per_s", "events", "elapsed_s", "counts"}."""
+    """feedline-loadgen --rate R until stop(), which returns {"rate",
+    "achieved_per_s", "events", "elapsed_s", "by_topic": {topic: n}}."""
 
-    def __init__(self, rate, net, seed, work):
-        self.rate, self.net, self.work = rate, net, work
-        self.rng = random.Random(seed)
-        self._stop = threading.Event()
-        self.sent = 0
+    def __init__(self, rate, net, work, name):
+        self.rate, self.net = rate, net
+        self.summary = os.path.join(work, name + ".json")
+        self.log_path = os.path.join(work, name + ".log")
 
     def start(self):
-        self.t0 = time.time()
-        self._t = threading.Thread(target=self._run, daemon=True)
-        self._t.start()
+        with open(self.log_path, "w") as log:
+            self.p = subprocess.Popen([LOADGEN, *self.net.args(), "--rate", str(self.rate),
+                                       "--duration", "0", "--summary", self.summary, "--quiet"],
+                                      stdout=log, stderr=log)
         return self
 
-    def _run(self):
-        prod = subprocess.Popen([os.path.join(BIN, "feedline"), "produce", "posts"],
-                                stdin=subprocess.PIPE, text=True, stderr=subprocess.DEVNULL)
-        users, last = self.net["users"], max(self.net["end_ms"], int(time.time() * 1000))
-        try:
-            while not self._stop.wait(0.01):
-                due = int((time.time() - self.t0) * self.rate) - self.sent
-                lines = []
-                for _ in range(max(0, due)):
-                    last = max(int(time.time() * 1000), last + 1)
-                    lines.append(json.dumps({
-                        "type": "PostCreated", "event_id": "steady-%d-%d" % (self.t0, self.sent),
-                        "occurred_at": last, "post_id": last * 1000 + 5,
-                        "author_id": users[self.rng.randrange(len(users))], "created_at": last,
-                        "text": "steady", "visibility": "PUBLIC", "reply_to": None}) + "\n")
-                    self.sent += 1
-                if lines:
-                    prod.stdin.write("".join(lines))
-                    prod.stdin.flush()
-        finally:
-            prod.stdin.close()
-            prod.wait()
-
     def stop(self):
-        self._stop.set()
-        self._t.join()
-        el = time.time() - self.t0
-        return {"rate": self.rate, "achieved_per_s": round(self.sent / el, 1) if el else None,
-                "events": self.sent, "elapsed_s": round(el, 1),
-                "counts": {"PostCreated": self.sent}}
-
-
-def steady_load(rate, net, seed, work):
-    """A started steady load at rate events/s (see SteadyLoad)."""
-    if not have_loadgen():
-        warn("feedline-loadgen is not built: the steady load is posts only, from Python")
-    return SteadyLoad(rate, net, seed, work).start()
+        if self.p.poll() is not None:
+            raise RuntimeError("feedline-loadgen exited early (%s); see %s"
+                               % (self.p.returncode, self.log_path))
+        self.p.send_signal(signal.SIGTERM)
+        if self.p.wait(60) != 0:
+            raise RuntimeError("feedline-loadgen exited with %d; see %s"
+                               % (self.p.returncode, self.log_path))
+        with open(self.summary) as f:
+            s = json.load(f)
+        return {"rate": self.rate, "achieved_per_s": round(s["steady_events_per_s"], 1),
+                "events": s["steady_events"], "elapsed_s": round(s["steady_seconds"], 1),
+                "by_topic": s["by_topic"]}

@@ -61,13 +61,15 @@ def write_markdown(path, doc):
         "# feedline benchmark report",
         "",
         "`ops/bench/all%s` on %s, commit %s%s; %d cores, %.0f GiB%s; load average at the start "
-        "%s; everything on this machine. Workload (%s): %s users, %s events in the backlog; "
-        "%.1f minutes in all." % (
+        "%s; everything on this machine. Workload (%s, seed %d): %s users, %s posts and %s "
+        "likes per post in the backlog, %s events, %d celebrities; %.1f minutes in all." % (
             " --quick" if doc["options"].get("quick") else "", doc["date"],
             doc["git"]["commit"][:10], " (with uncommitted changes)" if doc["git"]["dirty"] else "",
             m["cores"], m.get("memory_gib", 0), ", " + m["cpu"] if m.get("cpu") else "",
             ", ".join("%.1f" % x for x in m["load_average_at_start"]), w["source"],
-            fmt_num(w["users"]), fmt_num(w["events"]), doc["elapsed_s"] / 60),
+            w["network"]["seed"], fmt_num(w["network"]["users"]), fmt_num(w["by_topic"]["posts"]),
+            fmt_num(w["network"]["likes_per_post"]), fmt_num(w["events"]), len(w["celebrities"]),
+            doc["elapsed_s"] / 60),
         "",
         "| figure | value | target |",
         "|---|---|---|",

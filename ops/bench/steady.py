@@ -37,14 +37,26 @@ DELIVERIES = "feedline_timeline_entries_inserted_total"
 LAG_LIMIT_S = 1.0
 
 
-def pipeline_pids():
-    """{program: pid} of the programs ops/pipeline runs (the API included)."""
+def _pipeline_files(suffix):
+    """{program: the number in its file STACK_DIR/pipeline/<program><suffix>}
+    for the programs ops/pipeline runs (the API included) that have one."""
     out = {}
     for name in PIPELINE + ("api",):
-        pid = pidfile(os.path.join(STACK_DIR, "pipeline", name + ".pid"))
-        if pid:
-            out[name] = pid
+        n = pidfile(os.path.join(STACK_DIR, "pipeline", name + suffix))
+        if n:
+            out[name] = n
     return out
+
+
+def pipeline_pids():
+    """{program: pid} of the programs ops/pipeline runs."""
+    return _pipeline_files(".pid")
+
+
+def restarts():
+    """{program: restarts by its supervisor} (ops/pipeline restarts a
+    program that exits on its own; its CPU and peak RSS then start anew)."""
+    return _pipeline_files(".pid.restarts")
 
 
 def cpu_snapshot():
@@ -235,4 +247,5 @@ def measure_half_rate(rate, steady_s, start_load, sampler, pairs, probe_rate, ap
             "visible_redis_ms": latency_stats(probe.samples, t0=t0, t1=t1),
             "visible_redis_ms_api_phase": latency_stats(probe.samples, t0=t1, t1=t2)
             if api_phase else None,
-            "probe_samples": probe.samples, "peak_rss_mib": peak_rss_mib(), "api": api}
+            "probe_samples": probe.samples, "peak_rss_mib": peak_rss_mib(), "api": api,
+            "restarts": restarts()}
