@@ -1,8 +1,8 @@
 /*
  * feedline_cli.c - the `feedline` command: produce events from JSON lines,
  * tail topics as JSON lines, print the topology, create topics, mint read
- * API tokens, and small codec tools (encode, decode, partition) for
- * checking the contract from other languages.
+ * API tokens, show every program's lag (fl_lag_cmd.c), and small codec tools (encode, decode,
+ * partition) for checking the contract from other languages.
  *
  * Bad input never stops `produce`: each bad line gets a message naming its
  * line number on stderr and is skipped; the summary at the end counts
@@ -17,6 +17,7 @@
 #include "fl_inspect.h"
 #include "fl_jwt.h"
 #include "fl_kafka_admin.h"
+#include "fl_lag_cmd.h"
 #include "fl_keys.h"
 #include "fl_kv.h"
 #include "fl_log.h"
@@ -681,6 +682,13 @@ out:
     return ret;
 }
 
+static int cmd_lag(fl_cli_t *cli, int argc, char **argv)
+{
+    if (cli_topology(cli))
+        return 1;
+    return fl_lag_cmd(cli->topo, argc, argv);
+}
+
 static int cmd_help(fl_cli_t *cli, int argc, char **argv);
 
 static const fl_command_t fl_commands[] = {
@@ -710,6 +718,7 @@ static const fl_command_t fl_commands[] = {
      "Creates every topic of the topology that is missing (input and dlq topics with\n"
      "unlimited retention, changelogs compacted) and checks the partition counts of\n"
      "existing ones. --wait retries until the cluster answers.\n"},
+    {"lag", cmd_lag, FL_LAG_CMD_USAGE, FL_LAG_CMD_HELP},
     {"token", cmd_token, "token USER [--ttl SECONDS] [--alg HS256|EdDSA]",
      "Prints a bearer token for the read API naming USER as the viewer, signed\n"
      "with the topology's api.jwt keys (HS256: the secret or FEEDLINE_JWT_SECRET;\n"

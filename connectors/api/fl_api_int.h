@@ -81,9 +81,20 @@ typedef struct fl_api_metrics {
 } fl_api_metrics_t;
 
 void fl__api_metrics_observe(fl_api_metrics_t *m, fl_route_t r, unsigned code, int64_t us);
+/* What the health thread knows of the stores and sinks, for /metrics:
+ * lag[i] of the sink named sink[i] (NULL: no such sink), -1 unknown. */
+typedef struct fl_api_health_view {
+    bool redis_up, pg_up;
+    const char *sink[2];
+    int64_t lag[2];
+} fl_api_health_view_t;
+
 /* Prometheus text; caller frees. */
-char *fl__api_metrics_render(const fl_api_metrics_t *m, const fl_api_cache_t *cache, bool redis_up,
-                             bool pg_up);
+char *fl__api_metrics_render(const fl_api_metrics_t *m, const fl_api_cache_t *cache,
+                             const fl_api_health_view_t *h);
+
+/* The topology's (first) sink writing to kind, or NULL. */
+const fl_sink_cfg_t *fl__api_sink(const fl_topology_t *t, fl_sink_kind_t kind);
 
 /* One worker thread's state. */
 typedef struct fl_api_thr {

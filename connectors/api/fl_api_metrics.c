@@ -2,7 +2,8 @@
  * fl_api_metrics.c - the read API's Prometheus metrics: requests by route
  * and status code, a latency histogram per route, which source served each
  * response, rate-limit rejections, authentication failures, ranking
- * fallbacks and open streams. Every worker thread adds with relaxed atomic
+ * fallbacks, open streams, and each sink's lag as the health thread last
+ * measured it. Every worker thread adds with relaxed atomic
  * increments (no lock on the request path); /metrics renders a snapshot.
  */
 #include "fl_api_int.h"
@@ -109,8 +110,8 @@ static uint64_t get(const atomic_uint_fast64_t *v)
     return atomic_load_explicit(v, memory_order_relaxed);
 }
 
-char *fl__api_metrics_render(const fl_api_metrics_t *m, const fl_api_cache_t *cache, bool redis_up,
-                             bool pg_up)
+char *fl__api_metrics_render(const fl_api_metrics_t *m, const fl_api_cache_t *cache,
+                             const fl_api_health_view_t *h)
 {
     buf_t b = {malloc(16384), 0, 16384, false};
     uint64_t hits = 0, misses = 0;
@@ -184,7 +185,13 @@ char *fl__api_metrics_render(const fl_api_metrics_t *m, const fl_api_cache_t *ca
         "feedline_api_up{store=\"redis\"} %d\nfeedline_api_up{store=\"postgres\"} %d\n",
         get(&m->rate_limited), get(&m->rate_unchecked), get(&m->auth_failed),
         get(&m->rank_fallbacks), get(&m->redis_failovers),
-        atomic_load_explicit(&m->open_streams, memory_order_relaxed), redis_up, pg_up);
+        atomic_load_explicit(&m->open_streams, memory_order_relaxed), h->redis_up, h->pg_up);
+    put(&b, "# HELP feedline_api_sink_lag Records each sink is behind its inputs, from the offsets "
+            "in its destination (as `feedline lag` counts them).\n"
+            "# TYPE feedline_api_sink_lag gauge\n");
+    for (int i = 0; i < 2; i++)
+        if (h->sink[i] && h->lag[i] >= 0)
+            put(&b, "feedline_api_sink_lag{sink=\"%s\"} %" PRId64 "\n", h->sink[i], h->lag[i]);
     if (b.oom) {
         free(b.p);
         return NULL;

@@ -20,6 +20,7 @@
 #include "fl_api_src.h"
 #include "fl_clock.h"
 #include "fl_log.h"
+#include "fl_sink_store.h"
 
 #include <libpq-fe.h>
 #include <stdio.h>
@@ -471,54 +472,31 @@ static const fl_src_ops_t pg_ops = {
 fl_src_t *fl_src_pg_new(const fl_topology_t *t)
 {
     psrc_t *s = calloc(1, sizeof(*s));
-    /* a short connect timeout and a statement timeout: a request waits for
-     * a stalled server at most this long */
-    static const char extra[] = " connect_timeout=2 options='-c statement_timeout=2000'";
 
     if (!s)
         return NULL;
     s->base.ops = &pg_ops;
-    if (!(s->conninfo = malloc(strlen(t->endpoints.postgres) + sizeof(extra)))) {
+    /* a short connect timeout and a statement timeout: a request waits for
+     * a stalled server at most this long */
+    if (!(s->conninfo = fl_sink_store_pg_conninfo(t->endpoints.postgres, 2000))) {
         free(s);
         return NULL;
     }
-    strcpy(s->conninfo, t->endpoints.postgres);
-    strcat(s->conninfo, extra);
     return &s->base;
 }
 
 /* ---- the PostgreSQL sink's offsets (health) ---- */
 
-fl_err_t fl_src_pg_offsets(fl_src_t *base, const char *sink, const char *const *topics,
-                           const int32_t *parts, size_t n, int64_t *offs)
+fl_err_t fl_src_pg_offsets(fl_src_t *base, const char *sink, fl_lag_part_t *parts, size_t n)
 {
     psrc_t *s = (psrc_t *)base;
-    const char *params[] = {sink};
-    PGresult *r;
+    char why[256];
+    fl_err_t err;
 
-    for (size_t i = 0; i < n; i++)
-        offs[i] = 0;
     if (conn(s) != FL_OK)
         return FL_ERR_UNAVAILABLE;
-    r = PQexecParams(s->c,
-                     "SELECT topic, partition, coalesce(next_offset, 0) FROM sink_offsets"
-                     " WHERE sink = $1",
-                     1, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        /* no table yet (the sink never ran): nothing applied */
-        bool lost = PQstatus(s->c) != CONNECTION_OK;
-        PQclear(r);
-        if (lost)
-            drop(s, "connection lost");
-        return lost ? FL_ERR_UNAVAILABLE : FL_OK;
-    }
-    for (int row = 0; row < PQntuples(r); row++) {
-        const char *t = PQgetvalue(r, row, 0);
-        int32_t p = (int32_t)get_i64(r, row, 1);
-        for (size_t i = 0; i < n; i++)
-            if (parts[i] == p && !strcmp(topics[i], t))
-                offs[i] = get_i64(r, row, 2);
-    }
-    PQclear(r);
-    return FL_OK;
+    err = fl_sink_store_pg_offsets(s->c, sink, parts, n, why, sizeof(why));
+    if (err == FL_ERR_UNAVAILABLE)
+        drop(s, "connection lost");
+    return err;
 }

@@ -24,6 +24,7 @@
 #include "fl_clock.h"
 #include "fl_api_src.h"
 #include "fl_log.h"
+#include "fl_sink_store.h"
 
 #include <errno.h>
 #include <hiredis/hiredis.h>
@@ -675,16 +676,8 @@ fl_src_t *fl_src_redis_new(const fl_topology_t *t, fl_api_cache_t *cache)
         return NULL;
     s->base.ops = &redis_ops;
     s->cache = cache;
-    fl_src_redis_endpoint(t, s->host, sizeof(s->host), &s->port);
+    fl_sink_store_redis_endpoint(t->endpoints.redis, s->host, sizeof(s->host), &s->port);
     return &s->base;
-}
-
-void fl_src_redis_endpoint(const fl_topology_t *t, char *host, size_t host_size, int *port)
-{
-    const char *ep = t->endpoints.redis, *colon = strrchr(ep, ':');
-
-    snprintf(host, host_size, "%.*s", colon ? (int)(colon - ep) : (int)strlen(ep), ep);
-    *port = colon ? atoi(colon + 1) : 6379;
 }
 
 /* ---- result helpers shared by both sources ---- */
@@ -797,38 +790,19 @@ fl_err_t fl_src_redis_gcra(fl_src_t *base, int64_t viewer, int64_t rate_per_s, i
 
 /* ---- the Redis sink's marker (health) ---- */
 
-fl_err_t fl_src_redis_offsets(fl_src_t *base, const char *const *fields, size_t n, int64_t *offs,
+fl_err_t fl_src_redis_offsets(fl_src_t *base, const char *sink, fl_lag_part_t *parts, size_t n,
                               char epoch[FL_MARKER_EPOCH_MAX])
 {
     rsrc_t *s = (rsrc_t *)base;
-    const char **argv = malloc((n + 3) * sizeof(*argv));
-    redisReply *r;
-    fl_err_t err;
+    char why[256];
+    fl_err_t err = conn(s);
 
     epoch[0] = '\0';
-    if (!argv)
-        return FL_ERR_NOMEM;
-    if ((err = conn(s)) != FL_OK) {
-        free(argv);
+    if (err)
         return err;
-    }
-    argv[0] = "HMGET";
-    argv[1] = "feedline:sink:{redis}";
-    argv[2] = "epoch";
-    for (size_t i = 0; i < n; i++)
-        argv[i + 3] = fields[i];
-    redisAppendCommandArgv(s->c, (int)(n + 3), argv, NULL);
-    free(argv);
-    if ((err = replies(s, &r, 1)) != FL_OK)
-        return err;
-    if (r->type == REDIS_REPLY_ARRAY && r->elements == n + 1) {
-        if (r->element[0]->type == REDIS_REPLY_STRING)
-            snprintf(epoch, FL_MARKER_EPOCH_MAX, "%.*s", (int)r->element[0]->len,
-                     r->element[0]->str);
-        for (size_t i = 0; i < n; i++)
-            if (!str_i64(r->element[i + 1], &offs[i]))
-                offs[i] = 0;
-    }
-    freeReplyObject(r);
-    return FL_OK;
+    err = fl_sink_store_redis_offsets(s->c, sink, parts, n, epoch, FL_MARKER_EPOCH_MAX, why,
+                                      sizeof(why));
+    if (err == FL_ERR_UNAVAILABLE)
+        drop(s, why);
+    return err;
 }

@@ -295,13 +295,20 @@ static void ops_route(fl_api_t *api, fl_route_t route, fl_api_resp_t *r)
             r->code = 503;
         break;
     }
-    case R_METRICS:
+    case R_METRICS: {
         free(r->body);
-        r->body = fl__api_metrics_render(&api->metrics, api->cache, redis, pg);
+        const fl_sink_cfg_t *rs = fl__api_sink(api->topo, FL_SINK_REDIS),
+                            *ps = fl__api_sink(api->topo, FL_SINK_POSTGRES);
+        fl_api_health_view_t h = {.redis_up = redis,
+                                  .pg_up = pg,
+                                  .sink = {rs ? rs->name : NULL, ps ? ps->name : NULL},
+                                  .lag = {atomic_load(&api->redis_lag), atomic_load(&api->pg_lag)}};
+        r->body = fl__api_metrics_render(&api->metrics, api->cache, &h);
         r->len = r->body ? strlen(r->body) : 0;
         r->code = 200;
         r->content_type = "text/plain; version=0.0.4";
         break;
+    }
     case R_OPENAPI:
         if (!api->openapi) {
             fl__api_error(r, 404, "not_found", "no OpenAPI document installed");

@@ -16,6 +16,7 @@
 #define FL_API_SRC_H
 
 #include "fl_api_model.h"
+#include "fl_lag.h"
 #include "fl_topology.h"
 
 typedef struct fl_posts {
@@ -113,21 +114,17 @@ typedef struct fl_gcra {
 fl_err_t fl_src_redis_gcra(fl_src_t *redis, int64_t viewer, int64_t rate_per_s, int64_t burst,
                            fl_gcra_t *out);
 
-/* The Redis sink's marker: offs[i] = the next offset of marker field
- * fields[i] ("off:TOPIC/P", 0 when absent); epoch the marker's epoch (a
- * new one after every claim of an empty Redis), "" when the marker is
- * gone (Redis flushed or restarted empty, the sink not yet claimed). */
+/* The Redis sink's stored offsets (fl_sink_store.h) into parts[i].pos, on
+ * the source's connection; epoch the marker's epoch (a new one after every
+ * claim of an empty Redis), "" when the marker is gone (Redis flushed or
+ * restarted empty, the sink not yet claimed). */
 #define FL_MARKER_EPOCH_MAX 64
-fl_err_t fl_src_redis_offsets(fl_src_t *redis, const char *const *fields, size_t n, int64_t *offs,
+fl_err_t fl_src_redis_offsets(fl_src_t *redis, const char *sink, fl_lag_part_t *parts, size_t n,
                               char epoch[FL_MARKER_EPOCH_MAX]);
 
-/* The PostgreSQL sink's offsets: offs[i] = next_offset of (topics[i],
- * parts[i]) in sink_offsets for sink (0 when absent). */
-fl_err_t fl_src_pg_offsets(fl_src_t *pg, const char *sink, const char *const *topics,
-                           const int32_t *parts, size_t n, int64_t *offs);
-
-/* endpoints.redis as host and port (6379 when it names none). */
-void fl_src_redis_endpoint(const fl_topology_t *t, char *host, size_t host_size, int *port);
+/* The PostgreSQL sink's stored offsets (its sink_offsets rows) into
+ * parts[i].pos. */
+fl_err_t fl_src_pg_offsets(fl_src_t *pg, const char *sink, fl_lag_part_t *parts, size_t n);
 
 static inline void fl_src_free(fl_src_t *s)
 {

@@ -27,6 +27,7 @@
 #include "fl_api_int.h"
 #include "fl_clock.h"
 #include "fl_log.h"
+#include "fl_sink_store.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -174,7 +175,7 @@ static void sub_connect(fl_stream_hub_t *h)
 
     if (h->sub || fl_mono_ms() < h->sub_retry_ms)
         return;
-    fl_src_redis_endpoint(h->api->topo, host, sizeof(host), &port);
+    fl_sink_store_redis_endpoint(h->api->topo->endpoints.redis, host, sizeof(host), &port);
     h->sub = redisConnectWithTimeout(host, port, tv);
     if (!h->sub || h->sub->err) {
         if (h->sub)

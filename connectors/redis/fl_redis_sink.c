@@ -16,6 +16,7 @@
 
 #include "fl_log.h"
 #include "fl_redis_int.h"
+#include "fl_sink_store.h"
 
 #include <errno.h>
 #include <hiredis/hiredis.h>
@@ -241,7 +242,7 @@ static fl_err_t redis_open(const fl_sink_env_t *env, void **state)
         if (!s->marker || !s->batch)
             err = FL_ERR_NOMEM;
         else
-            snprintf(s->marker, len, "feedline:sink:{%s}", env->name);
+            snprintf(s->marker, len, FL_SINK_MARKER_FMT, env->name);
     }
     s->caps = (fl_redis_caps_t){.feed = env->topo->settings.timeline_cap,
                                 .outbox = env->topo->settings.outbox_cap,
@@ -284,8 +285,8 @@ static fl_redis_part_t *add_part(rsink_t *s, const char *topic, int32_t partitio
         return NULL;
     }
     snprintf(p->name, len, "%s/%" PRId32, topic, partition);
-    snprintf(p->gen_field, len + 4, "gen:%s", p->name);
-    snprintf(p->off_field, len + 4, "off:%s", p->name);
+    snprintf(p->gen_field, len + 4, FL_SINK_MARKER_GEN "%s", p->name);
+    snprintf(p->off_field, len + 4, FL_SINK_MARKER_OFF "%s", p->name);
     p->committed = FL_SINK_NO_OFFSET;
     s->parts[s->n_parts++] = p;
     return p;
