@@ -29,6 +29,14 @@ fl_as_root() {
     if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
 }
 
+# True when the process named by pid file $1 runs; a killed one whose
+# parent has not reaped it yet (a zombie) is dead.
+fl_pid_alive() {
+    local pid
+    [ -f "$1" ] && pid=$(cat "$1") && kill -0 "$pid" 2>/dev/null &&
+        ! grep -qE '^[0-9]+ \(.*\) Z' "/proc/$pid/stat" 2>/dev/null
+}
+
 # True when something accepts TCP connections on 127.0.0.1:$1.
 fl_port_open() {
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
