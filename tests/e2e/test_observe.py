@@ -107,8 +107,28 @@ class Env:
         return [procs.Running(name, self.base + i) for i, (_, name) in enumerate(PROGRAMS)
                 if only is None or name in only]
 
-    def pidfile(self, binary):
-        return os.path.join(self.work, "pipeline", binary + ".pid")
+    def stop(self, binary):
+        """Stops one program of ops/pipeline: SIGTERM to its supervisor
+        (ops/lib/supervise passes it on and starts nothing again), then
+        waits until both are gone."""
+        pids = []
+        for f in (binary + ".supervisor.pid", binary + ".pid"):
+            path = os.path.join(self.work, "pipeline", f)
+            if os.path.exists(path):
+                with open(path) as fh:
+                    pids.append(int(fh.read()))
+        assert pids, "no pid file of %s" % binary
+        os.kill(pids[0], signal.SIGTERM)
+        procs.wait_for(lambda: not any(alive(p) for p in pids), 60, "%s to stop" % binary)
+
+
+def alive(pid):
+    """Whether pid runs (a zombie nobody reaped does not)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def lag(*args, env=None, timeout=120):
@@ -394,12 +414,7 @@ def main():
         check_idle(env)
         log("idle: every partition at 0, as the gauges and the API say")
         # 3. a stopped sink falls behind
-        with open(env.pidfile("pg-sink")) as f:
-            pid = int(f.read())
-        os.kill(pid, signal.SIGTERM)
-        procs.wait_for(lambda: not os.path.exists("/proc/%d" % pid) or
-                       open("/proc/%d/stat" % pid).read().split(")")[1].split()[0] == "Z",
-                       60, "the pg sink to stop")
+        env.stop("pg-sink")
         tp.produce_part(gen, 2)
         others = {n for _, n in PROGRAMS if n != "postgres"}
         procs.wait_idle(env.running(others), timeout_s=300)
