@@ -1,8 +1,10 @@
 /*
  * feedline_cli.c - the `feedline` command: produce events from JSON lines,
  * tail topics as JSON lines, print the topology, create topics, mint read
- * API tokens, show every program's lag (fl_lag_cmd.c), and small codec tools (encode, decode,
- * partition) for checking the contract from other languages.
+ * API tokens, show every program's lag (fl_lag_cmd.c), compare the feeds of
+ * the store and both projections (fl_verify.c), and small codec tools
+ * (encode, decode, partition) for checking the contract from other
+ * languages.
  *
  * Bad input never stops `produce`: each bad line gets a message naming its
  * line number on stderr and is skipped; the summary at the end counts
@@ -18,6 +20,7 @@
 #include "fl_jwt.h"
 #include "fl_kafka_admin.h"
 #include "fl_lag_cmd.h"
+#include "fl_verify.h"
 #include "fl_keys.h"
 #include "fl_kv.h"
 #include "fl_log.h"
@@ -682,6 +685,13 @@ out:
     return ret;
 }
 
+static int cmd_verify(fl_cli_t *cli, int argc, char **argv)
+{
+    if (cli_topology(cli))
+        return 1;
+    return fl_verify_cmd(cli->topo, &fl_stop, argc, argv);
+}
+
 static int cmd_lag(fl_cli_t *cli, int argc, char **argv)
 {
     if (cli_topology(cli))
@@ -719,6 +729,7 @@ static const fl_command_t fl_commands[] = {
      "unlimited retention, changelogs compacted) and checks the partition counts of\n"
      "existing ones. --wait retries until the cluster answers.\n"},
     {"lag", cmd_lag, FL_LAG_CMD_USAGE, FL_LAG_CMD_HELP},
+    {"verify", cmd_verify, FL_VERIFY_USAGE, FL_VERIFY_HELP},
     {"token", cmd_token, "token USER [--ttl SECONDS] [--alg HS256|EdDSA]",
      "Prints a bearer token for the read API naming USER as the viewer, signed\n"
      "with the topology's api.jwt keys (HS256: the secret or FEEDLINE_JWT_SECRET;\n"

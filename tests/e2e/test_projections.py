@@ -36,6 +36,7 @@ Environment (the CI form takes a few minutes on 2 cores):
   E2E_PROJ_PG_DOWN_S  seconds PostgreSQL stays down (60)
   E2E_KEEP            keep the work folder (logs, stores)
 """
+import glob
 import json
 import os
 import random
@@ -287,6 +288,9 @@ def main():
         check_dead_letters(poison)
         check_feeds()
         check_engagement(gen)
+        for p in everyone:
+            p.stop()
+        check_verify(state)
     finally:
         for p in everyone:
             p.stop()
@@ -326,6 +330,52 @@ def check_feeds():
             bad.append(("postgres", u, pgf.get(u, [])[:3], want.get(u, [])[:3]))
     assert not bad, "%d feeds differ, e.g. %s" % (len(bad), bad[:5])
     log("feeds: %d users, Redis and PostgreSQL equal the timelines" % len(want))
+
+
+def verify(*args):
+    p = subprocess.run([FEEDLINE, "verify", "--json"] + list(args), capture_output=True,
+                       text=True, timeout=600)
+    try:
+        return p.returncode, json.loads(p.stdout)
+    except ValueError:
+        raise AssertionError("feedline verify printed no JSON (exit %d): %s %s" % (
+            p.returncode, p.stdout[-2000:], p.stderr[-2000:]))
+
+
+def check_verify(state):
+    """`feedline verify` on the stopped pipeline: every place equal, from
+    the changelog and from the timeline processor's own store folders;
+    then one feed entry removed from Redis, one added there, one row
+    deleted in PostgreSQL: it must exit 1 naming exactly those users and
+    posts."""
+    rc, out = verify()
+    assert rc == 0 and out["redis"]["equal"] and out["postgres"]["equal"], out
+    stores = sorted(glob.glob(os.path.join(state, "timeline-0", "timelines-*")))
+    assert stores, "no timeline store folders under %s" % state
+    rc, out2 = verify("--store", *stores)
+    assert rc == 0 and out2["entries"] == out["entries"], out2
+    log("verify: %d users, %d entries equal in the changelog, the stores, Redis and "
+        "PostgreSQL" % (out["users"], out["entries"]))
+    r = rconn()
+    feeds = sorted(k for k in r.scan_iter("feed:{*}", count=1000) if r.zcard(k) >= 2)
+    assert len(feeds) >= 3, feeds
+    lost_key, extra_key = feeds[0], feeds[1]
+    lost = r.zrange(lost_key, 0, 0)[0]
+    r.zrem(lost_key, lost)
+    r.zadd(extra_key, {"4242424242": 1767225600000})
+    pg_user, pg_post = pg_query("SELECT user_id, post_id FROM feed_items WHERE user_id = %s "
+                                "LIMIT 1", (int(feeds[2][6:-1]),))[0]
+    pg_query("DELETE FROM feed_items WHERE user_id = %s AND post_id = %s", (pg_user, pg_post))
+    rc, out = verify()
+    assert rc == 1, out
+    red = {(u["user_id"], tuple(e["post_id"] for e in u["only_in_reference"]),
+            tuple(e["post_id"] for e in u["only_here"])) for u in out["redis"]["users_shown"]}
+    assert red == {(int(lost_key[6:-1]), (int(lost),), ()),
+                   (int(extra_key[6:-1]), (), (4242424242,))}, red
+    pgd = [(u["user_id"], [e["post_id"] for e in u["only_in_reference"]])
+           for u in out["postgres"]["users_shown"]]
+    assert pgd == [(pg_user, [pg_post])], pgd
+    log("verify: a lost and an extra Redis entry and a lost PostgreSQL row named exactly")
 
 
 def check_engagement(gen):

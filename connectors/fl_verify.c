@@ -1,0 +1,366 @@
+/*
+ * fl_verify.c - `feedline verify`: is every user's feed the same wherever
+ * it is kept?
+ *
+ * The reference is the timelines store: what its changelog holds at its
+ * end (what a restore rebuilds the store from), or, with --store DIR...,
+ * the store folders of a stopped feedline-timeline. Against it, the two
+ * projections: Redis's feed:{U} sorted sets and PostgreSQL's feed_items.
+ * Each place is read whole into a feed set (fl_digest.h), digested the
+ * same way per partition of the user id, and compared user by user; a
+ * user whose feed differs is printed with the posts only one side holds.
+ * The places move while the pipeline runs: compare an idle pipeline
+ * (`feedline lag` all 0).
+ *
+ * Exit status: 0 every place equal, 1 a difference, 3 a place could not be
+ * read.
+ */
+#include "fl_verify.h"
+
+#include "fl_digest.h"
+#include "fl_inspect.h"
+#include "fl_keys.h"
+#include "fl_kv.h"
+#include "fl_sink_store.h"
+
+#include <getopt.h>
+#include <hiredis/hiredis.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EXIT_DIFFER     1
+#define EXIT_UNREADABLE 3
+
+/* The TIMELINE entries of kv into s. */
+static fl_err_t feeds_from_kv(fl_kv_t *kv, fl_feed_set_t *s, char *err, size_t err_size)
+{
+    uint8_t tag = FL_KEY_TAG_TIMELINE;
+    fl_kv_iter_t *it = NULL;
+    fl_err_t rc = fl_kv_iter_new(kv, &tag, 1, &it, err, err_size);
+    if (rc)
+        return rc;
+    for (fl_kv_iter_seek_first(it); fl_kv_iter_valid(it) && !rc; fl_kv_iter_next(it)) {
+        size_t klen;
+        const void *k = fl_kv_iter_key(it, &klen);
+        int64_t u, t, p;
+        if (!fl_key_parse_timeline(k, klen, &u, &t, &p) && !fl_feed_set_add(s, u, p, t)) {
+            snprintf(err, err_size, "%s", "out of memory");
+            rc = FL_ERR_NOMEM;
+        }
+    }
+    fl_kv_iter_free(it);
+    return rc;
+}
+
+static fl_err_t feeds_from_changelog(const fl_topology_t *topo, volatile sig_atomic_t *stop,
+                                     fl_feed_set_t *s, char *err, size_t err_size)
+{
+    fl_kv_t *kv = fl_kv_mem_new();
+    if (!kv) {
+        snprintf(err, err_size, "%s", "out of memory");
+        return FL_ERR_NOMEM;
+    }
+    fl_err_t rc = fl_inspect_load_timelines(topo, 0, kv, stop, err, err_size);
+    if (!rc)
+        rc = feeds_from_kv(kv, s, err, err_size);
+    fl_kv_free(kv);
+    return rc;
+}
+
+static fl_err_t feeds_from_stores(char **dirs, int n, fl_feed_set_t *s, char *err, size_t err_size)
+{
+    for (int i = 0; i < n; i++) {
+        fl_kv_t *kv = NULL;
+        fl_kv_rocksdb_opts_t o = {.must_exist = true};
+        char why[512];
+        fl_err_t rc = fl_kv_rocksdb_open(dirs[i], &o, &kv, why, sizeof(why));
+        if (!rc)
+            rc = feeds_from_kv(kv, s, why, sizeof(why));
+        fl_kv_free(kv);
+        if (rc) {
+            snprintf(err, err_size, "%s: %s", dirs[i], why);
+            return rc;
+        }
+    }
+    return FL_OK;
+}
+
+/* Every feed:{U} sorted set: SCAN, then ZRANGE ... WITHSCORES pipelined. */
+static fl_err_t feeds_from_redis(const fl_topology_t *topo, fl_feed_set_t *s, char *err,
+                                 size_t err_size)
+{
+    char host[256], cursor[32] = "0";
+    int port;
+    fl_err_t rc = FL_OK;
+    fl_sink_store_redis_endpoint(topo->endpoints.redis, host, sizeof(host), &port);
+    redisContext *c = redisConnectWithTimeout(host, port, (struct timeval){5, 0});
+    if (!c || c->err) {
+        snprintf(err, err_size, "Redis at %s: %s", topo->endpoints.redis,
+                 c ? c->errstr : "out of memory");
+        redisFree(c);
+        return FL_ERR_UNAVAILABLE;
+    }
+    do {
+        redisReply *r = redisCommand(c, "SCAN %s MATCH feed:{*} COUNT 1000", cursor);
+        if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+            snprintf(err, err_size, "Redis SCAN: %s",
+                     r ? r->str ? r->str : "bad reply" : c->errstr);
+            freeReplyObject(r);
+            rc = FL_ERR_UNAVAILABLE;
+            break;
+        }
+        snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+        redisReply *keys = r->element[1];
+        for (size_t i = 0; i < keys->elements; i++)
+            redisAppendCommand(c, "ZRANGE %s 0 -1 WITHSCORES", keys->element[i]->str);
+        for (size_t i = 0; i < keys->elements && !rc; i++) {
+            redisReply *z = NULL;
+            long long u = 0;
+            if (redisGetReply(c, (void **)&z) != REDIS_OK || !z || z->type != REDIS_REPLY_ARRAY ||
+                sscanf(keys->element[i]->str, "feed:{%lld}", &u) != 1) {
+                snprintf(err, err_size, "Redis ZRANGE %s: %s", keys->element[i]->str,
+                         z && z->str ? z->str : c->errstr);
+                rc = FL_ERR_UNAVAILABLE;
+            }
+            for (size_t j = 0; !rc && j + 1 < z->elements; j += 2)
+                if (!fl_feed_set_add(s, u, strtoll(z->element[j]->str, NULL, 10),
+                                     (int64_t)strtod(z->element[j + 1]->str, NULL)))
+                    rc = FL_ERR_NOMEM;
+            freeReplyObject(z);
+        }
+        freeReplyObject(r);
+    } while (!rc && strcmp(cursor, "0"));
+    redisFree(c);
+    return rc;
+}
+
+/* feed_items as COPY text: user_id, post_id, created_at in epoch ms. */
+static fl_err_t feeds_from_pg(const fl_topology_t *topo, fl_feed_set_t *s, char *err,
+                              size_t err_size)
+{
+    char *ci = fl_sink_store_pg_conninfo(topo->endpoints.postgres, 30000);
+    PGconn *c = ci ? PQconnectdb(ci) : NULL;
+    fl_err_t rc = FL_OK;
+    free(ci);
+    if (!c || PQstatus(c) != CONNECTION_OK) {
+        snprintf(err, err_size, "PostgreSQL: %s", c ? PQerrorMessage(c) : "out of memory");
+        PQfinish(c);
+        return FL_ERR_UNAVAILABLE;
+    }
+    PGresult *res = PQexec(c, "COPY (SELECT user_id, post_id, "
+                              "(extract(epoch FROM created_at) * 1000)::bigint FROM feed_items) "
+                              "TO STDOUT");
+    if (PQresultStatus(res) != PGRES_COPY_OUT) {
+        snprintf(err, err_size, "PostgreSQL feed_items: %s", PQerrorMessage(c));
+        rc = FL_ERR_UNAVAILABLE;
+    }
+    PQclear(res);
+    char *row;
+    int n;
+    while (!rc && (n = PQgetCopyData(c, &row, 0)) > 0) {
+        long long u, p, t;
+        if (sscanf(row, "%lld\t%lld\t%lld", &u, &p, &t) != 3)
+            rc = FL_ERR_INVALID;
+        else if (!fl_feed_set_add(s, u, p, t))
+            rc = FL_ERR_NOMEM;
+        PQfreemem(row);
+    }
+    if (rc)
+        snprintf(err, err_size, "PostgreSQL feed_items: %s",
+                 rc == FL_ERR_NOMEM ? "out of memory" : "a row that does not parse");
+    while ((res = PQgetResult(c))) {
+        if (!rc && PQresultStatus(res) != PGRES_COMMAND_OK) {
+            snprintf(err, err_size, "PostgreSQL feed_items: %s", PQerrorMessage(c));
+            rc = FL_ERR_UNAVAILABLE;
+        }
+        PQclear(res);
+    }
+    PQfinish(c);
+    return rc;
+}
+
+/* ---- report ---------------------------------------------------------------- */
+
+typedef struct report {
+    const char *ref, *other;
+    int shown, max_users;
+    json_t *users; /* --json: the differing users */
+} report_t;
+
+static void print_entries(const char *where, const fl_feed_entry_t *v, size_t n)
+{
+    printf("    only in %s (%zu):", where, n);
+    for (size_t i = 0; i < n && i < 10; i++)
+        printf(" %" PRId64 "@%" PRId64, v[i].post_id, v[i].created_at);
+    printf("%s\n", n > 10 ? " ..." : "");
+}
+
+static json_t *entries_json(const fl_feed_entry_t *v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_pack("{sIsI}", "post_id", (json_int_t)v[i].post_id,
+                                           "created_at", (json_int_t)v[i].created_at));
+    return a;
+}
+
+static bool on_diff(void *ctx, int64_t user, const fl_feed_entry_t *oa, size_t na,
+                    const fl_feed_entry_t *ob, size_t nb)
+{
+    report_t *r = ctx;
+    if (r->users) {
+        json_array_append_new(r->users, json_pack("{sIsoso}", "user_id", (json_int_t)user,
+                                                  "only_in_reference", entries_json(oa, na),
+                                                  "only_here", entries_json(ob, nb)));
+    } else {
+        printf("  user %" PRId64 ":\n", user);
+        if (na)
+            print_entries(r->ref, oa, na);
+        if (nb)
+            print_entries(r->other, ob, nb);
+    }
+    return ++r->shown < r->max_users;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: feedline verify [--store DIR...] [--only redis|postgres] [--max-users N] "
+               "[--json]\n");
+}
+
+int fl_verify_cmd(const fl_topology_t *topo, volatile sig_atomic_t *stop, int argc, char **argv)
+{
+    static const struct option opts[] = {{"store", no_argument, 0, 's'},
+                                         {"only", required_argument, 0, 'o'},
+                                         {"max-users", required_argument, 0, 'm'},
+                                         {"json", no_argument, 0, 'j'},
+                                         {0, 0, 0, 0}};
+    bool from_stores = false, json = false, want_redis = true, want_pg = true;
+    int max_users = 20, c;
+    char err[1024];
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c == 's') {
+            from_stores = true;
+        } else if (c == 'o' && !strcmp(optarg, "redis")) {
+            want_pg = false;
+        } else if (c == 'o' && !strcmp(optarg, "postgres")) {
+            want_redis = false;
+        } else if (c == 'm' && atoi(optarg) > 0) {
+            max_users = atoi(optarg);
+        } else if (c == 'j') {
+            json = true;
+        } else {
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (from_stores == (optind == argc)) {
+        usage(stderr);
+        return 2;
+    }
+
+    const fl_store_def_t *st = fl_topology_store(topo, "timelines");
+    const fl_topic_t *cl = st ? fl_topology_topic(topo, st->changelog) : NULL;
+    int32_t parts = cl ? cl->partitions : 1;
+    struct place {
+        const char *name;
+        bool wanted;
+        fl_feed_set_t set;
+        uint64_t *digest;
+        size_t users;
+        fl_err_t rc;
+    } places[3] = {
+        {.name = from_stores ? "the store folders" : "the timelines changelog", .wanted = true},
+        {.name = "redis", .wanted = want_redis},
+        {.name = "postgres", .wanted = want_pg}};
+    int ret = 0;
+    json_t *out = json ? json_object() : NULL;
+
+    for (int i = 0; i < 3; i++) {
+        struct place *p = &places[i];
+        if (!p->wanted)
+            continue;
+        err[0] = 0;
+        p->rc = i == 0 ? from_stores ? feeds_from_stores(argv + optind, argc - optind, &p->set, err,
+                                                         sizeof(err))
+                                     : feeds_from_changelog(topo, stop, &p->set, err, sizeof(err))
+                : i == 1 ? feeds_from_redis(topo, &p->set, err, sizeof(err))
+                         : feeds_from_pg(topo, &p->set, err, sizeof(err));
+        if (p->rc) {
+            fprintf(stderr, "feedline verify: %s: %s\n", p->name, err);
+            ret = EXIT_UNREADABLE;
+            continue;
+        }
+        fl_feed_set_sort(&p->set);
+        p->digest = calloc((size_t)parts, sizeof(*p->digest));
+        p->users = fl_feed_partition_digests(&p->set, parts, p->digest);
+    }
+    if (ret) {
+        for (int i = 0; i < 3; i++) {
+            fl_feed_set_free(&places[i].set);
+            free(places[i].digest);
+        }
+        json_decref(out);
+        return ret;
+    }
+
+    if (!json) {
+        printf("feeds: %zu users, %zu entries in %s\n", places[0].users, places[0].set.len,
+               places[0].name);
+        printf("%-9s %-18s", "partition", "store");
+        for (int i = 1; i < 3; i++)
+            if (places[i].wanted)
+                printf(" %-20s", places[i].name);
+        printf("\n");
+        for (int32_t q = 0; q < parts; q++) {
+            printf("%-9d %016" PRIx64 "  ", q, places[0].digest[q]);
+            for (int i = 1; i < 3; i++)
+                if (places[i].wanted)
+                    printf(" %016" PRIx64 " %-3s", places[i].digest[q],
+                           places[i].digest[q] == places[0].digest[q] ? "=" : "!=");
+            printf("\n");
+        }
+    } else {
+        json_object_set_new(out, "reference", json_string(places[0].name));
+        json_object_set_new(out, "users", json_integer((json_int_t)places[0].users));
+        json_object_set_new(out, "entries", json_integer((json_int_t)places[0].set.len));
+    }
+    for (int i = 1; i < 3; i++) {
+        struct place *p = &places[i];
+        if (!p->wanted)
+            continue;
+        report_t r = {places[0].name, p->name, 0, max_users, json ? json_array() : NULL};
+        if (!json)
+            printf("%s: ", p->name);
+        size_t differ = fl_feed_diff(&places[0].set, &p->set, NULL, NULL);
+        if (!json && !differ)
+            printf("equal (%zu users, %zu entries)\n", p->users, p->set.len);
+        else if (!json)
+            printf("%zu of %zu users differ (%zu entries here)\n", differ,
+                   places[0].users > p->users ? places[0].users : p->users, p->set.len);
+        if (differ) {
+            fl_feed_diff(&places[0].set, &p->set, on_diff, &r);
+            ret = EXIT_DIFFER;
+        }
+        if (json)
+            json_object_set_new(out, p->name,
+                                json_pack("{sbsIsIso}", "equal", !differ, "differ",
+                                          (json_int_t)differ, "entries", (json_int_t)p->set.len,
+                                          "users_shown", r.users));
+    }
+    if (json) {
+        json_dumpf(out, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        printf("\n");
+        json_decref(out);
+    }
+    for (int i = 0; i < 3; i++) {
+        fl_feed_set_free(&places[i].set);
+        free(places[i].digest);
+    }
+    return ret;
+}
