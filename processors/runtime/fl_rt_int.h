@@ -57,6 +57,9 @@
 /* How long a task waits for an input known to hold records that it does
  * not deliver, before merging past it (fl_merge.h). */
 #define FL_RT_MAX_LAG_WAIT_MS 30000
+/* Processing time of one batch at most: its transaction must commit well
+ * within transaction.timeout.ms (15 s) however much the merge holds. */
+#define FL_RT_MAX_PROCESS_MS 2000
 
 typedef struct rt_opts {
     const char *topology_path;
@@ -165,10 +168,12 @@ typedef struct rt {
     struct {
         uint64_t records_in, records_out, dead_letters;
     } batch;
-    int64_t *lso;          /* [input][partition] last stable offsets from librdkafka's
-                            * statistics; -1 unknown, -2 fetched to the end */
-    int assigned;          /* partitions currently assigned */
-    const char *failpoint; /* FEEDLINE_FAILPOINT's name, NULL when off */
+    int64_t batch_deadline_ms; /* processing stops here, the rest waits in the merge */
+    int32_t next_task;         /* the partition the next batch processes first */
+    int64_t *lso;              /* [input][partition] last stable offsets from librdkafka's
+                                * statistics; -1 unknown, -2 fetched to the end */
+    int assigned;              /* partitions currently assigned */
+    const char *failpoint;     /* FEEDLINE_FAILPOINT's name, NULL when off */
     long failpoint_at, failpoint_hits;
     bool failpoint_stop;       /* SIGSTOP instead of SIGKILL: a zombie to be */
     int failpoint_sleep_s;     /* > 0: sleep instead (the consumer keeps heartbeating) */

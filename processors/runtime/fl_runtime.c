@@ -358,7 +358,19 @@ static void route(rt_t *rt, rd_kafka_message_t *m)
         rt->fatal = true; /* the merge freed e */
 }
 
-/* Runs the processor on every record of task t that the merge lets go. */
+/* True once the open batch holds batch_max_records records or has been
+ * processed for FL_RT_MAX_PROCESS_MS: what the merge still holds (after a
+ * long wait for one input, or a backlog buffered up to the bound) goes
+ * into the next batches, so that no transaction grows without bound and
+ * times out. */
+static bool batch_full(const rt_t *rt)
+{
+    return rt->batch.records_in >= (uint64_t)rt->topo->settings.batch_max_records ||
+           fl__rt_now_ms() >= rt->batch_deadline_ms;
+}
+
+/* Runs the processor on the records of task t that the merge lets go,
+ * until the batch is full. */
 static fl_err_t process_task(rt_t *rt, rt_task_t *t, int64_t now)
 {
     char err[512];
@@ -374,7 +386,7 @@ static fl_err_t process_task(rt_t *rt, rt_task_t *t, int64_t now)
     }
     if (t->restoring)
         return FL_OK;
-    while (!rt->fatal && fl_merge_next(t->merge, now, &i) == FL_MERGE_READY) {
+    while (!rt->fatal && !batch_full(rt) && fl_merge_next(t->merge, now, &i) == FL_MERGE_READY) {
         rt_entry_t *e = fl_merge_head(t->merge, i)->item;
         fl_err_t rc;
         if (e->decode_err) {
@@ -692,9 +704,16 @@ static void run_batches(rt_t *rt)
         }
         fl_err_t err = FL_OK;
         int64_t now = fl__rt_now_ms();
-        for (int32_t p = 0; p < rt->n_partitions && !err && !rt->fatal; p++)
+        /* Each batch starts with the next partition: a full batch does not
+         * leave the same tasks waiting every time. */
+        rt->batch_deadline_ms = now + FL_RT_MAX_PROCESS_MS;
+        int32_t first = rt->next_task % rt->n_partitions;
+        rt->next_task = (first + 1) % rt->n_partitions;
+        for (int32_t k = 0; k < rt->n_partitions && !err && !rt->fatal && !batch_full(rt); k++) {
+            int32_t p = (first + k) % rt->n_partitions;
             if (rt->tasks[p])
                 err = process_task(rt, rt->tasks[p], now);
+        }
         if (rt->fatal || (err && !fl_err_retriable(err) && err != FL_ERR_TIMEOUT)) {
             rt->fatal = true; /* the open transaction is aborted at exit */
             break;
