@@ -20,6 +20,7 @@
 #include "fl_jwt.h"
 #include "fl_kafka_admin.h"
 #include "fl_lag_cmd.h"
+#include "fl_replay.h"
 #include "fl_verify.h"
 #include "fl_keys.h"
 #include "fl_kv.h"
@@ -692,6 +693,18 @@ static int cmd_verify(fl_cli_t *cli, int argc, char **argv)
     return fl_verify_cmd(cli->topo, &fl_stop, argc, argv);
 }
 
+static int cmd_replay(fl_cli_t *cli, int argc, char **argv)
+{
+    if (cli_topology(cli))
+        return 1;
+    return fl_replay_cmd(cli->topo, cli->topology_path, &fl_stop, argc, argv);
+}
+
+static int cmd_generations(fl_cli_t *cli, int argc, char **argv)
+{
+    return fl_generations_cmd(cli->topology_path, argc, argv);
+}
+
 static int cmd_lag(fl_cli_t *cli, int argc, char **argv)
 {
     if (cli_topology(cli))
@@ -730,6 +743,8 @@ static const fl_command_t fl_commands[] = {
      "existing ones. --wait retries until the cluster answers.\n"},
     {"lag", cmd_lag, FL_LAG_CMD_USAGE, FL_LAG_CMD_HELP},
     {"verify", cmd_verify, FL_VERIFY_USAGE, FL_VERIFY_HELP},
+    {"replay", cmd_replay, FL_REPLAY_USAGE, FL_REPLAY_HELP},
+    {"generations", cmd_generations, FL_GENERATIONS_USAGE, FL_GENERATIONS_HELP},
     {"token", cmd_token, "token USER [--ttl SECONDS] [--alg HS256|EdDSA]",
      "Prints a bearer token for the read API naming USER as the viewer, signed\n"
      "with the topology's api.jwt keys (HS256: the secret or FEEDLINE_JWT_SECRET;\n"

@@ -74,23 +74,11 @@ static void one_line(char *s)
 
 static redisContext *redis_conn(lag_run_t *r)
 {
-    char host[256];
-    int port;
-    struct timeval tv = {r->timeout_ms / 1000, (r->timeout_ms % 1000) * 1000};
-
     if (r->redis_tried)
         return r->redis;
     r->redis_tried = true;
-    fl_sink_store_redis_endpoint(r->t->endpoints.redis, host, sizeof(host), &port);
-    r->redis = redisConnectWithTimeout(host, port, tv);
-    if (!r->redis || r->redis->err) {
-        snprintf(r->redis_err, sizeof(r->redis_err), "Redis at %s:%d: %s", host, port,
-                 r->redis ? r->redis->errstr : "out of memory");
-        redisFree(r->redis);
-        r->redis = NULL;
-    } else {
-        redisSetTimeout(r->redis, tv);
-    }
+    r->redis = fl_sink_store_redis_connect(&r->t->endpoints, r->timeout_ms, r->redis_err,
+                                           sizeof(r->redis_err));
     return r->redis;
 }
 
@@ -101,7 +89,7 @@ static PGconn *pg_conn(lag_run_t *r)
     if (r->pg_tried)
         return r->pg;
     r->pg_tried = true;
-    if (!(ci = fl_sink_store_pg_conninfo(r->t->endpoints.postgres, r->timeout_ms))) {
+    if (!(ci = fl_sink_store_pg_conninfo(&r->t->endpoints, r->timeout_ms))) {
         snprintf(r->pg_err, sizeof(r->pg_err), "out of memory");
         return NULL;
     }

@@ -20,14 +20,53 @@ void fl_sink_store_redis_endpoint(const char *ep, char *host, size_t host_size, 
     *port = colon ? atoi(colon + 1) : 6379;
 }
 
-char *fl_sink_store_pg_conninfo(const char *conninfo, int timeout_ms)
+fl_err_t fl_sink_store_redis_select(redisContext *c, int64_t db, char *errstr, size_t errstr_size)
 {
-    char *out = NULL;
+    if (!db)
+        return FL_OK;
+    redisReply *r = redisCommand(c, "SELECT %lld", (long long)db);
+    fl_err_t err = r && r->type == REDIS_REPLY_STATUS ? FL_OK : FL_ERR_UNAVAILABLE;
+    if (err)
+        snprintf(errstr, errstr_size, "SELECT %lld: %s", (long long)db,
+                 r && r->type == REDIS_REPLY_ERROR ? r->str : c->errstr);
+    freeReplyObject(r);
+    return err;
+}
+
+redisContext *fl_sink_store_redis_connect(const fl_endpoints_t *ep, int timeout_ms, char *errstr,
+                                          size_t errstr_size)
+{
+    char host[256], why[256];
+    int port;
+    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+
+    fl_sink_store_redis_endpoint(ep->redis, host, sizeof(host), &port);
+    redisContext *c = redisConnectWithTimeout(host, port, tv);
+    if (!c || c->err) {
+        snprintf(errstr, errstr_size, "Redis at %s: %s", ep->redis,
+                 c ? c->errstr : "out of memory");
+        redisFree(c);
+        return NULL;
+    }
+    redisSetTimeout(c, tv);
+    if (fl_sink_store_redis_select(c, ep->redis_db, why, sizeof(why))) {
+        snprintf(errstr, errstr_size, "Redis at %s: %s", ep->redis, why);
+        redisFree(c);
+        return NULL;
+    }
+    return c;
+}
+
+char *fl_sink_store_pg_conninfo(const fl_endpoints_t *ep, int timeout_ms)
+{
+    char *out = NULL, path[96] = "";
     int connect_s = (timeout_ms + 999) / 1000;
 
+    if (ep->postgres_schema)
+        snprintf(path, sizeof(path), " -c search_path=%s", ep->postgres_schema);
     /* libpq takes whole seconds and treats 1 as 2 */
-    if (asprintf(&out, "%s connect_timeout=%d options='-c statement_timeout=%d'", conninfo,
-                 connect_s < 2 ? 2 : connect_s, timeout_ms) < 0)
+    if (asprintf(&out, "%s connect_timeout=%d options='-c statement_timeout=%d%s'", ep->postgres,
+                 connect_s < 2 ? 2 : connect_s, timeout_ms, path) < 0)
         return NULL;
     return out;
 }

@@ -32,9 +32,21 @@ struct pg_conn;
 /* endpoints.redis ("host:port") as host and port (6379 when it names none). */
 void fl_sink_store_redis_endpoint(const char *endpoint, char *host, size_t host_size, int *port);
 
-/* conninfo with libpq's connect_timeout and a statement_timeout of
- * timeout_ms added; NULL when out of memory, the caller frees. */
-char *fl_sink_store_pg_conninfo(const char *conninfo, int timeout_ms);
+/* SELECT db on c unless db is 0 (a generation kept in another database,
+ * endpoints.redis_db); FL_ERR_UNAVAILABLE with a message when refused. */
+fl_err_t fl_sink_store_redis_select(struct redisContext *c, int64_t db, char *errstr,
+                                    size_t errstr_size);
+
+/* A connection to ep's Redis with timeout tv for connecting and each
+ * command, its database selected; NULL with a message naming the endpoint
+ * when it cannot be had. The caller frees it with redisFree(). */
+struct redisContext *fl_sink_store_redis_connect(const fl_endpoints_t *ep, int timeout_ms,
+                                                 char *errstr, size_t errstr_size);
+
+/* ep's conninfo with libpq's connect_timeout, a statement_timeout of
+ * timeout_ms and, when ep names a schema, search_path set to it; NULL when
+ * out of memory, the caller frees. */
+char *fl_sink_store_pg_conninfo(const fl_endpoints_t *ep, int timeout_ms);
 
 /*
  * Sets parts[i].pos from the Redis marker of sink `sink` (FL_LAG_NONE for

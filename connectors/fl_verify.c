@@ -22,6 +22,7 @@
 #include "fl_keys.h"
 #include "fl_kv.h"
 #include "fl_sink_store.h"
+#include "fl_topics.h"
 
 #include <getopt.h>
 #include <hiredis/hiredis.h>
@@ -93,17 +94,11 @@ static fl_err_t feeds_from_stores(char **dirs, int n, fl_feed_set_t *s, char *er
 static fl_err_t feeds_from_redis(const fl_topology_t *topo, fl_feed_set_t *s, char *err,
                                  size_t err_size)
 {
-    char host[256], cursor[32] = "0";
-    int port;
+    char cursor[32] = "0";
     fl_err_t rc = FL_OK;
-    fl_sink_store_redis_endpoint(topo->endpoints.redis, host, sizeof(host), &port);
-    redisContext *c = redisConnectWithTimeout(host, port, (struct timeval){5, 0});
-    if (!c || c->err) {
-        snprintf(err, err_size, "Redis at %s: %s", topo->endpoints.redis,
-                 c ? c->errstr : "out of memory");
-        redisFree(c);
+    redisContext *c = fl_sink_store_redis_connect(&topo->endpoints, 30000, err, err_size);
+    if (!c)
         return FL_ERR_UNAVAILABLE;
-    }
     do {
         redisReply *r = redisCommand(c, "SCAN %s MATCH feed:{*} COUNT 1000", cursor);
         if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
@@ -142,7 +137,7 @@ static fl_err_t feeds_from_redis(const fl_topology_t *topo, fl_feed_set_t *s, ch
 static fl_err_t feeds_from_pg(const fl_topology_t *topo, fl_feed_set_t *s, char *err,
                               size_t err_size)
 {
-    char *ci = fl_sink_store_pg_conninfo(topo->endpoints.postgres, 30000);
+    char *ci = fl_sink_store_pg_conninfo(&topo->endpoints, 30000);
     PGconn *c = ci ? PQconnectdb(ci) : NULL;
     fl_err_t rc = FL_OK;
     free(ci);
@@ -228,17 +223,19 @@ static bool on_diff(void *ctx, int64_t user, const fl_feed_entry_t *oa, size_t n
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: feedline verify [--store DIR...] [--only redis|postgres] [--max-users N] "
-               "[--json]\n");
+    fprintf(f, "usage: feedline %s\n", FL_VERIFY_USAGE);
 }
+
+/* this topology's store, Redis, PostgreSQL; then --against's */
+#define NPLACES 6
 
 int fl_verify_cmd(const fl_topology_t *topo, volatile sig_atomic_t *stop, int argc, char **argv)
 {
-    static const struct option opts[] = {{"store", no_argument, 0, 's'},
-                                         {"only", required_argument, 0, 'o'},
-                                         {"max-users", required_argument, 0, 'm'},
-                                         {"json", no_argument, 0, 'j'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"store", no_argument, 0, 's'},           {"only", required_argument, 0, 'o'},
+        {"max-users", required_argument, 0, 'm'}, {"json", no_argument, 0, 'j'},
+        {"against", required_argument, 0, 'a'},   {0, 0, 0, 0}};
+    fl_topology_t *other = NULL;
     bool from_stores = false, json = false, want_redis = true, want_pg = true;
     int max_users = 20, c;
     char err[1024];
@@ -254,17 +251,24 @@ int fl_verify_cmd(const fl_topology_t *topo, volatile sig_atomic_t *stop, int ar
             max_users = atoi(optarg);
         } else if (c == 'j') {
             json = true;
+        } else if (c == 'a' && !other) {
+            if (!(other = fl_topology_load(optarg, err, sizeof(err)))) {
+                fprintf(stderr, "feedline verify: --against: %s\n", err);
+                return 2;
+            }
         } else {
             usage(stderr);
+            fl_topology_free(other);
             return 2;
         }
     }
     if (from_stores == (optind == argc)) {
         usage(stderr);
+        fl_topology_free(other);
         return 2;
     }
 
-    const fl_store_def_t *st = fl_topology_store(topo, "timelines");
+    const fl_store_def_t *st = fl_topology_store(topo, FL_STORE_TIMELINES);
     const fl_topic_t *cl = st ? fl_topology_topic(topo, st->changelog) : NULL;
     int32_t parts = cl ? cl->partitions : 1;
     struct place {
@@ -274,23 +278,28 @@ int fl_verify_cmd(const fl_topology_t *topo, volatile sig_atomic_t *stop, int ar
         uint64_t *digest;
         size_t users;
         fl_err_t rc;
-    } places[3] = {
+    } places[NPLACES] = {
         {.name = from_stores ? "the store folders" : "the timelines changelog", .wanted = true},
         {.name = "redis", .wanted = want_redis},
-        {.name = "postgres", .wanted = want_pg}};
+        {.name = "postgres", .wanted = want_pg},
+        /* --against: the same three places of another generation */
+        {.name = "against_changelog", .wanted = other != NULL},
+        {.name = "against_redis", .wanted = other && want_redis},
+        {.name = "against_postgres", .wanted = other && want_pg}};
     int ret = 0;
     json_t *out = json ? json_object() : NULL;
 
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < NPLACES; i++) {
         struct place *p = &places[i];
+        const fl_topology_t *pt = i < 3 ? topo : other;
         if (!p->wanted)
             continue;
         err[0] = 0;
-        p->rc = i == 0 ? from_stores ? feeds_from_stores(argv + optind, argc - optind, &p->set, err,
-                                                         sizeof(err))
-                                     : feeds_from_changelog(topo, stop, &p->set, err, sizeof(err))
-                : i == 1 ? feeds_from_redis(topo, &p->set, err, sizeof(err))
-                         : feeds_from_pg(topo, &p->set, err, sizeof(err));
+        p->rc = i == 0 && from_stores
+                    ? feeds_from_stores(argv + optind, argc - optind, &p->set, err, sizeof(err))
+                : i % 3 == 0 ? feeds_from_changelog(pt, stop, &p->set, err, sizeof(err))
+                : i % 3 == 1 ? feeds_from_redis(pt, &p->set, err, sizeof(err))
+                             : feeds_from_pg(pt, &p->set, err, sizeof(err));
         if (p->rc) {
             fprintf(stderr, "feedline verify: %s: %s\n", p->name, err);
             ret = EXIT_UNREADABLE;
@@ -301,11 +310,12 @@ int fl_verify_cmd(const fl_topology_t *topo, volatile sig_atomic_t *stop, int ar
         p->users = fl_feed_partition_digests(&p->set, parts, p->digest);
     }
     if (ret) {
-        for (int i = 0; i < 3; i++) {
+        for (int i = 0; i < NPLACES; i++) {
             fl_feed_set_free(&places[i].set);
             free(places[i].digest);
         }
         json_decref(out);
+        fl_topology_free(other);
         return ret;
     }
 
@@ -313,13 +323,13 @@ int fl_verify_cmd(const fl_topology_t *topo, volatile sig_atomic_t *stop, int ar
         printf("feeds: %zu users, %zu entries in %s\n", places[0].users, places[0].set.len,
                places[0].name);
         printf("%-9s %-18s", "partition", "store");
-        for (int i = 1; i < 3; i++)
+        for (int i = 1; i < NPLACES; i++)
             if (places[i].wanted)
                 printf(" %-20s", places[i].name);
         printf("\n");
         for (int32_t q = 0; q < parts; q++) {
             printf("%-9d %016" PRIx64 "  ", q, places[0].digest[q]);
-            for (int i = 1; i < 3; i++)
+            for (int i = 1; i < NPLACES; i++)
                 if (places[i].wanted)
                     printf(" %016" PRIx64 " %-3s", places[i].digest[q],
                            places[i].digest[q] == places[0].digest[q] ? "=" : "!=");
@@ -330,7 +340,7 @@ int fl_verify_cmd(const fl_topology_t *topo, volatile sig_atomic_t *stop, int ar
         json_object_set_new(out, "users", json_integer((json_int_t)places[0].users));
         json_object_set_new(out, "entries", json_integer((json_int_t)places[0].set.len));
     }
-    for (int i = 1; i < 3; i++) {
+    for (int i = 1; i < NPLACES; i++) {
         struct place *p = &places[i];
         if (!p->wanted)
             continue;
@@ -358,9 +368,10 @@ int fl_verify_cmd(const fl_topology_t *topo, volatile sig_atomic_t *stop, int ar
         printf("\n");
         json_decref(out);
     }
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < NPLACES; i++) {
         fl_feed_set_free(&places[i].set);
         free(places[i].digest);
     }
+    fl_topology_free(other);
     return ret;
 }

@@ -10,15 +10,19 @@
 
 #include <signal.h>
 
-#define FL_VERIFY_USAGE "verify [--store DIR...] [--only redis|postgres] [--max-users N] [--json]"
+#define FL_VERIFY_USAGE                                                                            \
+    "verify [--store DIR...] [--against TOPOLOGY] [--only redis|postgres] [--max-users N] "        \
+    "[--json]"
 #define FL_VERIFY_HELP                                                                             \
     "Compares every user's feed where it is kept: the timelines store (its changelog read\n"       \
     "to its end, or with --store the folders of a stopped feedline-timeline), Redis's\n"           \
     "feed:{U} and PostgreSQL's feed_items. Prints each place's digest per partition (the\n"        \
     "same order-independent hash for all three) and, for each user whose feed differs from\n"      \
     "the store's, the posts only one side holds (--max-users of them, 20). --only compares\n"      \
-    "one projection; --json prints the result as JSON. Compare an idle pipeline (feedline\n"       \
-    "lag all 0): the places move while it runs.\n"                                                 \
+    "one projection; --json prints the result as JSON. --against TOPOLOGY compares the\n"          \
+    "three places of another generation too (DIR/gN/topology.yaml of feedline replay)\n"           \
+    "with this one's store: a rebuild against the live result. Compare an idle pipeline\n"         \
+    "(feedline lag all 0): the places move while it runs.\n"                                       \
     "Exit status: 0 all equal, 1 a difference, 3 a place could not be read.\n"
 
 /* Runs the command (argv[0] is "verify"); returns the exit status. */

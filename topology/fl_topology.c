@@ -32,21 +32,53 @@
 static const char *const top_keys[] = {"version", "app",        "endpoints", "settings", "topics",
                                        "stores",  "processors", "sinks",     "api",      NULL};
 
+/* A PostgreSQL schema name feedline may put in search_path unquoted. */
+static bool schema_name_ok(const char *s)
+{
+    if (!*s || strlen(s) > 63 || !((*s >= 'a' && *s <= 'z') || *s == '_'))
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_'))
+            return false;
+    return true;
+}
+
 static int read_endpoints(ctx_t *c, fl_topology_t *t, const node_t *map, int key_line)
 {
-    static const char *const keys[] = {"kafka", "redis", "postgres", "api", NULL};
+    static const char *const keys[] = {"kafka",    "redis",           "postgres", "api",
+                                       "redis_db", "postgres_schema", NULL};
     char **slots[] = {&t->endpoints.kafka, &t->endpoints.redis, &t->endpoints.postgres,
                       &t->endpoints.api};
     char what[64];
+    const node_t *v;
+    int line;
 
     if (fl__expect_map(c, map, "endpoints") < 0 || fl__check_keys(c, map, "endpoints", keys) < 0)
         return -1;
-    for (size_t i = 0; keys[i]; i++) {
-        const node_t *v = fl__need(c, map, keys[i], key_line, "endpoints");
-
+    for (size_t i = 0; i < 4; i++) {
+        v = fl__need(c, map, keys[i], key_line, "endpoints");
         snprintf(what, sizeof(what), "endpoints.%s", keys[i]);
         if (!v || fl__get_str(c, v, what, slots[i]) < 0)
             return -1;
+    }
+    /* Where a generation other than the live one is kept (feedline replay):
+     * a Redis database number and a PostgreSQL schema. */
+    if ((v = fl__map_get(map, "redis_db", &line))) {
+        if (fl__get_int(c, v, "endpoints.redis_db", &t->endpoints.redis_db) < 0)
+            return -1;
+        if (t->endpoints.redis_db < 0 || t->endpoints.redis_db > 1023) {
+            fl__fail(c, line, "endpoints.redis_db must be 0..1023");
+            return -1;
+        }
+    }
+    if ((v = fl__map_get(map, "postgres_schema", &line))) {
+        if (fl__get_str(c, v, "endpoints.postgres_schema", &t->endpoints.postgres_schema) < 0)
+            return -1;
+        if (!schema_name_ok(t->endpoints.postgres_schema)) {
+            fl__fail(c, line,
+                     "endpoints.postgres_schema must be a lower-case name ([a-z_][a-z0-9_]*)");
+            return -1;
+        }
     }
     return 0;
 }
@@ -430,7 +462,7 @@ static void print_list(FILE *out, const char *key, char *const *items, size_t n)
     }
 }
 
-void fl_topology_print(const fl_topology_t *t, FILE *out)
+static void print_topology(const fl_topology_t *t, FILE *out, bool secrets)
 {
     static const char *const ep_keys[] = {"kafka", "redis", "postgres", "api"};
     const char *eps[4];
@@ -452,11 +484,18 @@ void fl_topology_print(const fl_topology_t *t, FILE *out)
         fl__print_str(out, eps[i]);
         fputc('\n', out);
     }
+    if (t->endpoints.redis_db)
+        fprintf(out, "  redis_db: %" PRId64 "\n", t->endpoints.redis_db);
+    if (t->endpoints.postgres_schema) {
+        fputs("  postgres_schema: ", out);
+        fl__print_str(out, t->endpoints.postgres_schema);
+        fputc('\n', out);
+    }
     fputs("\nsettings:\n", out);
     for (size_t i = 0; i < S__COUNT; i++)
         fprintf(out, "  %s: %" PRId64 "\n", settings_tab[i].key, *setting_slot(&s, i));
 
-    fl__api_print(&t->api, out);
+    fl__api_print(&t->api, out, secrets);
 
     fputs(t->n_topics ? "\ntopics:\n" : "\ntopics: []\n", out);
     for (size_t i = 0; i < t->n_topics; i++) {
@@ -500,6 +539,16 @@ void fl_topology_print(const fl_topology_t *t, FILE *out)
     }
 }
 
+void fl_topology_print(const fl_topology_t *t, FILE *out)
+{
+    print_topology(t, out, false);
+}
+
+void fl_topology_write(const fl_topology_t *t, FILE *out)
+{
+    print_topology(t, out, true);
+}
+
 static void free_strv(char **v, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -538,6 +587,7 @@ void fl_topology_free(fl_topology_t *t)
     free(t->endpoints.kafka);
     free(t->endpoints.redis);
     free(t->endpoints.postgres);
+    free(t->endpoints.postgres_schema);
     free(t->endpoints.api);
     fl__api_free(&t->api);
     free(t->app);

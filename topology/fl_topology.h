@@ -74,6 +74,11 @@ typedef struct fl_endpoints {
     char *redis;    /* host:port, FEEDLINE_REDIS overrides */
     char *postgres; /* libpq conninfo, FEEDLINE_POSTGRES overrides */
     char *api;      /* host:port the read API listens on, FEEDLINE_API overrides */
+    /* where this generation's projections are kept (feedline replay):
+     * the Redis database (SELECT, 0 by default) and the PostgreSQL schema
+     * put first in search_path (NULL: the server's search_path) */
+    int64_t redis_db;
+    char *postgres_schema;
 } fl_endpoints_t;
 
 typedef struct fl_settings {
@@ -192,8 +197,13 @@ const fl_sink_cfg_t *fl_topology_sink(const fl_topology_t *t, const char *name);
  * topology/feedline.yaml relative to the working directory. Static storage. */
 const char *fl_topology_default_path(void);
 
-/* Writes the topology as loaded (overrides applied) as YAML to out. */
+/* Writes the topology as loaded (overrides applied) as YAML to out, the
+ * JWT secret left out (a comment says it is set). */
 void fl_topology_print(const fl_topology_t *t, FILE *out);
+
+/* The same with the secret: a file that loads as this very topology (a
+ * generation's, feedline replay), to keep unreadable by others. */
+void fl_topology_write(const fl_topology_t *t, FILE *out);
 
 const char *fl_topic_kind_str(fl_topic_kind_t kind);
 

@@ -383,12 +383,13 @@ static void print_real(FILE *out, double x)
     fputs(buf, out);
 }
 
-static void print_section(const fl_api_cfg_t *a, FILE *out, const field_t *fs, int indent)
+static void print_section(const fl_api_cfg_t *a, FILE *out, const field_t *fs, int indent,
+                          bool secrets)
 {
     for (const field_t *f = fs; f->key; f++) {
         const char *s;
 
-        if (f->type == F_STR && (f->secret || !*(char *const *)cslot(a, f))) {
+        if (f->type == F_STR && ((f->secret && !secrets) || !*(char *const *)cslot(a, f))) {
             /* A comment keeps the printed file loadable with the default. */
             fprintf(out, "%*s# %s: %s\n", indent, "", f->key,
                     f->secret ? "set, not printed" : "not set");
@@ -424,16 +425,16 @@ static void print_section(const fl_api_cfg_t *a, FILE *out, const field_t *fs, i
             break;
         case F_MAP:
             fputc('\n', out);
-            print_section(a, out, f->sub, indent + 2);
+            print_section(a, out, f->sub, indent + 2, secrets);
             break;
         }
     }
 }
 
-void fl__api_print(const fl_api_cfg_t *a, FILE *out)
+void fl__api_print(const fl_api_cfg_t *a, FILE *out, bool secrets)
 {
     fputs("\napi:\n", out);
-    print_section(a, out, api_fields, 2);
+    print_section(a, out, api_fields, 2, secrets);
 }
 
 static void free_strings(fl_api_cfg_t *a, const field_t *fs)

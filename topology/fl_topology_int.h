@@ -128,7 +128,7 @@ int fl__read_sinks(ctx_t *c, fl_topology_t *t, const node_t *seq);
 int fl__read_api(ctx_t *c, fl_api_cfg_t *a, const node_t *map);
 
 /* Writes the section as YAML, the secret left out. */
-void fl__api_print(const fl_api_cfg_t *a, FILE *out);
+void fl__api_print(const fl_api_cfg_t *a, FILE *out, bool secrets);
 
 /* Frees the section's strings (not a itself). */
 void fl__api_free(fl_api_cfg_t *a);

@@ -23,6 +23,11 @@ typedef struct fl_api fl_api_t;
 fl_api_t *fl_api_new(const fl_topology_t *t, const char *openapi_path, const char *web_dir,
                      char *errstr, size_t errstr_size);
 
+/* From now on the health checks measure the sinks' lag over t's topics
+ * (a generation switch, `feedline generations switch`); what is served
+ * and how stays as it was. t is borrowed and must outlive the server. */
+void fl_api_reload(fl_api_t *api, const fl_topology_t *t);
+
 /* Stops serving and frees everything; NULL is fine. */
 void fl_api_free(fl_api_t *api);
 

@@ -16,6 +16,7 @@
  * is late, not partial). Kafka being unreachable leaves the last lag in
  * place.
  */
+#include "fl_api.h"
 #include "fl_api_int.h"
 #include "fl_lag.h"
 #include "fl_log.h"
@@ -66,6 +67,11 @@ static int64_t lag_of(fl_lag_t *lag, sink_parts_t *p, bool got)
     return fl_lag_total(p->parts, p->n);
 }
 
+void fl_api_reload(fl_api_t *api, const fl_topology_t *t)
+{
+    atomic_store(&api->health_topo, t);
+}
+
 void *fl__api_health_main(void *arg)
 {
     fl_api_t *api = arg;
@@ -80,9 +86,19 @@ void *fl__api_health_main(void *arg)
 
     if (!lag)
         fl_log_warn("api", "no Kafka client (%s): sink lag unknown", err);
-    if (!parts_init(&rp, api->topo, FL_SINK_REDIS) || !parts_init(&pp, api->topo, FL_SINK_POSTGRES))
+    const fl_topology_t *ht = atomic_load(&api->health_topo);
+    if (!parts_init(&rp, ht, FL_SINK_REDIS) || !parts_init(&pp, ht, FL_SINK_POSTGRES))
         fl_log_error("api", "out of memory in the health thread");
     while (redis && pg && !atomic_load(&api->stop)) {
+        if (atomic_load(&api->health_topo) != ht) {
+            ht = atomic_load(&api->health_topo);
+            free(rp.parts);
+            free(pp.parts);
+            if (!parts_init(&rp, ht, FL_SINK_REDIS) || !parts_init(&pp, ht, FL_SINK_POSTGRES))
+                fl_log_error("api", "out of memory in the health thread");
+            fl_log_info("api", "health checks now measure the sinks of %s", ht->path);
+            last_lag_ms = 0; /* measured at once */
+        }
         bool r = redis->ops->ping(redis) == FL_OK, p = pg->ops->ping(pg) == FL_OK;
         if (!r)
             epoch[0] = '\0';

@@ -110,6 +110,10 @@ typedef struct fl_api {
     pthread_key_t thr_key;
     pthread_t health;
     atomic_bool stop;
+    /* the topology the health thread measures sink lag with: topo, or the
+     * one fl_api_reload() gave (a replay's new generation reads other
+     * topics); borrowed, outlives the server */
+    _Atomic(const fl_topology_t *) health_topo;
     atomic_bool redis_up;   /* Redis serves (answers, marker there, sink caught up) */
     atomic_int redis_state; /* 0 down, 1 rebuilding, 2 up */
     atomic_bool pg_up;

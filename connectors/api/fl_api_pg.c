@@ -478,7 +478,7 @@ fl_src_t *fl_src_pg_new(const fl_topology_t *t)
     s->base.ops = &pg_ops;
     /* a short connect timeout and a statement timeout: a request waits for
      * a stalled server at most this long */
-    if (!(s->conninfo = fl_sink_store_pg_conninfo(t->endpoints.postgres, 2000))) {
+    if (!(s->conninfo = fl_sink_store_pg_conninfo(&t->endpoints, 2000))) {
         free(s);
         return NULL;
     }

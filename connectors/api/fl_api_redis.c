@@ -44,6 +44,7 @@ typedef struct rsrc {
     fl_src_t base;
     char host[256];
     int port;
+    int64_t db; /* endpoints.redis_db */
     redisContext *c;
     int64_t next_try_ms;
     fl_api_cache_t *cache; /* borrowed, may be NULL */
@@ -70,8 +71,9 @@ static fl_err_t conn(rsrc_t *s)
         return FL_OK;
     if (fl_mono_ms() < s->next_try_ms)
         return FL_ERR_UNAVAILABLE;
+    char why[256];
     s->c = redisConnectWithTimeout(s->host, s->port, tv);
-    if (!s->c || s->c->err) {
+    if (!s->c || s->c->err || fl_sink_store_redis_select(s->c, s->db, why, sizeof(why))) {
         if (s->c)
             redisFree(s->c);
         s->c = NULL;
@@ -677,6 +679,7 @@ fl_src_t *fl_src_redis_new(const fl_topology_t *t, fl_api_cache_t *cache)
     s->base.ops = &redis_ops;
     s->cache = cache;
     fl_sink_store_redis_endpoint(t->endpoints.redis, s->host, sizeof(s->host), &s->port);
+    s->db = t->endpoints.redis_db;
     return &s->base;
 }
 

@@ -666,6 +666,7 @@ fl_api_t *fl_api_new(const fl_topology_t *t, const char *openapi_path, const cha
         return NULL;
     }
     api->topo = t;
+    atomic_init(&api->health_topo, t);
     api->cfg = &t->api;
     /* until the health thread knows: PostgreSQL, the store that is never
      * partial */

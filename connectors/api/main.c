@@ -109,6 +109,7 @@ int main(int argc, char **argv)
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     if (!(t = fl_topology_load(topo_path, err, sizeof(err)))) {
@@ -120,9 +121,28 @@ int main(int argc, char **argv)
         fl_topology_free(t);
         return 1;
     }
-    sigwait(&set, &sig);
+    /* SIGHUP: the topology file is read again for the health checks (a
+     * generation switch renames the sinks' input topics); every topology
+     * loaded stays until exit, as the health thread may still read one */
+    fl_topology_t *reloaded[64];
+    int n_reloaded = 0;
+    for (;;) {
+        sigwait(&set, &sig);
+        if (sig != SIGHUP)
+            break;
+        fl_topology_t *t2 = n_reloaded < 64 ? fl_topology_load(topo_path, err, sizeof(err)) : NULL;
+        if (!t2) {
+            fl_log_error("api", "SIGHUP: %s", n_reloaded < 64 ? err : "reloaded 64 times already");
+            continue;
+        }
+        reloaded[n_reloaded++] = t2;
+        fl_api_reload(api, t2);
+        fl_log_info("api", "SIGHUP: %s read again", topo_path);
+    }
     fl_log_info("api", "stopping (signal %d)", sig);
     fl_api_free(api);
+    for (int i = 0; i < n_reloaded; i++)
+        fl_topology_free(reloaded[i]);
     fl_topology_free(t);
     return 0;
 }

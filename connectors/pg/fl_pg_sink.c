@@ -240,6 +240,7 @@ typedef struct pg_part {
 typedef struct pg_sink {
     char *conninfo; /* owned */
     char *name;     /* owned: the sink's name in sink_offsets */
+    char *schema;   /* owned, NULL: endpoints.postgres_schema (a generation's own schema) */
     char migrations[PATH_MAX];
     PGconn *conn; /* NULL while disconnected */
     fl_pg_batch_t *batch;
@@ -325,13 +326,19 @@ static fl_err_t stage_ddl(char *buf, size_t size)
 static fl_err_t connect_db(pg_sink_t *s)
 {
     /* connect_timeout first: a conninfo that sets one overrides it */
-    const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
-    const char *vals[] = {"5", "feedline-pg-sink", s->conninfo, NULL};
-    char errstr[512], ddl[4096];
+    const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL, NULL};
+    const char *vals[] = {"5", "feedline-pg-sink", s->conninfo, NULL, NULL};
+    char errstr[512], ddl[4096], path[96], create[128];
     fl_err_t err;
 
     if (stage_ddl(ddl, sizeof(ddl)))
         return FL_ERR_NOMEM;
+    if (s->schema) {
+        /* after dbname: it overrides what the conninfo says */
+        snprintf(path, sizeof(path), "-c search_path=%s", s->schema);
+        keys[3] = "options";
+        vals[3] = path;
+    }
     disconnect(s);
     s->conn = PQconnectdbParams(keys, vals, 1);
     if (!s->conn)
@@ -343,7 +350,10 @@ static fl_err_t connect_db(pg_sink_t *s)
         return FL_ERR_UNAVAILABLE;
     }
     PQsetNoticeProcessor(s->conn, quiet_notices, NULL);
-    if ((err = fl__pg_migrate(s->conn, s->migrations, errstr, sizeof(errstr))) ||
+    /* the loader admits only [a-z_][a-z0-9_]* as a schema name */
+    snprintf(create, sizeof(create), "CREATE SCHEMA IF NOT EXISTS %s", s->schema ? s->schema : "");
+    if ((s->schema && (err = fl__pg_exec(s->conn, create, errstr, sizeof(errstr)))) ||
+        (err = fl__pg_migrate(s->conn, s->migrations, errstr, sizeof(errstr))) ||
         (err = fl__pg_exec(s->conn, ddl, errstr, sizeof(errstr)))) {
         fl_log_error(COMPONENT, "%s", errstr);
         disconnect(s);
@@ -416,6 +426,9 @@ static fl_err_t pg_open(const fl_sink_env_t *env, void **state)
         err = FL_ERR_CONFIG;
         goto out;
     }
+    if (env->topo->endpoints.postgres_schema &&
+        !(s->schema = strdup(env->topo->endpoints.postgres_schema)))
+        goto out;
     if (!(s->conninfo = strdup(conninfo)) || !(s->name = strdup(env->name ? env->name : "")) ||
         !(s->batch = fl_pg_batch_new()))
         goto out;
@@ -843,6 +856,7 @@ static void pg_close(void *state)
         free(s->parts[i].topic);
     free(s->parts);
     free(s->conninfo);
+    free(s->schema);
     free(s->name);
     free(s);
 }

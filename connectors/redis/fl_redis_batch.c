@@ -662,6 +662,8 @@ fl_err_t fl_redis_batch_chunk(fl_redis_batch_t *b, const char *marker, const cha
         err = put_i64(b, caps->outbox);
     if (!err)
         err = put_i64(b, caps->notif);
+    if (!err)
+        err = put_i64(b, caps->publish);
     size_t op_lo = start ? recs[start - 1].op_end : 0, op_hi = end ? recs[end - 1].op_end : 0;
     for (size_t o = op_lo; o < op_hi && !err; o++) {
         const bop_t *op = &VEC_AT(b->ops, bop_t, o);

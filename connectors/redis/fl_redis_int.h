@@ -71,6 +71,10 @@ typedef struct fl_redis_part {
 
 typedef struct fl_redis_caps {
     int64_t feed, outbox, notif;
+    /* 1: feed changes are PUBLISHed (the live generation, in database 0);
+     * 0: a generation rebuilt aside (feedline replay) stays quiet, so that
+     * its backlog reaches no live client */
+    int64_t publish;
 } fl_redis_caps_t;
 
 /*

@@ -34,7 +34,8 @@
  * Arguments, after KEYS[1] = the marker:
  *   epoch, n, then per part: gen field, off field, generation, offset the
  *   chunk starts from ("" = none), offset it moves to ("" = unchanged);
- *   then feed cap, outbox cap, notification cap; then operations, each an
+ *   then feed cap, outbox cap, notification cap, publish (1, or 0 for a
+ *   generation rebuilt aside); then operations, each an
  *   opcode followed by its arguments:
  *     F user nrem nadd rem... (score member)...   feed:{user} changes
  *     P post author created_at visibility reply_to|"" text   PostCreated
@@ -82,9 +83,11 @@ const char fl_redis_flush_lua[] =
     "local fcap = tonumber(ARGV[3 + 5 * n])\n"
     "local ocap = tonumber(ARGV[4 + 5 * n])\n"
     "local ncap = tonumber(ARGV[5 + 5 * n])\n"
-    "local i, N = 6 + 5 * n, #ARGV\n"
+    "local quiet = ARGV[6 + 5 * n] ~= '1'\n"
+    "local i, N = 7 + 5 * n, #ARGV\n"
     "local FEW, BULK, TMP, LONG = 2, 16, 'feedline:sink:{tmp}', string.rep('~', 200)\n"
     "local function pub(ch, ev, p)\n"
+    "  if quiet then return end\n"
     "  call('PUBLISH', ch, '{\"event\":\"' .. ev .. '\",\"post_id\":\"' .. p .. '\"}')\n"
     "end\n"
     "while i <= N do\n"

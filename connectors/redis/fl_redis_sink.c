@@ -32,6 +32,7 @@
 typedef struct rsink {
     char host[256];
     int port;
+    int64_t db; /* endpoints.redis_db: a generation kept in another database */
     char *marker;
     redisContext *c; /* NULL while disconnected */
     char flush_sha[48], claim_sha[48];
@@ -130,6 +131,12 @@ static fl_err_t ensure_connected(rsink_t *s)
         return FL_ERR_UNAVAILABLE;
     }
     redisSetTimeout(s->c, io_tv);
+    char why[256];
+    if (fl_sink_store_redis_select(s->c, s->db, why, sizeof(why))) {
+        fl_log_warn(COMPONENT, "redis %s:%d: %s", s->host, s->port, why);
+        disconnect(s);
+        return FL_ERR_UNAVAILABLE;
+    }
     s->connects++;
     fl_err_t err = load_scripts(s);
     if (err)
@@ -235,6 +242,7 @@ static fl_err_t redis_open(const fl_sink_env_t *env, void **state)
     if (!s)
         return FL_ERR_NOMEM;
     fl_err_t err = parse_endpoint(s, env->topo->endpoints.redis);
+    s->db = env->topo->endpoints.redis_db;
     if (!err) {
         size_t len = strlen(env->name) + 32;
         s->marker = malloc(len);
@@ -246,7 +254,8 @@ static fl_err_t redis_open(const fl_sink_env_t *env, void **state)
     }
     s->caps = (fl_redis_caps_t){.feed = env->topo->settings.timeline_cap,
                                 .outbox = env->topo->settings.outbox_cap,
-                                .notif = FL_REDIS_NOTIF_CAP};
+                                .notif = FL_REDIS_NOTIF_CAP,
+                                .publish = env->topo->endpoints.redis_db == 0};
     if (!err)
         err = ensure_connected(s);
     if (err) {

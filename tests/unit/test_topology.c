@@ -143,6 +143,10 @@ static void assert_same(const fl_topology_t *a, const fl_topology_t *b)
     cr_assert_str_eq(a->endpoints.redis, b->endpoints.redis);
     cr_assert_str_eq(a->endpoints.postgres, b->endpoints.postgres);
     cr_assert_str_eq(a->endpoints.api, b->endpoints.api);
+    cr_assert_eq(a->endpoints.redis_db, b->endpoints.redis_db);
+    cr_assert_eq(!a->endpoints.postgres_schema, !b->endpoints.postgres_schema);
+    if (a->endpoints.postgres_schema)
+        cr_assert_str_eq(a->endpoints.postgres_schema, b->endpoints.postgres_schema);
     cr_assert(memcmp(&a->settings, &b->settings, sizeof(a->settings)) == 0, "settings differ");
     cr_assert_eq(a->n_topics, b->n_topics);
     for (size_t i = 0; i < a->n_topics; i++) {
@@ -1772,4 +1776,74 @@ Test(topology, api_env_does_not_bypass_validation)
                  "x.yaml:8:", "unknown key 'leeway' in api.jwt");
     EXPECT_ERROR(API("  jwt:\n    secret: ''\n"), "x.yaml:7:", "api.jwt.secret must not be empty");
     unsetenv("FEEDLINE_JWT_SECRET");
+}
+
+/* ------------------------------------------------------------------ */
+/* A generation's endpoints (feedline replay)                          */
+/* ------------------------------------------------------------------ */
+
+Test(topology, generation_endpoints_load_and_print)
+{
+    fl_topology_t *t = parse_ok("version: 1\napp: t\n"
+                                "endpoints: {kafka: k, redis: r, postgres: p, api: a,\n"
+                                "            redis_db: 3, postgres_schema: feedline_g3}\n"
+                                "topics: [{name: dlq, partitions: 1, kind: dlq}]\n");
+    cr_assert_eq(t->endpoints.redis_db, 3);
+    cr_assert_str_eq(t->endpoints.postgres_schema, "feedline_g3");
+    size_t len;
+    char *text = print_to_string(t, &len);
+    cr_assert(strstr(text, "  redis_db: 3\n") && strstr(text, "  postgres_schema: feedline_g3\n"),
+              "%s", text);
+    free(text);
+    assert_round_trip(t);
+    fl_topology_free(t);
+    /* the live generation's: database 0, no schema, neither printed */
+    t = parse_ok(HEAD "topics: [{name: dlq, partitions: 1, kind: dlq}]\n");
+    cr_assert_eq(t->endpoints.redis_db, 0);
+    cr_assert_null(t->endpoints.postgres_schema);
+    text = print_to_string(t, &len);
+    cr_assert_null(strstr(text, "redis_db"));
+    cr_assert_null(strstr(text, "postgres_schema"));
+    free(text);
+    fl_topology_free(t);
+}
+
+Test(topology, generation_endpoints_are_checked)
+{
+    EXPECT_ERROR("version: 1\napp: t\n"
+                 "endpoints: {kafka: k, redis: r, postgres: p, api: a, redis_db: 1024}\n"
+                 "topics: [{name: dlq, partitions: 1, kind: dlq}]\n",
+                 "x.yaml:3", "redis_db must be 0..1023");
+    /* the schema goes into search_path unquoted: nothing but a plain name */
+    EXPECT_ERROR("version: 1\napp: t\n"
+                 "endpoints: {kafka: k, redis: r, postgres: p, api: a,\n"
+                 "            postgres_schema: \"x; drop table users\"}\n"
+                 "topics: [{name: dlq, partitions: 1, kind: dlq}]\n",
+                 "x.yaml:4", "postgres_schema must be a lower-case name");
+    EXPECT_ERROR("version: 1\napp: t\n"
+                 "endpoints: {kafka: k, redis: r, postgres: p, api: a, postgres_schema: Gen}\n"
+                 "topics: [{name: dlq, partitions: 1, kind: dlq}]\n",
+                 "x.yaml:3", "postgres_schema must be a lower-case name");
+}
+
+Test(topology, write_keeps_the_secret_print_does_not)
+{
+    fl_topology_t *t = parse_ok(HEAD "topics: [{name: dlq, partitions: 1, kind: dlq}]\n"
+                                     "api: {jwt: {secret: 0123456789abcdef0123456789abcdef-x}}\n");
+    char *buf = NULL;
+    size_t len;
+    FILE *f = open_memstream(&buf, &len);
+    fl_topology_write(t, f);
+    fclose(f);
+    cr_assert(strstr(buf, "0123456789abcdef0123456789abcdef-x"), "%s", buf);
+    char err[512] = "";
+    fl_topology_t *again = fl_topology_parse(buf, len, "written.yaml", err, sizeof(err));
+    cr_assert_not_null(again, "%s", err);
+    cr_assert_str_eq(again->api.jwt_secret, t->api.jwt_secret);
+    fl_topology_free(again);
+    free(buf);
+    char *text = print_to_string(t, &len);
+    cr_assert_null(strstr(text, "0123456789abcdef0123456789abcdef-x"));
+    free(text);
+    fl_topology_free(t);
 }
