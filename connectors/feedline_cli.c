@@ -260,12 +260,19 @@ static void tail_event(fl_cli_t *cli, const rd_kafka_message_t *m, json_t *o)
 
 static json_t *tail_record_json(fl_cli_t *cli, const rd_kafka_message_t *m)
 {
-    const char *topic = rd_kafka_topic_name(m->rkt);
-    const fl_topic_t *tp = fl_topology_topic(cli->topo, topic);
+    const char *kafka = rd_kafka_topic_name(m->rkt), *topic = kafka;
+    const fl_topic_t *tp = NULL;
     json_t *o = json_object();
     char err[512];
 
-    json_object_set_new(o, "topic", json_string(topic));
+    /* the topology's name of the topic (its name in Kafka may carry a
+     * generation's prefix), which says how to decode it */
+    for (size_t i = 0; i < cli->topo->n_topics; i++)
+        if (!strcmp(cli->topo->topics[i].kafka, kafka))
+            tp = &cli->topo->topics[i];
+    if (tp)
+        topic = tp->name;
+    json_object_set_new(o, "topic", json_string(kafka));
     json_object_set_new(o, "partition", json_integer(m->partition));
     json_object_set_new(o, "offset", json_integer(m->offset));
     json_object_set_new(o, "timestamp", json_integer(rd_kafka_message_timestamp(m, NULL)));
@@ -346,9 +353,10 @@ static int cmd_tail(fl_cli_t *cli, int argc, char **argv)
     }
     if (optind != argc - 1)
         return usage_error("tail", "%s", "expected exactly one TOPIC");
-    const char *topic = argv[optind];
     if (cli_topology(cli) || cli_codec(cli))
         return 1;
+    /* a topology topic by its name there (a generation's prefix applied) */
+    const char *topic = fl_topology_kafka_name(cli->topo, argv[optind]);
 
     rk = fl_kafka_consumer_new(cli->topo->endpoints.kafka, NULL, err, sizeof(err));
     if (!rk || fl_kafka_wait_ready(rk, 30000, err, sizeof(err)) ||

@@ -175,7 +175,8 @@ fl_err_t fl_inspect_load_timelines(const fl_topology_t *topo, int64_t user, fl_k
     tpl = rd_kafka_topic_partition_list_new(cl->partitions);
     for (int32_t p = 0; p < cl->partitions; p++)
         if (!user || p == fl_partition_for_id(user, cl->partitions)) {
-            rd_kafka_topic_partition_list_add(tpl, cl->name, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+            rd_kafka_topic_partition_list_add(tpl, cl->kafka, p)->offset =
+                RD_KAFKA_OFFSET_BEGINNING;
             parts++;
         }
     rd_kafka_assign(rk, tpl);

@@ -46,25 +46,26 @@ fl_err_t fl_kafka_create_topics(rd_kafka_t *rk, const fl_topology_t *t, FILE *re
         const fl_topic_t *tp = &t->topics[i];
         int existing = -1;
         for (int j = 0; j < md->topic_cnt; j++)
-            if (!strcmp(md->topics[j].topic, tp->name) && !md->topics[j].err)
+            if (!strcmp(md->topics[j].topic, tp->kafka) && !md->topics[j].err)
                 existing = md->topics[j].partition_cnt;
         if (existing >= 0) {
             if (existing != tp->partitions) {
                 snprintf(errstr, errstr_size,
-                         "topic %s exists with %d partitions, the topology says %d", tp->name,
+                         "topic %s exists with %d partitions, the topology says %d", tp->kafka,
                          existing, tp->partitions);
                 ret = FL_ERR_CONFIG;
                 goto out;
             }
             if (report)
-                fprintf(report, "topic %-40s exists  (%d partitions, %s)\n", tp->name, existing,
+                fprintf(report, "topic %-40s exists  (%d partitions, %s)\n", tp->kafka, existing,
                         fl_topic_kind_str(tp->kind));
             continue;
         }
         char e[256];
-        rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(tp->name, tp->partitions, -1, e, sizeof(e));
+        rd_kafka_NewTopic_t *nt =
+            rd_kafka_NewTopic_new(tp->kafka, tp->partitions, -1, e, sizeof(e));
         if (!nt) {
-            snprintf(errstr, errstr_size, "topic %s: %s", tp->name, e);
+            snprintf(errstr, errstr_size, "topic %s: %s", tp->kafka, e);
             ret = FL_ERR_CONFIG;
             goto out;
         }
@@ -93,7 +94,10 @@ fl_err_t fl_kafka_create_topics(rd_kafka_t *rk, const fl_topology_t *t, FILE *re
     for (size_t i = 0; i < n_res; i++) {
         rd_kafka_resp_err_t terr = rd_kafka_topic_result_error(res[i]);
         const char *name = rd_kafka_topic_result_name(res[i]);
-        const fl_topic_t *tp = fl_topology_topic(t, name);
+        const fl_topic_t *tp = NULL;
+        for (size_t k = 0; k < t->n_topics; k++)
+            if (!strcmp(t->topics[k].kafka, name))
+                tp = &t->topics[k];
         if (terr && terr != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
             snprintf(errstr, errstr_size, "creating topic %s: %s", name,
                      rd_kafka_topic_result_error_string(res[i]));

@@ -43,6 +43,7 @@ fl_lag_part_t *fl_lag_parts(const fl_topology_t *t, char *const *inputs, size_t 
         const fl_topic_t *tp = fl_topology_topic(t, inputs[i]);
         for (int32_t p = 0; tp && p < tp->partitions; p++)
             parts[k++] = (fl_lag_part_t){.topic = tp->name,
+                                         .kafka = tp->kafka,
                                          .partition = p,
                                          .pos = FL_LAG_NONE,
                                          .end = -1,
@@ -124,7 +125,7 @@ fl_err_t fl_lag_ready(fl_lag_t *l, int timeout_ms, char *errstr, size_t errstr_s
 static fl_lag_part_t *find(fl_lag_part_t *parts, size_t n, const char *topic, int32_t partition)
 {
     for (size_t i = 0; i < n; i++)
-        if (parts[i].partition == partition && !strcmp(parts[i].topic, topic))
+        if (parts[i].partition == partition && !strcmp(parts[i].kafka, topic))
             return &parts[i];
     return NULL;
 }
@@ -144,7 +145,7 @@ static fl_err_t group_round(fl_lag_t *l, const char *group, fl_lag_part_t *parts
     char buf[256];
 
     for (size_t i = 0; i < n; i++)
-        rd_kafka_topic_partition_list_add(tpl, parts[i].topic, parts[i].partition);
+        rd_kafka_topic_partition_list_add(tpl, parts[i].kafka, parts[i].partition);
     rd_kafka_ListConsumerGroupOffsets_t *req = rd_kafka_ListConsumerGroupOffsets_new(group, tpl);
     rd_kafka_AdminOptions_set_request_timeout(opt, timeout_ms, buf, sizeof(buf));
     if ((e = rd_kafka_AdminOptions_set_require_stable_offsets(opt, 1)))
@@ -229,9 +230,9 @@ static bool query_end(fl_lag_t *l, fl_lag_part_t *p, int timeout_ms, int64_t *fr
 {
     int64_t lo = -1, hi = -1;
     rd_kafka_resp_err_t err =
-        rd_kafka_query_watermark_offsets(l->rk, p->topic, p->partition, &lo, &hi, timeout_ms);
+        rd_kafka_query_watermark_offsets(l->rk, p->kafka, p->partition, &lo, &hi, timeout_ms);
     if (err) {
-        snprintf(errstr, errstr_size, "end of %s [%d]: %s", p->topic, (int)p->partition,
+        snprintf(errstr, errstr_size, "end of %s [%d]: %s", p->kafka, (int)p->partition,
                  rd_kafka_err2str(err));
         return false;
     }
@@ -272,7 +273,7 @@ fl_err_t fl_lag_measure(fl_lag_t *l, fl_lag_part_t *parts, size_t n, int timeout
         if (from[i] >= parts[i].end) {
             settle(&parts[i], parts[i].end);
         } else {
-            rd_kafka_topic_partition_list_add(tpl, parts[i].topic, parts[i].partition)->offset =
+            rd_kafka_topic_partition_list_add(tpl, parts[i].kafka, parts[i].partition)->offset =
                 from[i];
             pending++;
         }
@@ -303,7 +304,7 @@ fl_err_t fl_lag_measure(fl_lag_t *l, fl_lag_part_t *parts, size_t n, int timeout
             settle(p, m->err ? p->end : m->offset);
             pending--;
             rd_kafka_topic_partition_list_t *one = rd_kafka_topic_partition_list_new(1);
-            rd_kafka_topic_partition_list_add(one, p->topic, p->partition);
+            rd_kafka_topic_partition_list_add(one, p->kafka, p->partition);
             rd_kafka_pause_partitions(l->rk, one);
             rd_kafka_topic_partition_list_destroy(one);
         }

@@ -37,7 +37,8 @@
 #define FL_LAG_NONE (-1)
 
 typedef struct fl_lag_part {
-    const char *topic; /* borrowed from the topology */
+    const char *topic; /* borrowed from the topology: its name there */
+    const char *kafka; /* its name in Kafka (a generation's prefix applied) */
     int32_t partition;
     int64_t pos;   /* in: the next offset the program reads, or FL_LAG_NONE */
     int64_t end;   /* out: the last stable offset */

@@ -11,6 +11,7 @@
  */
 #include "fl_replay.h"
 
+#include "fl_kafka_admin.h"
 #include "fl_lag.h"
 #include "fl_sink_store.h"
 
@@ -34,6 +35,7 @@
 #include <unistd.h>
 
 #define MEASURE_MS   10000
+#define CAUGHT_UP_MS 5000
 #define STOP_WAIT_S  60
 #define MAX_PROGRAMS 32
 
@@ -187,6 +189,35 @@ static char *gen_name(const char *name, int n)
     return asprintf(&out, "g%d.%s", n, base) < 0 ? NULL : out;
 }
 
+/* The stores' generation: every topic but the inputs under "gN." in Kafka
+ * (topic_prefix: the programs keep the topology's names), every
+ * processor's group "gN.<group>". */
+static int derive_stores(fl_topology_t *t, int n)
+{
+    free(t->topic_prefix);
+    if (asprintf(&t->topic_prefix, "g%d.", n) < 0) {
+        t->topic_prefix = NULL;
+        return -1;
+    }
+    for (size_t i = 0; i < t->n_topics; i++) {
+        fl_topic_t *tp = &t->topics[i];
+        free(tp->kafka);
+        if (asprintf(&tp->kafka, "%s%s", tp->kind == FL_TOPIC_INPUT ? "" : t->topic_prefix,
+                     tp->name) < 0) {
+            tp->kafka = NULL;
+            return -1;
+        }
+    }
+    for (size_t k = 0; k < t->n_processors; k++) {
+        char *g = gen_name(t->processors[k].group, n);
+        if (!g)
+            return -1;
+        free(t->processors[k].group);
+        t->processors[k].group = g;
+    }
+    return 0;
+}
+
 static int derive_sink(fl_topology_t *t, fl_sink_cfg_t *s, int n, int64_t redis_db)
 {
     char *g = gen_name(s->group, n);
@@ -254,6 +285,16 @@ typedef struct run {
     bool tty;
     volatile sig_atomic_t *stop;
 } run_t;
+
+static bool reads_inputs_only(const fl_topology_t *t, const fl_processor_t *p)
+{
+    for (size_t i = 0; i < p->n_inputs; i++) {
+        const fl_topic_t *tp = fl_topology_topic(t, p->inputs[i]);
+        if (!tp || tp->kind != FL_TOPIC_INPUT)
+            return false;
+    }
+    return true;
+}
 
 static int add_prog(run_t *r, const char *name, const fl_processor_t *p, const fl_sink_cfg_t *s,
                     int stage)
@@ -442,7 +483,7 @@ static void fmt_n(char *out, size_t size, int64_t v)
 static int run_stage(run_t *r, int s, int64_t deadline_ms)
 {
     stage_t *st = &r->stages[s];
-    int64_t last_print = 0, prev_rec = 0, prev_ms = 0;
+    int64_t last_print = 0, prev_rec = 0, prev_ms = 0, below_since = 0;
     double rate = 0;
     st->start_ms = now_ms();
     for (size_t i = 0; i < r->n_progs; i++)
@@ -473,7 +514,13 @@ static int run_stage(run_t *r, int s, int64_t deadline_ms)
                         : (rec - prev_rec) * 1000.0 / (t - prev_ms);
         prev_rec = rec;
         prev_ms = t;
-        bool done = lag <= r->caught_up;
+        /* caught up: no lag, or (inputs that keep growing) at most
+         * --caught-up records for CAUGHT_UP_MS */
+        if (lag > r->caught_up)
+            below_since = 0;
+        else if (!below_since)
+            below_since = t;
+        bool done = lag == 0 || (below_since && t - below_since >= CAUGHT_UP_MS);
         if (r->tty || done || t - last_print >= 10000) {
             char a[32], b[32];
             fmt_n(a, sizeof(a), rec);
@@ -499,6 +546,51 @@ static int run_stage(run_t *r, int s, int64_t deadline_ms)
             return -1;
         }
     }
+}
+
+/* Fails when a topic or group of the new generation already holds
+ * something: a folder deleted while Kafka kept its topics must not feed a
+ * new build. */
+static int check_fresh(run_t *r, char *err, size_t err_size)
+{
+    for (size_t i = 0; i < r->n_progs; i++) {
+        prog_t *g = &r->progs[i];
+        if (!g->proc || fl_lag_group_positions(r->lag, g->proc->group, g->parts, g->n_parts,
+                                               MEASURE_MS, err, err_size))
+            continue;
+        for (size_t k = 0; k < g->n_parts; k++)
+            if (g->parts[k].pos != FL_LAG_NONE) {
+                set_err(err, err_size,
+                        "consumer group %s already has offsets (an earlier generation %d?); "
+                        "delete it or use another --dir",
+                        g->proc->group, r->gen);
+                return -1;
+            }
+    }
+    for (size_t i = 0; i < r->t->n_topics; i++) {
+        if (r->t->topics[i].kind == FL_TOPIC_INPUT)
+            continue;
+        char *names[] = {r->t->topics[i].name};
+        size_t n;
+        fl_lag_part_t *p = fl_lag_parts(r->t, names, 1, &n);
+        int rc = p ? -1 : -2;
+        /* a topic just created answers once its partitions have leaders */
+        for (int attempt = 0; rc == -1 && attempt < 40; attempt++)
+            if ((rc = fl_lag_measure(r->lag, p, n, MEASURE_MS, err, err_size) ? -1 : 0))
+                usleep(250000);
+        for (size_t k = 0; !rc && k < n; k++)
+            if (p[k].end > 0) {
+                set_err(err, err_size,
+                        "topic %s already holds records (an earlier generation %d?); delete it "
+                        "or use another --dir",
+                        p[k].kafka, r->gen);
+                rc = -1;
+            }
+        free(p);
+        if (rc)
+            return -1;
+    }
+    return 0;
 }
 
 /* An empty Redis database and PostgreSQL schema for the new generation. */
@@ -692,14 +784,10 @@ int fl_replay_cmd(const fl_topology_t *topo, const char *topo_path, volatile sig
         fl_topology_free(t);
         return replay_usage("%s", "name what to rebuild, or --all");
     }
-    if (procs || all) {
-        /* The processors address their output topics by name (fl_topics.h):
-         * a generation of stores needs topic names of its own first. */
-        fprintf(stderr, "feedline replay: rebuilding the stores (processors) into a new generation "
-                        "is not built yet; name the projections: redis, postgres\n");
-        fl_topology_free(t);
-        return 2;
-    }
+    /* the projections read the stores' changelogs: new stores, new projections */
+    procs = procs || all;
+    redis = redis || procs;
+    pg = pg || procs;
 
     int newest = gen_newest(dir, false), gen = (newest > live ? newest : live) + 1;
     int64_t db = redis ? free_redis_db(dir, topo_path, newest) : t->endpoints.redis_db;
@@ -708,6 +796,8 @@ int fl_replay_cmd(const fl_topology_t *topo, const char *topo_path, volatile sig
         goto out_t;
     }
     set_err(err, sizeof(err), "out of memory");
+    if (procs && derive_stores(t, gen))
+        goto fail;
     for (size_t k = 0; k < t->n_sinks; k++) {
         bool mine = t->sinks[k].destination == FL_SINK_REDIS ? redis : pg;
         if (mine && derive_sink(t, &t->sinks[k], gen, db))
@@ -732,7 +822,12 @@ int fl_replay_cmd(const fl_topology_t *topo, const char *topo_path, volatile sig
     snprintf(r.bindir, sizeof(r.bindir), "%s", dirname(self));
     gen_path(r.topo_path, sizeof(r.topo_path), dir, gen, "topology.yaml");
     gen_path(r.state, sizeof(r.state), dir, gen, "state");
-    {
+    if (procs) {
+        if (mkdir(r.state, 0755) && errno != EEXIST) {
+            set_err(err, sizeof(err), "cannot create %s: %s", r.state, strerror(errno));
+            goto fail;
+        }
+    } else {
         /* the stores stay those of the live generation */
         char live_state[PATH_MAX], real[PATH_MAX];
         gen_path(live_state, sizeof(live_state), dir, live, "state");
@@ -741,15 +836,33 @@ int fl_replay_cmd(const fl_topology_t *topo, const char *topo_path, volatile sig
             goto fail;
         }
     }
-    /* a stage per sink */
+    /* stages: the processors that read input topics only, the processors
+     * after them, then a stage per sink */
     int s0 = 0;
+    if (procs) {
+        for (size_t k = 0; k < t->n_processors; k++)
+            if (add_prog(&r, t->processors[k].name, &t->processors[k], NULL,
+                         reads_inputs_only(t, &t->processors[k]) ? 0 : 1))
+                goto nomem;
+        s0 = r.n_stages;
+    }
     for (size_t k = 0; k < t->n_sinks; k++) {
         bool mine = t->sinks[k].destination == FL_SINK_REDIS ? redis : pg;
         if (mine && add_prog(&r, t->sinks[k].name, NULL, &t->sinks[k], s0++))
             goto nomem;
     }
+    if (procs) {
+        rd_kafka_t *rk = fl_kafka_admin_new(t->endpoints.kafka, err, sizeof(err));
+        fl_err_t e =
+            rk ? fl_kafka_create_topics(rk, t, NULL, err, sizeof(err)) : FL_ERR_UNAVAILABLE;
+        if (rk)
+            rd_kafka_destroy(rk);
+        if (e)
+            goto fail_run;
+    }
     if (!(r.lag = fl_lag_new(t->endpoints.kafka, true, err, sizeof(err))) ||
         fl_lag_ready(r.lag, MEASURE_MS, err, sizeof(err)) ||
+        (procs && check_fresh(&r, err, sizeof(err))) ||
         fresh_destinations(t, redis, pg, err, sizeof(err)))
         goto fail_run;
 
@@ -759,7 +872,7 @@ int fl_replay_cmd(const fl_topology_t *topo, const char *topo_path, volatile sig
     fprintf(
         stderr,
         "replay: generation %d beside live generation %d, %s input events, %d stages (%s%s%s)\n",
-        gen, live, ev, r.n_stages, "", redis ? "redis" : "",
+        gen, live, ev, r.n_stages, procs ? "stores, " : "", redis ? "redis" : "",
         pg ? redis ? ", postgres" : "postgres" : "");
     for (int s = 0; s < r.n_stages; s++)
         if (run_stage(&r, s, timeout_s ? t0 + timeout_s * 1000 : 0)) {

@@ -4,9 +4,10 @@
  * live one, and switching the live generation.
  *
  * A generation is a folder DIR/gN holding topology.yaml (the topology of
- * generation N: its sinks' own consumer groups "gN.<group>",
- * endpoints.redis_db and endpoints.postgres_schema naming where its
- * projections are kept) and state/ (a link to the stores it shares with
+ * generation N: topic_prefix "gN." for the topics its processors write,
+ * its own consumer groups "gN.<group>", endpoints.redis_db and
+ * endpoints.postgres_schema naming where its projections are kept) and
+ * state/ (its processors' stores, or a link to the stores it shares with
  * the generation it came from). DIR/live links the live generation; with
  * no link the live generation is 0, the topology the command was given.
  * The live generation's projections are always in Redis database 0 and in
@@ -23,22 +24,27 @@
 #include <signal.h>
 
 #define FL_REPLAY_USAGE                                                                            \
-    "replay NAME... [--dir DIR] [--state-dir DIR] [--switch] [--caught-up N]\n"                    \
+    "replay --all|NAME... [--dir DIR] [--state-dir DIR] [--switch] [--caught-up N]\n"              \
     "               [--timeout SECONDS]"
 #define FL_REPLAY_HELP                                                                             \
-    "Rebuilds projections from the topics into a new generation while the live one\n"              \
-    "keeps serving: NAME is a sink, redis or postgres (or the sink's name in the\n"                \
-    "topology). The new generation has consumer groups of its own (gN.<group>), a\n"               \
-    "Redis database of its own (where its sink publishes nothing) and a PostgreSQL\n"              \
-    "schema feedline_gN; it reads the live generation's topics and shares its\n"                   \
-    "stores. The sinks run one after the other (the binaries beside this one, logs\n"              \
-    "in DIR/gN/logs), each with a progress line, until caught up (lag at most\n"                   \
-    "--caught-up records, 1000); then they stop and each stage's time and rate are\n"              \
-    "printed (and kept in DIR/gN/replay.json). The new generation stays beside the\n"              \
-    "live one, for `feedline --topology DIR/gN/topology.yaml verify --against\n"                   \
+    "Rebuilds stores and projections from the topics into a new generation N while\n"              \
+    "the live one keeps serving. NAME is a processor or a store (then every store is\n"            \
+    "rebuilt, and both projections after them, as they read the stores'\n"                         \
+    "changelogs), or a sink: redis or postgres (that projection alone, from the live\n"            \
+    "generation's topics and stores); --all is everything. A generation of stores\n"               \
+    "has its own topics in Kafka (every topic but the inputs under the prefix gN.,\n"              \
+    "topic_prefix in its topology) and store folders (DIR/gN/state); every rebuilt\n"              \
+    "program has its own consumer group (gN.<group>); the projections a Redis\n"                   \
+    "database of their own (where the sink publishes nothing) and a PostgreSQL\n"                  \
+    "schema feedline_gN. The programs (the binaries beside this one, logs in\n"                    \
+    "DIR/gN/logs) run in stages: the processors that read input topics only, the\n"                \
+    "processors after them, then each sink; each stage with a progress line until\n"               \
+    "caught up (lag 0, or at most --caught-up records, 1000, for 5 s while the\n"                  \
+    "inputs grow). Then they stop, and each stage's time and rate are printed (and\n"              \
+    "kept in DIR/gN/replay.json). The new generation stays beside the live one, for\n"             \
+    "`feedline --topology DIR/gN/topology.yaml verify --against\n"                                 \
     "DIR/live/topology.yaml`; --switch makes it live at once (`feedline generations\n"             \
-    "switch`). Rebuilding the stores (processors, --all) into a generation is not\n"               \
-    "built yet: their topics would need names of their own.\n"                                     \
+    "switch`: stop the live generation's processors and sinks first).\n"                           \
     "DIR is $FEEDLINE_GENERATIONS or .generations; --state-dir is generation 0's\n"                \
     "stores (default $FEEDLINE_STATE_DIR or .state).\n"                                            \
     "Exit status: 0 built (and switched), 1 failure, 2 usage.\n"

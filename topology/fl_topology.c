@@ -29,8 +29,47 @@
 #define FL_TOPO_DEFAULT_PATH "topology/feedline.yaml"
 #define FL_TOPO_MAX_FILE     (16u * 1024u * 1024u)
 
-static const char *const top_keys[] = {"version", "app",        "endpoints", "settings", "topics",
-                                       "stores",  "processors", "sinks",     "api",      NULL};
+static const char *const top_keys[] = {"version", "app",    "topic_prefix", "endpoints", "settings",
+                                       "topics",  "stores", "processors",   "sinks",     "api",
+                                       NULL};
+
+/* topic_prefix: characters Kafka takes in a topic name, at most 32. */
+static int read_prefix(ctx_t *c, fl_topology_t *t, const node_t *v, int line)
+{
+    if (fl__get_str(c, v, "topic_prefix", &t->topic_prefix) < 0)
+        return -1;
+    size_t len = strlen(t->topic_prefix);
+    bool ok = len >= 1 && len <= 32;
+    for (const char *p = t->topic_prefix; ok && *p; p++)
+        ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+             *p == '.' || *p == '_' || *p == '-';
+    if (!ok) {
+        fl__fail(c, line, "topic_prefix must be 1 to 32 of [A-Za-z0-9._-]");
+        return -1;
+    }
+    return 0;
+}
+
+/* Every topic's name in Kafka, once the topics and the prefix are read. */
+static int kafka_names(ctx_t *c, fl_topology_t *t)
+{
+    for (size_t i = 0; i < t->n_topics; i++) {
+        fl_topic_t *tp = &t->topics[i];
+        const char *pre = tp->kind == FL_TOPIC_INPUT || !t->topic_prefix ? "" : t->topic_prefix;
+        if (asprintf(&tp->kafka, "%s%s", pre, tp->name) < 0) {
+            tp->kafka = NULL;
+            fl__fail(c, 0, "out of memory");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+const char *fl_topology_kafka_name(const fl_topology_t *t, const char *name)
+{
+    const fl_topic_t *tp = fl_topology_topic(t, name);
+    return tp ? tp->kafka : name;
+}
 
 /* A PostgreSQL schema name feedline may put in search_path unquoted. */
 static bool schema_name_ok(const char *s)
@@ -229,6 +268,8 @@ static int read_topology(ctx_t *c, fl_topology_t *t, const node_t *root)
     if (!(v = fl__need(c, root, "app", root->line, "the top level")) ||
         fl__get_str(c, v, "app", &t->app) < 0)
         return -1;
+    if ((v = fl__map_get(root, "topic_prefix", &line)) && read_prefix(c, t, v, line) < 0)
+        return -1;
     if (!(v = fl__need(c, root, "endpoints", root->line, "the top level")))
         return -1;
     fl__map_get(root, "endpoints", &line);
@@ -240,7 +281,7 @@ static int read_topology(ctx_t *c, fl_topology_t *t, const node_t *root)
     if (!(v = fl__need(c, root, "topics", root->line, "the top level")))
         return -1;
     fl__map_get(root, "topics", &line);
-    if (fl__read_topics(c, t, v, line) < 0)
+    if (fl__read_topics(c, t, v, line) < 0 || kafka_names(c, t) < 0)
         return -1;
     if ((v = fl__map_get(root, "stores", NULL)) && fl__read_stores(c, t, v) < 0)
         return -1;
@@ -478,6 +519,10 @@ static void print_topology(const fl_topology_t *t, FILE *out, bool secrets)
     fputs("# feedline topology as loaded, environment overrides applied\n", out);
     fputs("version: 1\napp: ", out);
     fl__print_str(out, t->app);
+    if (t->topic_prefix) {
+        fputs("\ntopic_prefix: ", out);
+        fl__print_str(out, t->topic_prefix);
+    }
     fputs("\n\nendpoints:\n", out);
     for (size_t i = 0; i < 4; i++) {
         fprintf(out, "  %s: ", ep_keys[i]);
@@ -560,8 +605,10 @@ void fl_topology_free(fl_topology_t *t)
 {
     if (!t)
         return;
-    for (size_t i = 0; i < t->n_topics; i++)
+    for (size_t i = 0; i < t->n_topics; i++) {
         free(t->topics[i].name);
+        free(t->topics[i].kafka);
+    }
     free(t->topics);
     for (size_t i = 0; i < t->n_stores; i++) {
         free(t->stores[i].name);
@@ -591,6 +638,7 @@ void fl_topology_free(fl_topology_t *t)
     free(t->endpoints.api);
     fl__api_free(&t->api);
     free(t->app);
+    free(t->topic_prefix);
     free(t->path);
     free(t);
 }

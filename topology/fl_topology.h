@@ -29,7 +29,10 @@ typedef enum fl_topic_kind {
 } fl_topic_kind_t;
 
 typedef struct fl_topic {
-    char *name;
+    char *name; /* as the topology and the programs' logic name it */
+    /* the topic's name in Kafka: topic_prefix + name for feedline's own
+     * kinds (internal, changelog, dlq), name itself for inputs */
+    char *kafka;
     int partitions; /* 1..1024 */
     fl_topic_kind_t kind;
     int line; /* line in the file where the entry starts */
@@ -163,6 +166,9 @@ typedef struct fl_api_cfg {
 typedef struct fl_topology {
     char *path; /* file name used in messages */
     char *app;
+    /* put before the name in Kafka of every topic but the inputs (a
+     * generation of stores, feedline replay: "g3."); NULL = none */
+    char *topic_prefix;
     fl_endpoints_t endpoints;
     fl_settings_t settings;
     fl_topic_t *topics;
@@ -192,6 +198,10 @@ const fl_topic_t *fl_topology_topic(const fl_topology_t *t, const char *name);
 const fl_store_def_t *fl_topology_store(const fl_topology_t *t, const char *name);
 const fl_processor_t *fl_topology_processor(const fl_topology_t *t, const char *name);
 const fl_sink_cfg_t *fl_topology_sink(const fl_topology_t *t, const char *name);
+
+/* The name in Kafka of topology topic `name`, or name itself when the
+ * topology has no such topic. Borrowed. */
+const char *fl_topology_kafka_name(const fl_topology_t *t, const char *name);
 
 /* The path feedline uses when none is given: $FEEDLINE_TOPOLOGY, else
  * topology/feedline.yaml relative to the working directory. Static storage. */

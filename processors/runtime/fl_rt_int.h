@@ -61,6 +61,11 @@
  * within transaction.timeout.ms (15 s) however much the merge holds. */
 #define FL_RT_MAX_PROCESS_MS 2000
 
+/* The name in Kafka of a topology topic (a generation's prefix applied,
+ * fl_topology_kafka_name): every librdkafka call takes this one, the
+ * processors' and sinks' logic the topology's name. */
+#define RT_KAFKA(rt, name) fl_topology_kafka_name((rt)->topo, (name))
+
 typedef struct rt_opts {
     const char *topology_path;
     const char *schemas_dir;

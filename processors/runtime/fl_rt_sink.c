@@ -144,8 +144,8 @@ static void seek_to_positions(rt_t *rt)
         for (int32_t p = 0; p < rt->n_partitions; p++) {
             int64_t pos = s->pos[ix(rt, i, p)];
             if (pos != RT_SINK_NOT_ASSIGNED)
-                rd_kafka_topic_partition_list_add(tpl, rt->proc->inputs[i], p)->offset =
-                    pos >= 0 ? pos : RD_KAFKA_OFFSET_BEGINNING;
+                rd_kafka_topic_partition_list_add(tpl, RT_KAFKA(rt, rt->proc->inputs[i]), p)
+                    ->offset = pos >= 0 ? pos : RD_KAFKA_OFFSET_BEGINNING;
         }
     if (tpl->cnt) {
         rd_kafka_error_t *err = rd_kafka_seek_partitions(rt->consumer, tpl, 10000);

@@ -193,7 +193,7 @@ rt_task_t *fl__rt_task_open(rt_t *rt, int32_t partition, const int64_t *committe
     for (size_t i = 0; i < rt->proc->n_inputs; i++) {
         int64_t lo = -1, hi = -1;
         rd_kafka_resp_err_t kerr = rd_kafka_query_watermark_offsets(
-            rt->consumer, rt->proc->inputs[i], partition, &lo, &hi, 10000);
+            rt->consumer, RT_KAFKA(rt, rt->proc->inputs[i]), partition, &lo, &hi, 10000);
         t->input_end[i] = kerr ? -1 : hi;
         fl_merge_set_end(t->merge, i, t->input_end[i]);
         if (kerr)
@@ -226,8 +226,8 @@ rt_task_t *fl__rt_task_open(rt_t *rt, int32_t partition, const int64_t *committe
         /* Right after the topics were created a partition may have no
          * leader yet: a retriable error is asked again, with backoff. */
         for (int attempt = 1;; attempt++) {
-            kerr = rd_kafka_query_watermark_offsets(rt->consumer, changelog, partition, &lo, &hi,
-                                                    10000);
+            kerr = rd_kafka_query_watermark_offsets(rt->consumer, RT_KAFKA(rt, changelog),
+                                                    partition, &lo, &hi, 10000);
             if (!kerr || !fl_err_retriable(fl_kafka_err(kerr)) || attempt == 10 || *rt->stop)
                 break;
             fl_log_warn("runtime", "watermarks of %s [%d] (attempt %d): %s; retrying", changelog,
@@ -342,7 +342,7 @@ static fl_err_t restore_begin(rt_t *rt, rt_task_t *t, size_t s)
     t->rs_applied = 0;
     rd_kafka_topic_partition_list_t *tpl = rd_kafka_topic_partition_list_new(1);
     /* Below the log start (compacted or truncated): from the start. */
-    rd_kafka_topic_partition_list_add(tpl, changelog, t->partition)->offset =
+    rd_kafka_topic_partition_list_add(tpl, RT_KAFKA(rt, changelog), t->partition)->offset =
         pos > 0 ? pos : RD_KAFKA_OFFSET_BEGINNING;
     rd_kafka_resp_err_t kerr = rd_kafka_assign(t->rs_consumer, tpl);
     rd_kafka_topic_partition_list_destroy(tpl);

@@ -56,8 +56,9 @@ fl_err_t fl__rt_begin(rt_t *rt)
 /* The producer's handle for topic, created on first use and kept; with
  * the table full, a handle the caller destroys (*owned). NULL when
  * librdkafka refuses the topic. */
-static rd_kafka_topic_t *rt_topic(rt_t *rt, const char *topic, bool *owned)
+static rd_kafka_topic_t *rt_topic(rt_t *rt, const char *name, bool *owned)
 {
+    const char *topic = RT_KAFKA(rt, name);
     *owned = false;
     for (int i = 0; i < rt->n_rkts; i++)
         if (strcmp(rd_kafka_topic_name(rt->rkts[i]), topic) == 0)
@@ -219,7 +220,7 @@ static void rewind_tasks(rt_t *rt)
                 rt->fatal = true;
             }
             fl_merge_set_position(t->merge, i, found ? off : -1);
-            rd_kafka_topic_partition_list_add(tpl, rt->proc->inputs[i], p)->offset =
+            rd_kafka_topic_partition_list_add(tpl, RT_KAFKA(rt, rt->proc->inputs[i]), p)->offset =
                 found ? off : RD_KAFKA_OFFSET_BEGINNING;
         }
         t->dirty = false;
@@ -258,8 +259,8 @@ static rd_kafka_topic_partition_list_t *batch_offsets(rt_t *rt)
         rt_task_t *t = rt->tasks[p];
         for (size_t i = 0; t && t->dirty && i < rt->proc->n_inputs; i++)
             if (fl_merge_position(t->merge, i) >= 0)
-                rd_kafka_topic_partition_list_add(tpl, rt->proc->inputs[i], p)->offset =
-                    fl_merge_position(t->merge, i);
+                rd_kafka_topic_partition_list_add(tpl, RT_KAFKA(rt, rt->proc->inputs[i]), p)
+                    ->offset = fl_merge_position(t->merge, i);
     }
     return tpl;
 }

@@ -58,8 +58,11 @@ int64_t fl__rt_now_ms(void)
 
 int fl__rt_input_index(const rt_t *rt, const char *topic)
 {
+    /* the topology's name or the name in Kafka: inputs of a generation
+     * with a topic prefix are found by either */
     for (size_t i = 0; i < rt->proc->n_inputs; i++)
-        if (!strcmp(rt->proc->inputs[i], topic))
+        if (!strcmp(rt->proc->inputs[i], topic) ||
+            !strcmp(RT_KAFKA(rt, rt->proc->inputs[i]), topic))
             return (int)i;
     return -1;
 }
@@ -91,7 +94,7 @@ static void pause_task(rt_t *rt, rt_task_t *t, bool pause)
 {
     rd_kafka_topic_partition_list_t *tpl = rd_kafka_topic_partition_list_new(4);
     for (size_t i = 0; i < rt->proc->n_inputs; i++)
-        rd_kafka_topic_partition_list_add(tpl, rt->proc->inputs[i], t->partition);
+        rd_kafka_topic_partition_list_add(tpl, RT_KAFKA(rt, rt->proc->inputs[i]), t->partition);
     rd_kafka_resp_err_t kerr = pause ? rd_kafka_pause_partitions(rt->consumer, tpl)
                                      : rd_kafka_resume_partitions(rt->consumer, tpl);
     if (kerr)
@@ -224,8 +227,8 @@ static void restore_tasks(rt_t *rt)
         for (size_t i = 0; i < rt->proc->n_inputs; i++) {
             int64_t pos = fl_merge_position(t->merge, i);
             if (pos != t->assigned_at[i])
-                rd_kafka_topic_partition_list_add(tpl, rt->proc->inputs[i], p)->offset =
-                    pos >= 0 ? pos : RD_KAFKA_OFFSET_BEGINNING;
+                rd_kafka_topic_partition_list_add(tpl, RT_KAFKA(rt, rt->proc->inputs[i]), p)
+                    ->offset = pos >= 0 ? pos : RD_KAFKA_OFFSET_BEGINNING;
         }
         pause_task(rt, t, false);
         t->paused = false;
@@ -268,7 +271,7 @@ static void apply_bounds(rt_t *rt)
             if (!pause && !resume)
                 continue;
             rd_kafka_topic_partition_list_t *tpl = rd_kafka_topic_partition_list_new(1);
-            rd_kafka_topic_partition_list_add(tpl, rt->proc->inputs[i], p);
+            rd_kafka_topic_partition_list_add(tpl, RT_KAFKA(rt, rt->proc->inputs[i]), p);
             rd_kafka_resp_err_t kerr = pause ? rd_kafka_pause_partitions(rt->consumer, tpl)
                                              : rd_kafka_resume_partitions(rt->consumer, tpl);
             rd_kafka_topic_partition_list_destroy(tpl);
@@ -380,8 +383,8 @@ static fl_err_t process_task(rt_t *rt, rt_task_t *t, int64_t now)
      * merge which empty input still holds records. */
     for (size_t k = 0; k < rt->proc->n_inputs && rt->proc->n_inputs > 1; k++) {
         int64_t lo = -1, hi = -1;
-        if (!rd_kafka_get_watermark_offsets(rt->consumer, rt->proc->inputs[k], t->partition, &lo,
-                                            &hi))
+        if (!rd_kafka_get_watermark_offsets(rt->consumer, RT_KAFKA(rt, rt->proc->inputs[k]),
+                                            t->partition, &lo, &hi))
             fl_merge_set_end(t->merge, k, hi);
     }
     if (t->restoring)
@@ -519,7 +522,8 @@ static void read_changelog_retention(rt_t *rt)
     size_t n = rt->proc->n_stores;
     for (size_t s = 0; s < n; s++)
         res[s] = rd_kafka_ConfigResource_new(
-            RD_KAFKA_RESOURCE_TOPIC, fl_topology_store(rt->topo, rt->proc->stores[s])->changelog);
+            RD_KAFKA_RESOURCE_TOPIC,
+            RT_KAFKA(rt, fl_topology_store(rt->topo, rt->proc->stores[s])->changelog));
     rd_kafka_AdminOptions_t *opts =
         rd_kafka_AdminOptions_new(rt->producer, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
     rd_kafka_AdminOptions_set_request_timeout(opts, 10000, err, sizeof(err));
@@ -536,7 +540,7 @@ static void read_changelog_retention(rt_t *rt)
         const rd_kafka_ConfigEntry_t **ce = rd_kafka_ConfigResource_configs(rs[i], &nc);
         for (size_t s = 0; s < n; s++) {
             if (strcmp(rd_kafka_ConfigResource_name(rs[i]),
-                       fl_topology_store(rt->topo, rt->proc->stores[s])->changelog))
+                       RT_KAFKA(rt, fl_topology_store(rt->topo, rt->proc->stores[s])->changelog)))
                 continue;
             for (size_t k = 0; k < nc; k++)
                 if (!strcmp(rd_kafka_ConfigEntry_name(ce[k]), "delete.retention.ms") &&
@@ -636,7 +640,8 @@ static int setup(rt_t *rt)
         return -1;
     rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(4);
     for (size_t i = 0; i < rt->proc->n_inputs; i++)
-        rd_kafka_topic_partition_list_add(sub, rt->proc->inputs[i], RD_KAFKA_PARTITION_UA);
+        rd_kafka_topic_partition_list_add(sub, RT_KAFKA(rt, rt->proc->inputs[i]),
+                                          RD_KAFKA_PARTITION_UA);
     rd_kafka_resp_err_t kerr = rd_kafka_subscribe(rt->consumer, sub);
     rd_kafka_topic_partition_list_destroy(sub);
     if (kerr) {

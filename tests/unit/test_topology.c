@@ -143,6 +143,9 @@ static void assert_same(const fl_topology_t *a, const fl_topology_t *b)
     cr_assert_str_eq(a->endpoints.redis, b->endpoints.redis);
     cr_assert_str_eq(a->endpoints.postgres, b->endpoints.postgres);
     cr_assert_str_eq(a->endpoints.api, b->endpoints.api);
+    cr_assert_eq(!a->topic_prefix, !b->topic_prefix);
+    if (a->topic_prefix)
+        cr_assert_str_eq(a->topic_prefix, b->topic_prefix);
     cr_assert_eq(a->endpoints.redis_db, b->endpoints.redis_db);
     cr_assert_eq(!a->endpoints.postgres_schema, !b->endpoints.postgres_schema);
     if (a->endpoints.postgres_schema)
@@ -1846,4 +1849,31 @@ Test(topology, write_keeps_the_secret_print_does_not)
     cr_assert_null(strstr(text, "0123456789abcdef0123456789abcdef-x"));
     free(text);
     fl_topology_free(t);
+}
+
+Test(topology, topic_prefix_names_every_topic_but_the_inputs_in_kafka)
+{
+    fl_topology_t *t = parse_ok("version: 1\napp: t\ntopic_prefix: g3.\n"
+                                "endpoints: {kafka: k, redis: r, postgres: p, api: a}\n" TOPICS);
+    cr_assert_str_eq(t->topic_prefix, "g3.");
+    cr_assert_str_eq(fl_topology_kafka_name(t, "in"), "in");
+    cr_assert_str_eq(fl_topology_kafka_name(t, "log"), "g3.log");
+    cr_assert_str_eq(fl_topology_kafka_name(t, "dlq"), "g3.dlq");
+    /* the topology's own names are unchanged: the programs' logic uses them */
+    cr_assert_not_null(fl_topology_topic(t, "log"));
+    cr_assert_null(fl_topology_topic(t, "g3.log"));
+    cr_assert_str_eq(fl_topology_kafka_name(t, "not-a-topic"), "not-a-topic");
+    size_t len;
+    char *text = print_to_string(t, &len);
+    cr_assert(strstr(text, "topic_prefix: g3.\n"), "%s", text);
+    free(text);
+    assert_round_trip(t);
+    fl_topology_free(t);
+    t = parse_ok(HEAD TOPICS);
+    cr_assert_null(t->topic_prefix);
+    cr_assert_str_eq(fl_topology_kafka_name(t, "log"), "log");
+    fl_topology_free(t);
+    EXPECT_ERROR("version: 1\napp: t\ntopic_prefix: \"g 3\"\n"
+                 "endpoints: {kafka: k, redis: r, postgres: p, api: a}\n" TOPICS,
+                 "x.yaml:3", "topic_prefix must be 1 to 32 of [A-Za-z0-9._-]");
 }
