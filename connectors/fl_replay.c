@@ -62,7 +62,7 @@ static const char *gens_dir(const char *opt)
         return opt;
     return getenv("FEEDLINE_GENERATIONS") && *getenv("FEEDLINE_GENERATIONS")
                ? getenv("FEEDLINE_GENERATIONS")
-               : ".generations";
+               : FL_GENERATIONS_DEFAULT_DIR;
 }
 
 static void gen_path(char *out, size_t size, const char *dir, int n, const char *leaf)
@@ -683,9 +683,12 @@ static int replay_usage(const char *fmt, const char *arg)
 static int ensure_gen0(const char *dir, const char *base_path, const char *state_dir, char *err,
                        size_t err_size)
 {
-    char path[PATH_MAX], real[PATH_MAX];
+    char path[PATH_MAX], real[PATH_MAX], base_real[PATH_MAX];
     gen_path(path, sizeof(path), dir, 0, "topology.yaml");
-    if (access(path, R_OK) == 0)
+    /* rewritten from the topology given while it is the only generation
+     * (not once a replay made others: then it is fixed like them) */
+    if (access(path, R_OK) == 0 && (gen_newest(dir, false) > 0 || !realpath(base_path, base_real) ||
+                                    !realpath(path, real) || !strcmp(base_real, real)))
         return 0;
     fl_topology_t *t = fl_topology_load(base_path, err, err_size);
     if (!t || gen_write(dir, 0, t, err, err_size)) {
@@ -695,11 +698,29 @@ static int ensure_gen0(const char *dir, const char *base_path, const char *state
     fl_topology_free(t);
     mkdir(state_dir, 0755);
     gen_path(path, sizeof(path), dir, 0, "state");
-    if (!realpath(state_dir, real) || (symlink(real, path) && errno != EEXIST)) {
+    unlink(path);
+    if (!realpath(state_dir, real) || symlink(real, path)) {
         set_err(err, err_size, "cannot link %s to %s: %s", path, state_dir, strerror(errno));
         return -1;
     }
     return gen_live(dir) == 0 ? gen_set_live(dir, 0, err, err_size) : 0;
+}
+
+static int gen_init(const char *dir, const char *base_path, int argc, char **argv, int i)
+{
+    const char *state_dir = getenv("FEEDLINE_STATE_DIR");
+    char err[1024];
+    if (i + 1 < argc && !strcmp(argv[i + 1], "--state-dir") && i + 3 == argc)
+        state_dir = argv[i + 2];
+    else if (i + 1 != argc)
+        return fprintf(stderr, "usage: feedline %s\n", FL_GENERATIONS_USAGE), 2;
+    if (!state_dir || !*state_dir)
+        state_dir = ".state";
+    if (gen_live(dir) != 0 || gen_newest(dir, false) > 0)
+        return 0; /* a replay made generations: they are what they are */
+    if (ensure_gen0(dir, base_path, state_dir, err, sizeof(err)))
+        return fprintf(stderr, "feedline generations: %s\n", err), 1;
+    return 0;
 }
 
 int fl_replay_cmd(const fl_topology_t *topo, const char *topo_path, volatile sig_atomic_t *stop,
@@ -1090,6 +1111,8 @@ int fl_generations_cmd(const char *topo_path, int argc, char **argv)
         printf("generation %ld is live\n", n);
         return 0;
     }
+    if (!strcmp(what, "init"))
+        return gen_init(dir, topo_path, argc, argv, i);
     if (strcmp(what, "list") || i + 1 < argc) {
         fprintf(stderr, "usage: feedline %s\n", FL_GENERATIONS_USAGE);
         return 2;

@@ -45,11 +45,12 @@
     "`feedline --topology DIR/gN/topology.yaml verify --against\n"                                 \
     "DIR/live/topology.yaml`; --switch makes it live at once (`feedline generations\n"             \
     "switch`: stop the live generation's processors and sinks first).\n"                           \
-    "DIR is $FEEDLINE_GENERATIONS or .generations; --state-dir is generation 0's\n"                \
-    "stores (default $FEEDLINE_STATE_DIR or .state).\n"                                            \
+    "DIR is $FEEDLINE_GENERATIONS or .stack/generations; --state-dir is generation\n"              \
+    "0's stores (default $FEEDLINE_STATE_DIR or .state).\n"                                        \
     "Exit status: 0 built (and switched), 1 failure, 2 usage.\n"
 
-#define FL_GENERATIONS_USAGE "generations [--dir DIR] [list | newest | switch N]"
+#define FL_GENERATIONS_USAGE                                                                       \
+    "generations [--dir DIR] [list | newest | switch N | init [--state-dir DIR]]"
 #define FL_GENERATIONS_HELP                                                                        \
     "list (the default) prints every generation of DIR: its number, whether it is\n"               \
     "live, its Redis database, PostgreSQL schema and stores. newest prints the\n"                  \
@@ -61,7 +62,11 @@
     "generation's processors and sinks first (ops/pipeline replay does it all),\n"                 \
     "start generation N's after (topology DIR/live/topology.yaml, stores\n"                        \
     "DIR/live/state), and send the read API SIGHUP so that its health checks\n"                    \
-    "measure the new generation's lag.\n"
+    "measure the new generation's lag.\n"                                                          \
+    "init writes generation 0 (DIR/g0 from the topology given, its stores\n"                       \
+    "--state-dir, default $FEEDLINE_STATE_DIR or .state) and points DIR/live at it,\n"             \
+    "while no other generation exists: programs started on DIR/live/topology.yaml\n"               \
+    "then follow every switch (ops/pipeline up runs it).\n"
 
 /* `feedline replay` (argv[0] "replay") over the live topology topo, loaded
  * from topo_path; the exit status. */

@@ -25,9 +25,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-#define FL_TOPO_DEFAULT_PATH "topology/feedline.yaml"
-#define FL_TOPO_MAX_FILE     (16u * 1024u * 1024u)
+#define FL_TOPO_DEFAULT_PATH        "topology/feedline.yaml"
+#define FL_TOPO_DEFAULT_GENERATIONS FL_GENERATIONS_DEFAULT_DIR
+#define FL_TOPO_MAX_FILE            (16u * 1024u * 1024u)
 
 static const char *const top_keys[] = {"version", "app",    "topic_prefix", "endpoints", "settings",
                                        "topics",  "stores", "processors",   "sinks",     "api",
@@ -458,9 +460,15 @@ const fl_sink_cfg_t *fl_topology_sink(const fl_topology_t *t, const char *name)
 
 const char *fl_topology_default_path(void)
 {
-    const char *env = getenv("FEEDLINE_TOPOLOGY");
+    static char live[4096];
+    const char *env = getenv("FEEDLINE_TOPOLOGY"), *gens = getenv("FEEDLINE_GENERATIONS");
 
-    return env && *env ? env : FL_TOPO_DEFAULT_PATH;
+    if (env && *env)
+        return env;
+    /* after a feedline replay switch, the live generation's */
+    snprintf(live, sizeof(live), "%s/live/topology.yaml",
+             gens && *gens ? gens : FL_TOPO_DEFAULT_GENERATIONS);
+    return access(live, R_OK) == 0 ? live : FL_TOPO_DEFAULT_PATH;
 }
 
 const char *fl_topic_kind_str(fl_topic_kind_t kind)

@@ -203,8 +203,14 @@ const fl_sink_cfg_t *fl_topology_sink(const fl_topology_t *t, const char *name);
  * topology has no such topic. Borrowed. */
 const char *fl_topology_kafka_name(const fl_topology_t *t, const char *name);
 
-/* The path feedline uses when none is given: $FEEDLINE_TOPOLOGY, else
- * topology/feedline.yaml relative to the working directory. Static storage. */
+/* Where feedline replay keeps generations when $FEEDLINE_GENERATIONS is
+ * unset: the local stack's folder, relative to the working directory. */
+#define FL_GENERATIONS_DEFAULT_DIR ".stack/generations"
+
+/* The path feedline uses when none is given: $FEEDLINE_TOPOLOGY, else the
+ * live generation's ($FEEDLINE_GENERATIONS or FL_GENERATIONS_DEFAULT_DIR,
+ * then live/topology.yaml) when there is one, else topology/feedline.yaml
+ * relative to the working directory. Static storage. */
 const char *fl_topology_default_path(void);
 
 /* Writes the topology as loaded (overrides applied) as YAML to out, the

@@ -18,8 +18,10 @@ FL_PG_BIN=${FEEDLINE_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sor
 export FEEDLINE_KAFKA=${FEEDLINE_KAFKA:-127.0.0.1:$FL_KAFKA_PORT}
 export FEEDLINE_REDIS=${FEEDLINE_REDIS:-127.0.0.1:$FL_REDIS_PORT}
 export FEEDLINE_POSTGRES=${FEEDLINE_POSTGRES:-host=127.0.0.1 port=$FL_PG_PORT dbname=feedline user=feedline}
+
 export FEEDLINE_TOPOLOGY=${FEEDLINE_TOPOLOGY:-$FL_ROOT/topology/feedline.yaml}
-# generations of feedline replay: DIR/gN, DIR/live (fl_replay.h)
+# generations of feedline replay: DIR/gN, DIR/live (fl_replay.h); the
+# pipeline runs the live one (fl_live_topology in pipeline.sh)
 export FEEDLINE_GENERATIONS=${FEEDLINE_GENERATIONS:-$FL_STACK_DIR/generations}
 export FEEDLINE_SCHEMAS=${FEEDLINE_SCHEMAS:-$FL_ROOT/schemas}
 

@@ -12,3 +12,21 @@ fl_api_addr=${FEEDLINE_API:-127.0.0.1:18080}
 fl_metrics_addr() {
     if [ "$1" = api ]; then echo "$fl_api_addr"; else echo "127.0.0.1:$((fl_port_base + $2))"; fi
 }
+
+# The live generation's topology and stores, once `ops/pipeline up` made
+# $FEEDLINE_GENERATIONS/live (feedline generations init; a replay switch
+# moves it); before that the topology file and the pipeline's own folder.
+fl_live_topology() {
+    if [ -L "$FEEDLINE_GENERATIONS/live" ]; then
+        echo "$FEEDLINE_GENERATIONS/live/topology.yaml"
+    else
+        echo "$FEEDLINE_TOPOLOGY"
+    fi
+}
+fl_live_state() {
+    if [ -L "$FEEDLINE_GENERATIONS/live" ]; then
+        echo "$FEEDLINE_GENERATIONS/live/state"
+    else
+        echo "$FL_STACK_DIR/pipeline/state"
+    fi
+}
