@@ -282,6 +282,7 @@ typedef struct run {
     redisContext *redis;
     PGconn *pg;
     int64_t caught_up;
+    int metrics_base; /* program i serves /metrics on 127.0.0.1:metrics_base+i; 0 = none */
     bool tty;
     volatile sig_atomic_t *stop;
 } run_t;
@@ -339,9 +340,14 @@ static int spawn(run_t *r, prog_t *g)
         dup2(nul, 0);
         dup2(fd, 1);
         dup2(fd, 2);
-        char *argv[] = {bin, "--topology", r->topo_path, "--state-dir", r->state, NULL};
+        char metrics[32];
+        snprintf(metrics, sizeof(metrics), "127.0.0.1:%d", r->metrics_base + (int)(g - r->progs));
+        char *argv[] = {bin,     "--topology",  r->topo_path, "--metrics",
+                        metrics, "--state-dir", r->state,     NULL};
+        if (!r->metrics_base)
+            memmove(&argv[3], &argv[5], 3 * sizeof(argv[0]));
         if (g->sink)
-            argv[3] = NULL;
+            argv[r->metrics_base ? 5 : 3] = NULL;
         execv(bin, argv);
         dprintf(2, "cannot run %s: %s\n", bin, strerror(errno));
         _exit(127);
@@ -732,11 +738,13 @@ int fl_replay_cmd(const fl_topology_t *topo, const char *topo_path, volatile sig
                                          {"switch", no_argument, NULL, 'w'},
                                          {"caught-up", required_argument, NULL, 'c'},
                                          {"timeout", required_argument, NULL, 't'},
+                                         {"metrics-base", required_argument, NULL, 'm'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *dir_opt = NULL, *state_dir = getenv("FEEDLINE_STATE_DIR");
     bool all = false, do_switch = false, procs = false, redis = false, pg = false;
     int64_t caught_up = 1000, timeout_s = 0;
+    int metrics_base = 0;
     int c, ret = 1;
     char err[1024];
     (void)topo;
@@ -762,6 +770,11 @@ int fl_replay_cmd(const fl_topology_t *topo, const char *topo_path, volatile sig
             break;
         case 't':
             timeout_s = strtoll(optarg, NULL, 10);
+            break;
+        case 'm':
+            metrics_base = atoi(optarg);
+            if (metrics_base < 1 || metrics_base > 65000)
+                return replay_usage("--metrics-base wants a port, got %s", optarg);
             break;
         case 'h':
             printf("usage: feedline %s\n\n%s", FL_REPLAY_USAGE, FL_REPLAY_HELP);
@@ -831,6 +844,7 @@ int fl_replay_cmd(const fl_topology_t *topo, const char *topo_path, volatile sig
                .dir = dir,
                .gen = gen,
                .caught_up = caught_up,
+               .metrics_base = metrics_base,
                .stop = stop,
                .tty = isatty(STDERR_FILENO)};
     char self[PATH_MAX];

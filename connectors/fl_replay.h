@@ -25,7 +25,7 @@
 
 #define FL_REPLAY_USAGE                                                                            \
     "replay --all|NAME... [--dir DIR] [--state-dir DIR] [--switch] [--caught-up N]\n"              \
-    "               [--timeout SECONDS]"
+    "               [--timeout SECONDS] [--metrics-base PORT]"
 #define FL_REPLAY_HELP                                                                             \
     "Rebuilds stores and projections from the topics into a new generation N while\n"              \
     "the live one keeps serving. NAME is a processor or a store (then every store is\n"            \
@@ -46,7 +46,9 @@
     "DIR/live/topology.yaml`; --switch makes it live at once (`feedline generations\n"             \
     "switch`: stop the live generation's processors and sinks first).\n"                           \
     "DIR is $FEEDLINE_GENERATIONS or .stack/generations; --state-dir is generation\n"              \
-    "0's stores (default $FEEDLINE_STATE_DIR or .state).\n"                                        \
+    "0's stores (default $FEEDLINE_STATE_DIR or .state). --metrics-base P: the i-th\n"             \
+    "program (processors in topology order, then sinks) serves /metrics on\n"                      \
+    "127.0.0.1:P+i (a benchmark samples them).\n"                                                  \
     "Exit status: 0 built (and switched), 1 failure, 2 usage.\n"
 
 #define FL_GENERATIONS_USAGE                                                                       \
