@@ -17,12 +17,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
 
 static const char *const env_vars[] = {"FEEDLINE_KAFKA",          "FEEDLINE_REDIS",
                                        "FEEDLINE_POSTGRES",       "FEEDLINE_API",
                                        "FEEDLINE_TOPOLOGY",       "FEEDLINE_JWT_SECRET",
                                        "FEEDLINE_JWT_PUBLIC_KEY", "FEEDLINE_JWT_PRIVATE_KEY",
-                                       "FEEDLINE_DEV_LOGIN"};
+                                       "FEEDLINE_DEV_LOGIN",      "FEEDLINE_GENERATIONS"};
 
 static void clear_env(void)
 {
@@ -442,11 +444,40 @@ Test(topology, env_does_not_bypass_validation)
 
 Test(topology, default_path)
 {
+    /* no live generation where FEEDLINE_GENERATIONS points */
+    setenv("FEEDLINE_GENERATIONS", "/nonexistent/feedline-generations", 1);
     cr_assert_str_eq(fl_topology_default_path(), "topology/feedline.yaml");
     setenv("FEEDLINE_TOPOLOGY", "/etc/feedline/topology.yaml", 1);
     cr_assert_str_eq(fl_topology_default_path(), "/etc/feedline/topology.yaml");
     setenv("FEEDLINE_TOPOLOGY", "", 1);
     cr_assert_str_eq(fl_topology_default_path(), "topology/feedline.yaml");
+}
+
+Test(topology, default_path_is_the_live_generations)
+{
+    char dir[] = "/tmp/feedline-gens-XXXXXX", path[256];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/g2", dir);
+    cr_assert_eq(mkdir(path, 0755), 0);
+    snprintf(path, sizeof(path), "%s/live", dir);
+    cr_assert_eq(symlink("g2", path), 0);
+    snprintf(path, sizeof(path), "%s/g2/topology.yaml", dir);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fclose(f);
+    setenv("FEEDLINE_GENERATIONS", dir, 1);
+    char want[256];
+    snprintf(want, sizeof(want), "%s/live/topology.yaml", dir);
+    cr_assert_str_eq(fl_topology_default_path(), want);
+    /* FEEDLINE_TOPOLOGY still wins */
+    setenv("FEEDLINE_TOPOLOGY", "/etc/feedline/topology.yaml", 1);
+    cr_assert_str_eq(fl_topology_default_path(), "/etc/feedline/topology.yaml");
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/live", dir);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/g2", dir);
+    rmdir(path);
+    rmdir(dir);
 }
 
 Test(topology, print_round_trip_real_file)
