@@ -328,6 +328,15 @@ static int spawn(run_t *r, prog_t *g)
     gen_path(logs, sizeof(logs), r->dir, r->gen, "logs");
     mkdir(logs, 0755);
     set_err(g->log, sizeof(g->log), "%s/%s.log", logs, g->name);
+    /* everything the child needs, before fork: it only opens and execs */
+    char metrics[32];
+    snprintf(metrics, sizeof(metrics), "127.0.0.1:%d", r->metrics_base + (int)(g - r->progs));
+    char *argv[] = {bin,     "--topology",  r->topo_path, "--metrics",
+                    metrics, "--state-dir", r->state,     NULL};
+    if (!r->metrics_base)
+        memmove(&argv[3], &argv[5], 3 * sizeof(argv[0]));
+    if (g->sink)
+        argv[r->metrics_base ? 5 : 3] = NULL;
     fflush(NULL);
     pid_t pid = fork();
     if (pid < 0)
@@ -340,14 +349,6 @@ static int spawn(run_t *r, prog_t *g)
         dup2(nul, 0);
         dup2(fd, 1);
         dup2(fd, 2);
-        char metrics[32];
-        snprintf(metrics, sizeof(metrics), "127.0.0.1:%d", r->metrics_base + (int)(g - r->progs));
-        char *argv[] = {bin,     "--topology",  r->topo_path, "--metrics",
-                        metrics, "--state-dir", r->state,     NULL};
-        if (!r->metrics_base)
-            memmove(&argv[3], &argv[5], 3 * sizeof(argv[0]));
-        if (g->sink)
-            argv[r->metrics_base ? 5 : 3] = NULL;
         execv(bin, argv);
         dprintf(2, "cannot run %s: %s\n", bin, strerror(errno));
         _exit(127);
@@ -396,7 +397,8 @@ static void stop_all(run_t *r)
         prog_t *g = &r->progs[i];
         while (g->pid > 0) {
             int status;
-            if (waitpid(g->pid, &status, WNOHANG) == g->pid || errno == ECHILD) {
+            pid_t w = waitpid(g->pid, &status, WNOHANG);
+            if (w == g->pid || (w < 0 && errno == ECHILD)) {
                 g->pid = 0;
             } else if (now_ms() > until) {
                 fprintf(stderr, "feedline replay: %s did not stop in %d s: SIGKILL\n", g->name,
