@@ -3,6 +3,7 @@
  */
 #include "fl_digest.h"
 
+#include "fl_grow.h"
 #include "fl_partition.h"
 
 #include <stdlib.h>
@@ -10,14 +11,10 @@
 
 bool fl_feed_set_add(fl_feed_set_t *s, int64_t user_id, int64_t post_id, int64_t created_at)
 {
-    if (s->len == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 4096;
-        fl_feed_entry_t *v = realloc(s->v, cap * sizeof(*v));
-        if (!v)
-            return false;
-        s->v = v;
-        s->cap = cap;
-    }
+    fl_feed_entry_t *v = fl_grow(s->v, &s->cap, s->len, sizeof(*v), 4096);
+    if (!v)
+        return false;
+    s->v = v;
     s->v[s->len++] = (fl_feed_entry_t){user_id, post_id, created_at};
     s->sorted = false;
     return true;
@@ -145,4 +142,69 @@ size_t fl_feed_diff(const fl_feed_set_t *a, const fl_feed_set_t *b, fl_feed_diff
         j = je;
     }
     return differ;
+}
+
+bool fl_feed_marks_add(fl_feed_marks_t *m, int64_t user_id, int64_t created_at, int64_t post_id)
+{
+    fl_feed_mark_t *v = fl_grow(m->v, &m->cap, m->len, sizeof(*v), 256);
+    if (!v)
+        return false;
+    m->v = v;
+    m->v[m->len++] = (fl_feed_mark_t){user_id, created_at, post_id};
+    return true;
+}
+
+/* (created_at, post id): the order of a user's timeline */
+static int cmp_tp(int64_t t1, int64_t p1, int64_t t2, int64_t p2)
+{
+    int c = cmp_i64(t1, t2);
+    return c ? c : cmp_i64(p1, p2);
+}
+
+static int cmp_mark(const void *pa, const void *pb)
+{
+    const fl_feed_mark_t *a = pa, *b = pb;
+    int c = cmp_i64(a->user_id, b->user_id);
+    return c ? c : cmp_tp(a->created_at, a->post_id, b->created_at, b->post_id);
+}
+
+void fl_feed_marks_sort(fl_feed_marks_t *m)
+{
+    if (m->len)
+        qsort(m->v, m->len, sizeof(*m->v), cmp_mark);
+    /* a user's marks are adjacent, the highest last */
+    size_t o = 0;
+    for (size_t i = 0; i < m->len; i++) {
+        if (o && m->v[o - 1].user_id == m->v[i].user_id)
+            o--;
+        m->v[o++] = m->v[i];
+    }
+    m->len = o;
+}
+
+void fl_feed_marks_free(fl_feed_marks_t *m)
+{
+    free(m->v);
+    memset(m, 0, sizeof(*m));
+}
+
+bool fl_feed_set_above_marks(const fl_feed_set_t *s, const fl_feed_marks_t *m, fl_feed_set_t *out,
+                             size_t *below)
+{
+    size_t j = 0;
+    *below = 0;
+    for (size_t i = 0; i < s->len; i++) {
+        const fl_feed_entry_t *e = &s->v[i];
+        while (j < m->len && m->v[j].user_id < e->user_id)
+            j++;
+        if (j < m->len && m->v[j].user_id == e->user_id &&
+            cmp_tp(e->created_at, e->post_id, m->v[j].created_at, m->v[j].post_id) <= 0) {
+            (*below)++;
+            continue;
+        }
+        if (!fl_feed_set_add(out, e->user_id, e->post_id, e->created_at))
+            return false;
+    }
+    out->sorted = true;
+    return true;
 }

@@ -7,6 +7,7 @@
 #include "fl_keys.h"
 #include "fl_kafka.h"
 #include "fl_partition.h"
+#include "fl_timeline.h"
 #include "fl_tlop.h"
 #include "fl_topics.h"
 
@@ -72,12 +73,19 @@ json_t *fl_inspect_store_value(const void *key, size_t klen, const void *val, si
                          "created_at", (json_int_t)fl_key_dec_i64(v + 8), "visibility",
                          v[16] < 3 ? vis[v[16]] : "?", "state", v[17] == 1 ? "live" : "deleted");
     case FL_KEY_TAG_USER:
-        if (vlen == 40) /* timelines store: entry count and bounds */
-            return json_pack("{s:I, s:[I,I], s:[I,I]}", "timeline_entries",
-                             (json_int_t)fl_key_dec_i64(v), "oldest_bound",
-                             (json_int_t)fl_key_dec_i64(v + 8), (json_int_t)fl_key_dec_i64(v + 16),
-                             "newest_bound", (json_int_t)fl_key_dec_i64(v + 24),
-                             (json_int_t)fl_key_dec_i64(v + 32));
+        if (vlen == FL_TIMELINE_META_SIZE || vlen == FL_TIMELINE_META_MARKED_SIZE) {
+            /* timelines store: entry count and bounds, then the trim mark */
+            json_t *o = json_pack(
+                "{s:I, s:[I,I], s:[I,I]}", "timeline_entries", (json_int_t)fl_key_dec_i64(v),
+                "oldest_bound", (json_int_t)fl_key_dec_i64(v + 8),
+                (json_int_t)fl_key_dec_i64(v + 16), "newest_bound",
+                (json_int_t)fl_key_dec_i64(v + 24), (json_int_t)fl_key_dec_i64(v + 32));
+            if (o && vlen == FL_TIMELINE_META_MARKED_SIZE)
+                json_object_set_new(o, "trim_mark",
+                                    json_pack("[I,I]", (json_int_t)fl_key_dec_i64(v + 40),
+                                              (json_int_t)fl_key_dec_i64(v + 48)));
+            return o;
+        }
         if (vlen == 17) /* fanout store: author record */
             return json_pack("{s:I, s:I, s:b}", "followers", (json_int_t)fl_key_dec_i64(v),
                              "outbox_entries", (json_int_t)fl_key_dec_i64(v + 8), "celebrity",
@@ -189,7 +197,9 @@ fl_err_t fl_inspect_load_timelines(const fl_topology_t *topo, int64_t user, fl_k
             eofs++;
         } else if (m->err) {
             fprintf(stderr, "feedline: %s: %s\n", cl->name, rd_kafka_message_errstr(m));
-        } else if (!fl_key_parse_timeline(m->key, m->key_len, &u, &t, &p) && (!user || u == user)) {
+        } else if ((!fl_key_parse_timeline(m->key, m->key_len, &u, &t, &p) ||
+                    !fl_key_parse_entity(m->key, m->key_len, FL_KEY_TAG_USER, &u)) &&
+                   (!user || u == user)) {
             rc = m->payload
                      ? fl_kv_put(kv, m->key, m->key_len, m->payload, m->len, errstr, errstr_size)
                      : fl_kv_delete(kv, m->key, m->key_len, errstr, errstr_size);

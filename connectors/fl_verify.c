@@ -22,6 +22,7 @@
 #include "fl_keys.h"
 #include "fl_kv.h"
 #include "fl_sink_store.h"
+#include "fl_timeline.h"
 #include "fl_topics.h"
 
 #include <getopt.h>
@@ -36,29 +37,42 @@
 #define EXIT_DIFFER     1
 #define EXIT_UNREADABLE 3
 
-/* The TIMELINE entries of kv into s. */
-static fl_err_t feeds_from_kv(fl_kv_t *kv, fl_feed_set_t *s, char *err, size_t err_size)
+/* The TIMELINE entries of kv into s, and the trim marks of its USER
+ * records into marks. */
+static fl_err_t feeds_from_kv(fl_kv_t *kv, fl_feed_set_t *s, fl_feed_marks_t *marks, char *err,
+                              size_t err_size)
 {
-    uint8_t tag = FL_KEY_TAG_TIMELINE;
-    fl_kv_iter_t *it = NULL;
-    fl_err_t rc = fl_kv_iter_new(kv, &tag, 1, &it, err, err_size);
-    if (rc)
-        return rc;
-    for (fl_kv_iter_seek_first(it); fl_kv_iter_valid(it) && !rc; fl_kv_iter_next(it)) {
-        size_t klen;
-        const void *k = fl_kv_iter_key(it, &klen);
-        int64_t u, t, p;
-        if (!fl_key_parse_timeline(k, klen, &u, &t, &p) && !fl_feed_set_add(s, u, p, t)) {
-            snprintf(err, err_size, "%s", "out of memory");
-            rc = FL_ERR_NOMEM;
+    static const uint8_t tags[2] = {FL_KEY_TAG_TIMELINE, FL_KEY_TAG_USER};
+    fl_err_t rc = FL_OK;
+    for (int f = 0; f < 2 && !rc; f++) {
+        fl_kv_iter_t *it = NULL;
+        if ((rc = fl_kv_iter_new(kv, &tags[f], 1, &it, err, err_size)))
+            return rc;
+        for (fl_kv_iter_seek_first(it); fl_kv_iter_valid(it) && !rc; fl_kv_iter_next(it)) {
+            size_t klen, vlen;
+            const void *k = fl_kv_iter_key(it, &klen);
+            const void *v = fl_kv_iter_value(it, &vlen);
+            int64_t u, t, p;
+            fl_timeline_meta_t meta;
+            bool ok = true;
+            if (f == 0 && !fl_key_parse_timeline(k, klen, &u, &t, &p))
+                ok = fl_feed_set_add(s, u, p, t);
+            else if (f == 1 && !fl_key_parse_entity(k, klen, FL_KEY_TAG_USER, &u) &&
+                     !fl_timeline_meta_parse(v, vlen, &meta) && meta.marked)
+                ok = fl_feed_marks_add(marks, u, meta.mark_created_at, meta.mark_post_id);
+            if (!ok) {
+                snprintf(err, err_size, "%s", "out of memory");
+                rc = FL_ERR_NOMEM;
+            }
         }
+        fl_kv_iter_free(it);
     }
-    fl_kv_iter_free(it);
     return rc;
 }
 
 static fl_err_t feeds_from_changelog(const fl_topology_t *topo, volatile sig_atomic_t *stop,
-                                     fl_feed_set_t *s, char *err, size_t err_size)
+                                     fl_feed_set_t *s, fl_feed_marks_t *marks, char *err,
+                                     size_t err_size)
 {
     fl_kv_t *kv = fl_kv_mem_new();
     if (!kv) {
@@ -67,12 +81,13 @@ static fl_err_t feeds_from_changelog(const fl_topology_t *topo, volatile sig_ato
     }
     fl_err_t rc = fl_inspect_load_timelines(topo, 0, kv, stop, err, err_size);
     if (!rc)
-        rc = feeds_from_kv(kv, s, err, err_size);
+        rc = feeds_from_kv(kv, s, marks, err, err_size);
     fl_kv_free(kv);
     return rc;
 }
 
-static fl_err_t feeds_from_stores(char **dirs, int n, fl_feed_set_t *s, char *err, size_t err_size)
+static fl_err_t feeds_from_stores(char **dirs, int n, fl_feed_set_t *s, fl_feed_marks_t *marks,
+                                  char *err, size_t err_size)
 {
     for (int i = 0; i < n; i++) {
         fl_kv_t *kv = NULL;
@@ -80,7 +95,7 @@ static fl_err_t feeds_from_stores(char **dirs, int n, fl_feed_set_t *s, char *er
         char why[512];
         fl_err_t rc = fl_kv_rocksdb_open(dirs[i], &o, &kv, why, sizeof(why));
         if (!rc)
-            rc = feeds_from_kv(kv, s, why, sizeof(why));
+            rc = feeds_from_kv(kv, s, marks, why, sizeof(why));
         fl_kv_free(kv);
         if (rc) {
             snprintf(err, err_size, "%s: %s", dirs[i], why);
@@ -275,6 +290,7 @@ int fl_verify_cmd(const fl_topology_t *topo, volatile sig_atomic_t *stop, int ar
         const char *name;
         bool wanted;
         fl_feed_set_t set;
+        fl_feed_marks_t marks; /* a store's (places 0 and 3) */
         uint64_t *digest;
         size_t users;
         fl_err_t rc;
@@ -295,9 +311,9 @@ int fl_verify_cmd(const fl_topology_t *topo, volatile sig_atomic_t *stop, int ar
         if (!p->wanted)
             continue;
         err[0] = 0;
-        p->rc = i == 0 && from_stores
-                    ? feeds_from_stores(argv + optind, argc - optind, &p->set, err, sizeof(err))
-                : i % 3 == 0 ? feeds_from_changelog(pt, stop, &p->set, err, sizeof(err))
+        p->rc = i == 0 && from_stores ? feeds_from_stores(argv + optind, argc - optind, &p->set,
+                                                          &p->marks, err, sizeof(err))
+                : i % 3 == 0 ? feeds_from_changelog(pt, stop, &p->set, &p->marks, err, sizeof(err))
                 : i % 3 == 1 ? feeds_from_redis(pt, &p->set, err, sizeof(err))
                              : feeds_from_pg(pt, &p->set, err, sizeof(err));
         if (p->rc) {
@@ -306,18 +322,12 @@ int fl_verify_cmd(const fl_topology_t *topo, volatile sig_atomic_t *stop, int ar
             continue;
         }
         fl_feed_set_sort(&p->set);
+        fl_feed_marks_sort(&p->marks);
         p->digest = calloc((size_t)parts, sizeof(*p->digest));
         p->users = fl_feed_partition_digests(&p->set, parts, p->digest);
     }
-    if (ret) {
-        for (int i = 0; i < NPLACES; i++) {
-            fl_feed_set_free(&places[i].set);
-            free(places[i].digest);
-        }
-        json_decref(out);
-        fl_topology_free(other);
-        return ret;
-    }
+    if (ret)
+        goto out;
 
     if (!json) {
         printf("feeds: %zu users, %zu entries in %s\n", places[0].users, places[0].set.len,
@@ -340,36 +350,84 @@ int fl_verify_cmd(const fl_topology_t *topo, volatile sig_atomic_t *stop, int ar
         json_object_set_new(out, "users", json_integer((json_int_t)places[0].users));
         json_object_set_new(out, "entries", json_integer((json_int_t)places[0].set.len));
     }
+    /* Another generation's timelines were built from the same operations
+     * in another order: compared above the higher of the two trim marks
+     * of each user (fl_timeline.h), exactly everywhere else. */
+    fl_feed_marks_t marks = {0};
+    fl_feed_set_t ref_above = {0};
+    size_t ref_below = 0, marked = 0;
+    if (other) {
+        for (int i = 0; i < 4; i += 3)
+            for (size_t k = 0; k < places[i].marks.len; k++) {
+                const fl_feed_mark_t *mk = &places[i].marks.v[k];
+                if (!fl_feed_marks_add(&marks, mk->user_id, mk->created_at, mk->post_id))
+                    goto nomem;
+            }
+        fl_feed_marks_sort(&marks);
+        marked = marks.len;
+        if (!fl_feed_set_above_marks(&places[0].set, &marks, &ref_above, &ref_below))
+            goto nomem;
+    }
     for (int i = 1; i < NPLACES; i++) {
         struct place *p = &places[i];
         if (!p->wanted)
             continue;
+        const bool above = i >= 3;
+        fl_feed_set_t here = {0};
+        size_t below = 0;
+        if (above && !fl_feed_set_above_marks(&p->set, &marks, &here, &below)) {
+            fl_feed_set_free(&here);
+            goto nomem;
+        }
+        const fl_feed_set_t *a = above ? &ref_above : &places[0].set, *b = above ? &here : &p->set;
         report_t r = {places[0].name, p->name, 0, max_users, json ? json_array() : NULL};
         if (!json)
             printf("%s: ", p->name);
-        size_t differ = fl_feed_diff(&places[0].set, &p->set, NULL, NULL);
+        size_t differ = fl_feed_diff(a, b, NULL, NULL);
         if (!json && !differ)
-            printf("equal (%zu users, %zu entries)\n", p->users, p->set.len);
+            printf("equal (%zu users, %zu entries)", p->users, p->set.len);
         else if (!json)
-            printf("%zu of %zu users differ (%zu entries here)\n", differ,
+            printf("%zu of %zu users differ (%zu entries here)", differ,
                    places[0].users > p->users ? places[0].users : p->users, p->set.len);
+        if (!json && above)
+            printf(", compared above the trim marks of %zu users (%zu and %zu entries at or "
+                   "below them)",
+                   marked, ref_below, below);
+        if (!json)
+            printf("\n");
         if (differ) {
-            fl_feed_diff(&places[0].set, &p->set, on_diff, &r);
+            fl_feed_diff(a, b, on_diff, &r);
             ret = EXIT_DIFFER;
         }
-        if (json)
-            json_object_set_new(out, p->name,
-                                json_pack("{sbsIsIso}", "equal", !differ, "differ",
-                                          (json_int_t)differ, "entries", (json_int_t)p->set.len,
-                                          "users_shown", r.users));
+        if (json) {
+            json_t *o = json_pack("{sbsIsIso}", "equal", !differ, "differ", (json_int_t)differ,
+                                  "entries", (json_int_t)p->set.len, "users_shown", r.users);
+            if (above)
+                json_object_update_new(o, json_pack("{sIsIsI}", "users_with_trim_mark",
+                                                    (json_int_t)marked, "reference_below_marks",
+                                                    (json_int_t)ref_below, "below_marks",
+                                                    (json_int_t)below));
+            json_object_set_new(out, p->name, o);
+        }
+        fl_feed_set_free(&here);
     }
+    fl_feed_marks_free(&marks);
+    fl_feed_set_free(&ref_above);
     if (json) {
         json_dumpf(out, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         printf("\n");
-        json_decref(out);
     }
+    goto out;
+nomem:
+    fprintf(stderr, "feedline verify: out of memory\n");
+    fl_feed_marks_free(&marks);
+    fl_feed_set_free(&ref_above);
+    ret = EXIT_UNREADABLE;
+out:
+    json_decref(out);
     for (int i = 0; i < NPLACES; i++) {
         fl_feed_set_free(&places[i].set);
+        fl_feed_marks_free(&places[i].marks);
         free(places[i].digest);
     }
     fl_topology_free(other);

@@ -21,8 +21,11 @@
     "the store's, the posts only one side holds (--max-users of them, 20). --only compares\n"      \
     "one projection; --json prints the result as JSON. --against TOPOLOGY compares the\n"          \
     "three places of another generation too (DIR/gN/topology.yaml of feedline replay)\n"           \
-    "with this one's store: a rebuild against the live result. Compare an idle pipeline\n"         \
-    "(feedline lag all 0): the places move while it runs.\n"                                       \
+    "with this one's store: a rebuild against the live result. Where the timeline cap\n"           \
+    "trimmed a timeline, what lies below its trim mark depends on the order in which the\n"        \
+    "operations of different authors met, so generations are compared above the higher\n"          \
+    "of each user's two marks. Compare an idle pipeline (feedline lag all 0): the places\n"        \
+    "move while it runs.\n"                                                                        \
     "Exit status: 0 all equal, 1 a difference, 3 a place could not be read.\n"
 
 /* Runs the command (argv[0] is "verify"); returns the exit status. */

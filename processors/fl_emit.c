@@ -7,6 +7,7 @@
  */
 #include "fl_emit.h"
 #include "fl_partition.h"
+#include "fl_grow.h"
 #include "fl_topics.h"
 
 #include <inttypes.h>
@@ -15,14 +16,10 @@
 
 fl_err_t fl_i64vec_push(fl_i64vec_t *a, int64_t x)
 {
-    if (a->n == a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 16;
-        int64_t *v = realloc(a->v, cap * sizeof(*v));
-        if (!v)
-            return FL_ERR_NOMEM;
-        a->v = v;
-        a->cap = cap;
-    }
+    int64_t *v = fl_grow(a->v, &a->cap, a->n, sizeof(*v), 16);
+    if (!v)
+        return FL_ERR_NOMEM;
+    a->v = v;
     a->v[a->n++] = x;
     return FL_OK;
 }

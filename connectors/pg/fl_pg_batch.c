@@ -15,6 +15,7 @@
 #include "fl_be.h"
 #include "fl_celebrity.h"
 #include "fl_engage.h"
+#include "fl_grow.h"
 #include "fl_keys.h"
 
 #include <stdio.h>
@@ -99,14 +100,10 @@ static uint64_t key_hash(const int64_t k[FL_PG_KEYS])
 
 static fl_err_t table_grow(pg_table_t *t)
 {
-    if (t->n + 1 > t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 64;
-        fl_pg_row_t *rows = realloc(t->rows, cap * sizeof(*rows));
-        if (!rows)
-            return FL_ERR_NOMEM;
-        t->rows = rows;
-        t->cap = cap;
-    }
+    fl_pg_row_t *rows = fl_grow(t->rows, &t->cap, t->n, sizeof(*rows), 64);
+    if (!rows)
+        return FL_ERR_NOMEM;
+    t->rows = rows;
     if ((t->n + 1) * 2 > t->slots) {
         size_t slots = t->slots ? t->slots * 2 : 128;
         uint32_t *index = calloc(slots, sizeof(*index));

@@ -18,6 +18,7 @@
  */
 #include "fl_driver.h"
 #include "fl_ctx_int.h"
+#include "fl_grow.h"
 
 #include <ftw.h>
 #include <stdio.h>
@@ -72,14 +73,10 @@ static void list_truncate(rec_list_t *l, size_t n)
 static fl_err_t list_push(rec_list_t *l, const char *topic, int32_t partition, const void *key,
                           size_t klen, const void *val, size_t vlen)
 {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 64;
-        fl_driver_record_t *nv = realloc(l->v, cap * sizeof(*nv));
-        if (!nv)
-            return FL_ERR_NOMEM;
-        l->v = nv;
-        l->cap = cap;
-    }
+    fl_driver_record_t *nv = fl_grow(l->v, &l->cap, l->n, sizeof(*nv), 64);
+    if (!nv)
+        return FL_ERR_NOMEM;
+    l->v = nv;
     fl_driver_record_t *r = &l->v[l->n];
     memset(r, 0, sizeof(*r));
     r->topic = strdup(topic);

@@ -164,6 +164,7 @@ fl_err_t fl__rt_dead_letter(rt_t *rt, const rd_kafka_message_t *m, const char *s
     rd_kafka_header_add(h, "feedline.dlq.partition", -1, part, -1);
     rd_kafka_header_add(h, "feedline.dlq.offset", -1, off, -1);
     rd_kafka_header_add(h, "feedline.dlq.stage", -1, stage, -1);
+    rd_kafka_header_add(h, "feedline.dlq.group", -1, rt->proc->group, -1);
     rd_kafka_header_add(h, "feedline.dlq.error.class", -1, fl_err_str(cause), -1);
     rd_kafka_header_add(h, "feedline.dlq.error", -1, msg, -1);
     rt->batch.dead_letters++;

@@ -31,18 +31,36 @@
  * path can skip RocksDB work: every entry is >= lo (trimming seeks there
  * instead of to the start of the user's range, which would walk over the
  * tombstones of every earlier trim) and <= hi (an insert above hi cannot
- * be a duplicate: no point read needed). Bounds are (created_at, post). */
+ * be a duplicate: no point read needed). Bounds are (created_at, post).
+ * Once the cap has dropped an entry (trimmed, or refused as older than a
+ * full timeline), the newest such entry is the trim mark and the record
+ * grows to 56 bytes; it then stays even at count 0 (fl_timeline.h). */
 typedef struct tl_meta {
     int64_t count;
     int64_t lo_t, lo_p, hi_t, hi_p;
+    bool marked;
+    int64_t mark_t, mark_p;
 } tl_meta_t;
 
-#define TL_META_SIZE 40
+fl_err_t fl_timeline_meta_parse(const void *val, size_t len, fl_timeline_meta_t *out)
+{
+    const uint8_t *v = val;
+    memset(out, 0, sizeof(*out));
+    if (len != FL_TIMELINE_META_SIZE && len != FL_TIMELINE_META_MARKED_SIZE)
+        return FL_ERR_CORRUPT;
+    out->count = fl_key_dec_i64(v);
+    out->marked = len == FL_TIMELINE_META_MARKED_SIZE;
+    if (out->marked) {
+        out->mark_created_at = fl_key_dec_i64(v + 40);
+        out->mark_post_id = fl_key_dec_i64(v + 48);
+    }
+    return FL_OK;
+}
 
 static fl_err_t meta_get(fl_store_t *s, int64_t user, tl_meta_t *m)
 {
     fl_key_t k;
-    uint8_t v[TL_META_SIZE];
+    uint8_t v[FL_TIMELINE_META_MARKED_SIZE];
     size_t vlen;
     bool found;
 
@@ -51,29 +69,38 @@ static fl_err_t meta_get(fl_store_t *s, int64_t user, tl_meta_t *m)
     fl_err_t err = fl_store_get(s, k.buf, k.len, v, sizeof(v), &vlen, &found);
     if (err || !found)
         return err;
-    if (vlen != TL_META_SIZE)
+    if (vlen != FL_TIMELINE_META_SIZE && vlen != FL_TIMELINE_META_MARKED_SIZE)
         return FL_ERR_CORRUPT;
     m->count = fl_key_dec_i64(v);
     m->lo_t = fl_key_dec_i64(v + 8);
     m->lo_p = fl_key_dec_i64(v + 16);
     m->hi_t = fl_key_dec_i64(v + 24);
     m->hi_p = fl_key_dec_i64(v + 32);
+    if ((m->marked = vlen == FL_TIMELINE_META_MARKED_SIZE)) {
+        m->mark_t = fl_key_dec_i64(v + 40);
+        m->mark_p = fl_key_dec_i64(v + 48);
+    }
     return FL_OK;
 }
 
 static fl_err_t meta_put(fl_store_t *s, int64_t user, const tl_meta_t *m)
 {
     fl_key_t k;
-    uint8_t v[TL_META_SIZE];
+    uint8_t v[FL_TIMELINE_META_MARKED_SIZE];
     fl_key_entity(&k, FL_KEY_TAG_USER, user);
-    if (m->count == 0)
+    if (m->count == 0 && !m->marked)
         return fl_store_delete(s, k.buf, k.len);
     fl_key_enc_i64(v, m->count);
     fl_key_enc_i64(v + 8, m->lo_t);
     fl_key_enc_i64(v + 16, m->lo_p);
     fl_key_enc_i64(v + 24, m->hi_t);
     fl_key_enc_i64(v + 32, m->hi_p);
-    return fl_store_put(s, k.buf, k.len, v, sizeof(v));
+    if (m->marked) {
+        fl_key_enc_i64(v + 40, m->mark_t);
+        fl_key_enc_i64(v + 48, m->mark_p);
+    }
+    return fl_store_put(s, k.buf, k.len, v,
+                        m->marked ? FL_TIMELINE_META_MARKED_SIZE : FL_TIMELINE_META_SIZE);
 }
 
 fl_err_t fl_timeline_count(fl_store_t *s, int64_t user, int64_t *count)
@@ -112,9 +139,26 @@ static fl_err_t oldest_first(fl_store_t *s, int64_t user, const tl_meta_t *m, fl
     return FL_OK;
 }
 
+static bool meta_eq(const tl_meta_t *a, const tl_meta_t *b)
+{
+    return a->count == b->count && a->lo_t == b->lo_t && a->lo_p == b->lo_p && a->hi_t == b->hi_t &&
+           a->hi_p == b->hi_p && a->marked == b->marked && a->mark_t == b->mark_t &&
+           a->mark_p == b->mark_p;
+}
+
+/* The cap dropped (created_at t, post p): the trim mark rises to it. */
+static void raise_mark(tl_meta_t *m, int64_t t, int64_t p)
+{
+    if (!m->marked || tp_cmp(t, p, m->mark_t, m->mark_p) > 0) {
+        m->marked = true;
+        m->mark_t = t;
+        m->mark_p = p;
+    }
+}
+
 /* Each trimmed entry moves the lower bound (still <= every remaining
- * entry); a stored key that does not parse is damaged state, not a bad
- * record. */
+ * entry) and raises the trim mark; a stored key that does not parse is
+ * damaged state, not a bad record. */
 static fl_err_t trimmed(void *arg, const void *key, size_t klen)
 {
     tl_meta_t *m = arg;
@@ -124,6 +168,7 @@ static fl_err_t trimmed(void *arg, const void *key, size_t klen)
     m->count--;
     m->lo_t = t;
     m->lo_p = p;
+    raise_mark(m, t, p);
     return FL_OK;
 }
 
@@ -168,6 +213,8 @@ static fl_err_t apply_posts(fl_store_t *s, const fl_tlop_t *op, int64_t user, in
             continue;
         if (op->op == FL_TLOP_INSERT) {
             err = make_room(s, user, &k, &m, cap, &keep);
+            if (!err && !keep)
+                raise_mark(&m, p->created_at, p->post_id);
             if (err || !keep)
                 continue;
             uint8_t v[8];
@@ -188,7 +235,7 @@ static fl_err_t apply_posts(fl_store_t *s, const fl_tlop_t *op, int64_t user, in
             m.count--;
         }
     }
-    if (!err && memcmp(&m, &before, sizeof(m)))
+    if (!err && !meta_eq(&m, &before))
         err = meta_put(s, user, &m);
     return err;
 }

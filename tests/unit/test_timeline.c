@@ -75,6 +75,8 @@ typedef struct model_user {
     int64_t user;
     entry_t e[MAXE];
     size_t n;
+    bool marked; /* the trim mark: the newest entry the cap dropped */
+    entry_t mark;
 } model_user_t;
 
 static model_user_t model[MAXU];
@@ -86,8 +88,7 @@ static model_user_t *model_get(int64_t user)
         if (model[i].user == user)
             return &model[i];
     cr_assert_lt(n_model, (size_t)MAXU);
-    model[n_model].user = user;
-    model[n_model].n = 0;
+    model[n_model] = (model_user_t){.user = user};
     return &model[n_model++];
 }
 
@@ -165,6 +166,22 @@ static size_t stored(int64_t user, entry_t *out, size_t cap)
     return n;
 }
 
+/* user's USER record (zero when absent). */
+static fl_timeline_meta_t stored_meta(int64_t user)
+{
+    fl_key_t k;
+    uint8_t v[64];
+    size_t vlen;
+    bool found;
+    fl_timeline_meta_t meta = {0};
+    fl_key_entity(&k, FL_KEY_TAG_USER, user);
+    cr_assert_eq(fl_store_get(store(), k.buf, k.len, v, sizeof(v), &vlen, &found), FL_OK);
+    if (found)
+        cr_assert_eq(fl_timeline_meta_parse(v, vlen, &meta), FL_OK, "USER value of %zu bytes",
+                     vlen);
+    return meta;
+}
+
 /* The store equals the model for every user the model knows, and each
  * stored count equals the number of entries. */
 static void check_store(const char *when)
@@ -188,6 +205,15 @@ static void check_store(const char *when)
         cr_assert_eq(fl_timeline_count(store(), m->user, &count), FL_OK);
         cr_assert_eq(count, (int64_t)n, "%s: user %" PRId64 " count %" PRId64 " but %zu entries",
                      when, m->user, count, n);
+        fl_timeline_meta_t meta = stored_meta(m->user);
+        cr_assert_eq(meta.marked, m->marked, "%s: user %" PRId64 " trim mark %s, want %s", when,
+                     m->user, meta.marked ? "set" : "unset", m->marked ? "set" : "unset");
+        if (m->marked)
+            cr_assert(
+                meta.mark_created_at == m->mark.created_at && meta.mark_post_id == m->mark.post,
+                "%s: user %" PRId64 " trim mark %" PRId64 "@%" PRId64 ", want %" PRId64 "@%" PRId64,
+                when, m->user, meta.mark_post_id, meta.mark_created_at, m->mark.post,
+                m->mark.created_at);
     }
 }
 
@@ -238,8 +264,12 @@ static void m_insert(int64_t user, fl_tlop_post_t p)
     cr_assert_lt(m->n, (size_t)MAXE);
     m->e[m->n++] = (entry_t){p.post_id, p.author_id, p.created_at};
     qsort(m->e, m->n, sizeof(m->e[0]), cmp_newest_first);
-    if (m->n > CAP)
+    if (m->n > CAP) {
         m->n = CAP;
+        if (!m->marked || newer(&m->e[CAP], &m->mark))
+            m->mark = m->e[CAP];
+        m->marked = true;
+    }
 }
 
 static void m_remove(int64_t user, fl_tlop_post_t p)
@@ -325,13 +355,17 @@ static void expect_changelog(const want_rec_t *want, size_t n_want, const int64_
             cr_assert_lt(j, n_count_users, "unexpected count record for user %" PRId64, user);
             cr_assert(!seen_count[j]);
             seen_count[j] = true;
-            size_t want_n = model_get(user)->n;
-            if (want_n == 0) {
-                cr_assert_null(r[i].value, "a zero count is a tombstone");
+            const model_user_t *mu = model_get(user);
+            if (mu->n == 0 && !mu->marked) {
+                cr_assert_null(r[i].value, "a zero count without a trim mark is a tombstone");
             } else {
+                fl_timeline_meta_t meta;
                 cr_assert_not_null(r[i].value);
-                cr_assert_eq(r[i].vlen, 40, "count and bounds");
-                cr_assert_eq(fl_key_dec_i64(r[i].value), (int64_t)want_n);
+                cr_assert_eq(r[i].vlen, mu->marked ? 56 : 40, "count and bounds, then the mark");
+                cr_assert_eq(fl_timeline_meta_parse(r[i].value, r[i].vlen, &meta), FL_OK);
+                cr_assert_eq(meta.count, (int64_t)mu->n);
+                cr_assert(!mu->marked || (meta.mark_created_at == mu->mark.created_at &&
+                                          meta.mark_post_id == mu->mark.post));
             }
         }
     }
@@ -496,7 +530,7 @@ Test(timeline, cap_trims_the_oldest_by_created_at_then_post_id)
     check_store("reinsert after a removal");
 }
 
-Test(timeline, older_than_all_insert_into_a_full_timeline_changes_nothing)
+Test(timeline, older_than_all_insert_into_a_full_timeline_only_raises_the_mark)
 {
     int64_t u = user_in(TPART, 0);
     for (int i = 0; i < CAP; i++) {
@@ -506,16 +540,48 @@ Test(timeline, older_than_all_insert_into_a_full_timeline_changes_nothing)
     }
     check_store("full");
 
+    /* the cap drops it at once: no entry is written, only the mark */
     fl_tlop_post_t old = {299, 7, 4000};
     OK(pipe_op(FL_TLOP_INSERT, 0, &old, 1, &u, 1));
+    m_insert(u, old);
     check_store("older than all");
-    expect_no_changelog("older-than-all insert into a full timeline");
+    expect_changelog(NULL, 0, &u, 1);
+    OK(pipe_op(FL_TLOP_INSERT, 0, &old, 1, &u, 1));
+    expect_no_changelog("the same older-than-all insert again");
 
-    /* tied with the oldest (5000, 300) but a smaller id: older too */
+    /* tied with the oldest (5000, 300) but a smaller id: older too, and
+     * newer than the mark, which rises to it */
     fl_tlop_post_t tie = {250, 7, 5000};
     OK(pipe_op(FL_TLOP_INSERT, 0, &tie, 1, &u, 1));
+    m_insert(u, tie);
     check_store("tie, smaller id");
-    expect_no_changelog("tied older insert into a full timeline");
+    expect_changelog(NULL, 0, &u, 1);
+    OK(pipe_op(FL_TLOP_INSERT, 0, &old, 1, &u, 1));
+    expect_no_changelog("an insert below the mark into a full timeline");
+}
+
+Test(timeline, the_trim_mark_outlives_the_entries)
+{
+    int64_t u = user_in(TPART, 0);
+    fl_tlop_post_t p[CAP + 1];
+    for (int i = 0; i < CAP + 1; i++) {
+        p[i] = (fl_tlop_post_t){600 + i, 7, 6000 + i};
+        OK(pipe_op(FL_TLOP_INSERT, 0, &p[i], 1, &u, 1));
+        m_insert(u, p[i]);
+    }
+    check_store("one past the cap");
+    OK(pipe_op(FL_TLOP_REMOVE_AUTHOR, 7, NULL, 0, &u, 1));
+    m_remove_author(u, 7);
+    check_store("every entry removed");
+    want_rec_t w[CAP];
+    for (int i = 0; i < CAP; i++)
+        w[i] = (want_rec_t){u, 601 + i, 6001 + i, true};
+    expect_changelog(w, CAP, &u, 1); /* USER stays: count 0 and the mark */
+    /* below the mark, with room again: kept (the mark only says what
+     * above it is exact) */
+    OK(pipe_op(FL_TLOP_INSERT, 0, &p[0], 1, &u, 1));
+    m_insert(u, p[0]);
+    check_store("reinsert of the trimmed entry");
 }
 
 Test(timeline, multi_post_insert_beyond_the_cap)
