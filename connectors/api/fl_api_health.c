@@ -80,6 +80,7 @@ void *fl__api_health_main(void *arg)
     fl_lag_t *lag = fl_lag_new(api->topo->endpoints.kafka, false, err, sizeof(err));
     sink_parts_t rp, pp;
     int state = -1; /* last redis state logged */
+    int missed = 0; /* Redis pings missed in a row */
     bool was_pg = true;
     char epoch[FL_MARKER_EPOCH_MAX] = "", caught_up[FL_MARKER_EPOCH_MAX] = "";
     int64_t last_lag_ms = 0, redis_lag = -1, pg_lag = -1, now = 0;
@@ -99,7 +100,10 @@ void *fl__api_health_main(void *arg)
             fl_log_info("api", "health checks now measure the sinks of %s", ht->path);
             last_lag_ms = 0; /* measured at once */
         }
-        bool r = redis->ops->ping(redis) == FL_OK, p = pg->ops->ping(pg) == FL_OK;
+        /* One missed ping (its timeout is 250 ms) is a Redis slowed by an
+         * overloaded machine; two in a row are a Redis gone. */
+        missed = redis->ops->ping(redis) == FL_OK ? 0 : missed + 1;
+        bool r = missed == 0 || (missed < 2 && state == 2), p = pg->ops->ping(pg) == FL_OK;
         if (!r)
             epoch[0] = '\0';
         /* a Redis that just answered again is read at once: it may be empty */

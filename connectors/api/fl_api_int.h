@@ -165,12 +165,15 @@ typedef struct fl_api_req {
     int64_t path_id;         /* /v1/posts/{id}, /v1/users/{id}... */
     fl_query_t query;        /* validated */
     fl_masto_query_t mquery; /* the Mastodon routes' parameters instead */
-    bool redis_retried;      /* Redis failed once in this request already */
+    int redis_tries;         /* times Redis failed in this request */
+    bool pg_tried;           /* PostgreSQL failed in this request */
 } fl_api_req_t;
 
 /* A Redis sink further behind than this (records) is rebuilding Redis:
  * PostgreSQL serves meanwhile. */
 #define FL_API_REDIS_MAX_LAG 10000
+/* tries of Redis in one request when PostgreSQL is down too (fl_api_routes.c) */
+#define FL_API_REDIS_TRIES 3
 
 /* A whole file, malloc'd (caller frees), its size in *len; NULL when it
  * cannot be read or is empty. */

@@ -252,20 +252,33 @@ fl_src_t *fl__api_first_source(fl_api_req_t *q)
     return q->thr->pg;
 }
 
-/* After err from src: the source to try next, or NULL. Redis gets one
+/*
+ * After err from src: the source to try next, or NULL. Redis gets one
  * retry on a new connection first (the thread's connection may predate a
- * Redis restart). */
+ * Redis restart), then PostgreSQL takes over. When PostgreSQL is down too
+ * and Redis is answering the health thread's pings (an overloaded machine
+ * slows it past its timeout, it is not gone), Redis is tried again up to
+ * FL_API_REDIS_TRIES times in all: a slow answer beats a 503.
+ */
 fl_src_t *fl__api_next_source(fl_api_req_t *q, fl_src_t *src, fl_err_t err)
 {
-    if (err != FL_ERR_UNAVAILABLE || src != q->thr->redis)
+    if (err != FL_ERR_UNAVAILABLE)
         return NULL;
-    if (!q->redis_retried) {
-        q->redis_retried = true;
-        return src;
+    bool redis_alive = atomic_load_explicit(&q->api->redis_state, memory_order_relaxed) == 2;
+    if (src == q->thr->pg) {
+        q->pg_tried = true;
+        return redis_alive && q->redis_tries < FL_API_REDIS_TRIES ? q->thr->redis : NULL;
     }
-    atomic_store(&q->api->redis_up, false);
-    atomic_fetch_add_explicit(&q->api->metrics.redis_failovers, 1, memory_order_relaxed);
-    return q->thr->pg;
+    if (++q->redis_tries == 1)
+        return src;
+    if (!q->pg_tried && atomic_load_explicit(&q->api->pg_up, memory_order_relaxed)) {
+        atomic_store(&q->api->redis_up, false);
+        atomic_fetch_add_explicit(&q->api->metrics.redis_failovers, 1, memory_order_relaxed);
+        return q->thr->pg;
+    }
+    if (redis_alive && q->redis_tries < FL_API_REDIS_TRIES)
+        return src;
+    return q->pg_tried ? NULL : q->thr->pg;
 }
 
 void fl__api_served(fl_api_req_t *q, fl_api_resp_t *r, fl_src_t *src)

@@ -63,6 +63,7 @@ typedef struct lg {
     FILE *out[N_TOPICS];
     fl_netgen_t *g;
     int64_t sent, delivered, failed, per_topic[N_TOPICS];
+    int64_t start_ms; /* occurred_at of the backlog's first event */
     int64_t backlog_events, steady_events;
     double backlog_s, steady_s;
     int64_t progress_at_us;
@@ -224,6 +225,22 @@ static bool seeded_before(lg_t *lg)
     return same;
 }
 
+/* The start of the backlog the seeded file records for this network, 0
+ * when it records none or another network. */
+static int64_t seeded_start_ms(lg_t *lg)
+{
+    if (!lg->seeded_path)
+        return 0;
+    json_t *rec = json_load_file(lg->seeded_path, 0, NULL), *want = seed_record(lg);
+    json_t *start = json_object_get(rec, "start_ms");
+    int64_t ms = rec && json_equal(json_object_get(rec, "network"), want) && json_is_integer(start)
+                     ? (int64_t)json_integer_value(start)
+                     : 0;
+    json_decref(rec);
+    json_decref(want);
+    return ms;
+}
+
 static int write_seeded(lg_t *lg)
 {
     json_t *ends = json_object(), *rec = json_object();
@@ -231,6 +248,7 @@ static int write_seeded(lg_t *lg)
         json_object_set_new(ends, topics[i], json_integer(topic_end(lg, topics[i])));
     json_object_set_new(rec, "network", seed_record(lg));
     json_object_set_new(rec, "ends", ends);
+    json_object_set_new(rec, "start_ms", json_integer((json_int_t)lg->start_ms));
     int rc = json_dump_file(rec, lg->seeded_path, JSON_INDENT(2) | JSON_SORT_KEYS);
     json_decref(rec);
     if (rc)
@@ -358,7 +376,9 @@ static void usage(FILE *f)
             "  --out DIR            write DIR/<topic>.jsonl instead of producing\n"
             "  --summary FILE       write counts, celebrities, a demo user and rates as JSON\n"
             "  --seeded-file FILE   skip --backlog when FILE says this network is in Kafka\n"
-            "                       already (and write it after producing a backlog)\n"
+            "                       already (and write it after producing a backlog); a\n"
+            "                       steady run takes the backlog's start, hence its post\n"
+            "                       ids, from it\n"
             "  --quiet              no progress line\n"
             "  --topology FILE, --schemas DIR\n");
 }
@@ -583,9 +603,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "feedline-loadgen: %s\n", err);
         goto out;
     }
-    /* The backlog ends about now unless its start is given. */
+    /* The backlog ends about now unless its start is given, or recorded
+     * in the seeded file when that network is in Kafka: a steady run
+     * after it must know the backlog's post ids, which the start fixes. */
+    lg.start_ms = lg.o.start_ms ? lg.o.start_ms : seeded_start_ms(&lg);
+    if (!lg.start_ms)
+        lg.start_ms = fl_wall_ms() - fl_netgen_backlog_total(lg.g);
     if (!lg.o.start_ms)
-        fl_netgen_set_start_ms(lg.g, fl_wall_ms() - fl_netgen_backlog_total(lg.g));
+        fl_netgen_set_start_ms(lg.g, lg.start_ms);
     {
         char a[32], b[32];
         const fl_netgen_stats_t *st = fl_netgen_stats(lg.g);
@@ -621,6 +646,10 @@ int main(int argc, char **argv)
         lg.already_seeded = true;
         fl_netgen_backlog_skip(lg.g);
     } else if (lg.backlog) {
+        if (!lg.o.start_ms) { /* produced anew: it ends about now */
+            lg.start_ms = fl_wall_ms() - fl_netgen_backlog_total(lg.g);
+            fl_netgen_set_start_ms(lg.g, lg.start_ms);
+        }
         if (run_backlog(&lg) || (lg.seeded_path && lg.rk && !stop_flag && write_seeded(&lg)))
             goto out;
     } else {

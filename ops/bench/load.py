@@ -29,11 +29,13 @@ class Network:
     def __init__(self, users, seed, posts_per_user, likes_per_post):
         self.users, self.seed = users, seed
         self.posts_per_user, self.likes_per_post = posts_per_user, likes_per_post
+        self.seeded = None  # set by backlog(): the steady runs take its post ids from it
 
     def args(self):
         return ["--users", str(self.users), "--seed", str(self.seed),
                 "--posts-per-user", str(self.posts_per_user),
-                "--likes-per-post", str(self.likes_per_post)]
+                "--likes-per-post", str(self.likes_per_post)] + \
+            (["--seeded-file", self.seeded] if self.seeded else [])
 
 
 def _run(args, work, name):
@@ -52,8 +54,14 @@ def backlog(work, net):
     "elapsed_s", "events_per_s"} (the rate Kafka took it at)."""
     if not os.access(LOADGEN, os.X_OK):
         raise SystemExit("%s is not built; run ops/build" % LOADGEN)
+    # a fresh seeded file: the backlog is always produced, and records its
+    # start, from which the steady runs know its post ids
+    net.seeded = os.path.join(work, "seeded.json")
+    if os.path.exists(net.seeded):
+        os.remove(net.seeded)
     s = _run(["--backlog", *net.args()], work, "backlog")
-    return {"source": "feedline-loadgen", "network": vars(net),
+    return {"source": "feedline-loadgen",
+            "network": {k: v for k, v in vars(net).items() if k != "seeded"},
             "users": [s["user_base"] + i for i in range(s["users"])],
             "celebrities": [c["id"] for c in s["celebrities"]],
             "events": s["backlog_events"], "counts": s["by_kind"], "by_topic": s["by_topic"],

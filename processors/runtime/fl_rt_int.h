@@ -57,6 +57,8 @@
 /* How long a task waits for an input known to hold records that it does
  * not deliver, before merging past it (fl_merge.h). */
 #define FL_RT_MAX_LAG_WAIT_MS 30000
+/* fences of one client within 30 s that stop an instance (fl_runtime.c) */
+#define FL_RT_FENCES 3
 /* Processing time of one batch at most: its transaction must commit well
  * within transaction.timeout.ms (15 s) however much the merge holds. */
 #define FL_RT_MAX_PROCESS_MS 2000
@@ -119,6 +121,7 @@ typedef struct rt_metrics {
     uint64_t wipes[FL_WIPE__COUNT];
     uint64_t fenced;          /* batches the group refused (a newer generation owns them) */
     uint64_t producer_resets; /* producers renewed after Kafka aborted their transaction */
+    uint64_t consumer_resets; /* consumers renewed after the group fenced their instance id */
     uint64_t dirs_removed;    /* store folders of partitions not owned for long */
     uint64_t pauses;          /* input partitions paused above the buffer bound */
     /* sinks */
@@ -180,9 +183,12 @@ typedef struct rt {
     int assigned;              /* partitions currently assigned */
     const char *failpoint;     /* FEEDLINE_FAILPOINT's name, NULL when off */
     long failpoint_at, failpoint_hits;
-    bool failpoint_stop;       /* SIGSTOP instead of SIGKILL: a zombie to be */
-    int failpoint_sleep_s;     /* > 0: sleep instead (the consumer keeps heartbeating) */
-    int64_t producer_reset_ms; /* when the producer was last renewed after a fence */
+    bool failpoint_stop;   /* SIGSTOP instead of SIGKILL: a zombie to be */
+    int failpoint_sleep_s; /* > 0: sleep instead (the consumer keeps heartbeating) */
+    int64_t producer_fences[FL_RT_FENCES]; /* when the last fences came, oldest first */
+    int64_t consumer_fences[FL_RT_FENCES];
+    bool producer_stuck;  /* its transaction could not be aborted: renew it */
+    bool consumer_fenced; /* the consumer's fatal error is FENCED_INSTANCE_ID */
     /* metrics endpoint */
     struct MHD_Daemon *mhd;
     pthread_mutex_t snap_lock;

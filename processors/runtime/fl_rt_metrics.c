@@ -145,6 +145,9 @@ void fl__rt_metrics_render(rt_t *rt)
     fprintf(f, "# TYPE feedline_producer_resets_total counter\n");
     fprintf(f, "feedline_producer_resets_total{processor=\"%s\"} %" PRIu64 "\n", n,
             rt->m.producer_resets);
+    fprintf(f, "# TYPE feedline_consumer_resets_total counter\n");
+    fprintf(f, "feedline_consumer_resets_total{processor=\"%s\"} %" PRIu64 "\n", n,
+            rt->m.consumer_resets);
     fprintf(f, "# TYPE feedline_store_wipes_total counter\n");
     for (int i = 0; i < FL_WIPE__COUNT; i++)
         fprintf(f, "feedline_store_wipes_total{processor=\"%s\",reason=\"%s\"} %" PRIu64 "\n", n,

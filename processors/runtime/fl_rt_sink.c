@@ -356,17 +356,19 @@ void fl__rt_sink_commit(rt_t *rt)
             s->next[n++] = s->pos[k];
         }
     /* Dead letters first: once the destination moved past a record, its
-     * dead letter must be in Kafka. */
-    if (rt->batch.dead_letters && rd_kafka_flush(rt->producer, 30000)) {
-        fl_log_error("runtime", "sink %s: dead letters not acknowledged", rt->proc->name);
-        rt->fatal = true;
+     * dead letter must be in Kafka. With the broker away they wait in the
+     * producer (no message timeout) and the batch waits with them. */
+    fl_err_t e = FL_OK;
+    const char *what = "destination refused the batch";
+    if (rt->batch.dead_letters && rd_kafka_flush(rt->producer, 1000)) {
+        e = FL_ERR_UNAVAILABLE;
+        what = "dead letters not acknowledged yet";
+    } else if (rt->delivery_failures) {
+        rt->fatal = true; /* not retriable; logged by the delivery report */
         return;
+    } else {
+        e = s->def->flush(s->state, s->parts, s->next, n);
     }
-    if (rt->delivery_failures) {
-        rt->fatal = true; /* logged by the delivery report */
-        return;
-    }
-    fl_err_t e = s->def->flush(s->state, s->parts, s->next, n);
     int64_t done = fl__rt_now_ms();
     if (!e) {
         rt->m.sink_flushes++;
@@ -409,8 +411,8 @@ void fl__rt_sink_commit(rt_t *rt)
     }
     rt->m.sink_retries++;
     rt->m.commit_failures++;
-    fl_log_warn("runtime", "sink %s: destination refused the batch (%s); retrying in %d ms",
-                rt->proc->name, fl_err_str(e), s->backoff_ms);
+    fl_log_warn("runtime", "sink %s: %s (%s); retrying in %d ms", rt->proc->name, what,
+                fl_err_str(e), s->backoff_ms);
     if (!s->pending) {
         s->pending = true;
         pause_all(rt, true);

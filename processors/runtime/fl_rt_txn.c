@@ -27,9 +27,12 @@ void fl__rt_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     rt_t *rt = opaque;
     if (m->err) {
-        rt->delivery_failures++;
-        fl_log_error("runtime", "delivery to %s [%d] failed: %s", rd_kafka_topic_name(m->rkt),
-                     m->partition, rd_kafka_err2str(m->err));
+        /* a batch that fails fails for thousands of records at once: the
+         * first of each batch is logged, then every 10,000th */
+        if (rt->delivery_failures++ % 10000 == 0)
+            fl_log_error("runtime", "delivery to %s [%d] failed: %s (%d of this batch)",
+                         rd_kafka_topic_name(m->rkt), m->partition, rd_kafka_err2str(m->err),
+                         rt->delivery_failures);
         return;
     }
     /* A changelog record: its store's highest acknowledged offset. */
@@ -242,7 +245,10 @@ void fl__rt_abandon_batch(rt_t *rt)
     if (rt->in_txn && !rt->fatal) {
         rd_kafka_error_t *e = rd_kafka_abort_transaction(rt->producer, 60000);
         if (e) {
-            fl_log_error("runtime", "abort_transaction: %s", rd_kafka_error_string(e));
+            /* e.g. the coordinator, back from a restart, already aborted
+             * it: the run loop renews the producer (fl_runtime.c) */
+            fl_log_warn("runtime", "abort_transaction: %s", rd_kafka_error_string(e));
+            rt->producer_stuck = true;
             rt->fatal = true;
             rd_kafka_error_destroy(e);
         }

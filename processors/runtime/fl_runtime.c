@@ -456,7 +456,10 @@ static rd_kafka_t *make_producer(rt_t *rt)
          * CONCURRENT_TRANSACTIONS; the default 100 ms backoff then stalls
          * every batch (the Java client uses 20 ms for this). */
         {"retry.backoff.ms", "5"},
-        {"message.timeout.ms", "15000"}};
+        /* a processor's records must be in before its transaction times
+         * out; a sink's dead letters wait for the broker however long it
+         * is away (0: no timeout) */
+        {"message.timeout.ms", rt->sink ? "0" : "15000"}};
     fl_kafka_client_opts_t o = {.brokers = rt->topo->endpoints.kafka,
                                 .props = props,
                                 .n_props = sizeof(props) / sizeof(props[0]),
@@ -486,6 +489,8 @@ static rd_kafka_t *make_producer(rt_t *rt)
     rd_kafka_destroy(rk);
     return NULL;
 }
+
+static int subscribe(rt_t *rt);
 
 static rd_kafka_t *make_consumer(rt_t *rt)
 {
@@ -638,16 +643,8 @@ static int setup(rt_t *rt)
     rt->consumer = make_consumer(rt);
     if (!rt->consumer)
         return -1;
-    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(4);
-    for (size_t i = 0; i < rt->proc->n_inputs; i++)
-        rd_kafka_topic_partition_list_add(sub, RT_KAFKA(rt, rt->proc->inputs[i]),
-                                          RD_KAFKA_PARTITION_UA);
-    rd_kafka_resp_err_t kerr = rd_kafka_subscribe(rt->consumer, sub);
-    rd_kafka_topic_partition_list_destroy(sub);
-    if (kerr) {
-        fl_log_error("runtime", "subscribe: %s", rd_kafka_err2str(kerr));
+    if (subscribe(rt))
         return -1;
-    }
     if (rt->sink)
         fl_log_info("runtime", "sink %s started: group %s, instance %s", rt->proc->name,
                     rt->proc->group, rt->opts.instance);
@@ -678,12 +675,15 @@ static void run_batches(rt_t *rt)
                 continue;
             }
             if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
-                /* e.g. another member joined with this instance's
-                 * group.instance.id: two processes run as one instance. */
+                /* Another member joined with this instance's
+                 * group.instance.id: two processes run as one instance,
+                 * or the coordinator came back from a restart and took
+                 * this member's rejoin for a newer one (renew_fenced_consumer). */
                 char why[512];
-                rd_kafka_fatal_error(rt->consumer, why, sizeof(why));
-                fl_log_error("runtime", "consumer: fatal error: %s; stopping", why);
+                rd_kafka_resp_err_t e = rd_kafka_fatal_error(rt->consumer, why, sizeof(why));
+                fl_log_error("runtime", "consumer: fatal error: %s", why);
                 rd_kafka_message_destroy(m);
+                rt->consumer_fenced = e == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID;
                 rt->fatal = true;
                 break;
             }
@@ -747,6 +747,27 @@ static void run_batches(rt_t *rt)
 }
 
 /*
+ * Records a fence of a client (times: the last FL_RT_FENCES fences, oldest
+ * first) and tells whether they came as a storm: FL_RT_FENCES within
+ * 30 s. A broker restart fences each client about once; two processes
+ * running as one instance fence each other back and forth within
+ * seconds. true (logged) when this instance must stop.
+ */
+static bool fence_storm(int64_t *times, const char *client, const char *instance)
+{
+    int64_t now = fl__rt_now_ms();
+    memmove(times, times + 1, (FL_RT_FENCES - 1) * sizeof(*times));
+    times[FL_RT_FENCES - 1] = now;
+    if (!times[0] || now - times[0] >= 30000)
+        return false;
+    fl_log_error("runtime",
+                 "%s fenced %d times in %" PRId64 " ms: another process runs as instance %s; "
+                 "stopping",
+                 client, FL_RT_FENCES, now - times[0], instance);
+    return true;
+}
+
+/*
  * A processor whose producer Kafka fenced while this instance still owns
  * its partitions: the transaction coordinator aborted a transaction open
  * longer than transaction.timeout.ms (the main thread stalled: an
@@ -754,9 +775,9 @@ static void run_batches(rt_t *rt)
  * epoch. As Kafka Streams does under exactly-once v2, the instance starts
  * a new producer with the same transactional id (init_transactions fences
  * the old epoch) and redoes the batch from its stores' offsets; the
- * consumer group never noticed. A second fence within 30 s is not a
- * timeout but another process running as this instance: that one stops,
- * as before. true when the instance can go on.
+ * consumer group never noticed. A broker restart fences it too. A storm
+ * of fences (fence_storm) is another process running as this instance:
+ * that one stops. true when the instance can go on.
  */
 static bool renew_fenced_producer(rt_t *rt)
 {
@@ -764,21 +785,25 @@ static bool renew_fenced_producer(rt_t *rt)
     rd_kafka_resp_err_t e = rt->producer && !rt->sink
                                 ? rd_kafka_fatal_error(rt->producer, why, sizeof(why))
                                 : RD_KAFKA_RESP_ERR_NO_ERROR;
-    if (e != RD_KAFKA_RESP_ERR__FENCED && e != RD_KAFKA_RESP_ERR_PRODUCER_FENCED &&
-        e != RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH)
+    bool stuck = rt->producer_stuck && !rt->sink;
+    rt->producer_stuck = false;
+    if (stuck) {
+        /* its transaction could not even be aborted (fl__rt_abandon_batch):
+         * a new producer's init_transactions aborts it */
+        fl_log_warn("runtime", "a new producer aborts the transaction the old one could not, "
+                               "then redoes the batch from the stores' offsets");
+        sleep(1);
+    } else if (e != RD_KAFKA_RESP_ERR__FENCED && e != RD_KAFKA_RESP_ERR_PRODUCER_FENCED &&
+               e != RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH) {
         return false;
-    int64_t now = fl__rt_now_ms();
-    if (rt->producer_reset_ms && now - rt->producer_reset_ms < 30000) {
-        fl_log_error("runtime",
-                     "producer fenced again %" PRId64 " ms after it was renewed (%s): another "
-                     "process runs as instance %s; stopping",
-                     now - rt->producer_reset_ms, why, rt->opts.instance);
+    } else if (fence_storm(rt->producer_fences, "producer", rt->opts.instance)) {
         return false;
+    } else {
+        fl_log_warn("runtime",
+                    "producer fenced (%s): Kafka aborted the open transaction; a new producer "
+                    "redoes the batch from the stores' offsets",
+                    why);
     }
-    fl_log_warn("runtime",
-                "producer fenced (%s): Kafka aborted the open transaction; a new producer "
-                "redoes the batch from the stores' offsets",
-                why);
     for (int i = 0; i < rt->n_rkts; i++)
         rd_kafka_topic_destroy(rt->rkts[i]);
     rt->n_rkts = 0;
@@ -792,16 +817,65 @@ static bool renew_fenced_producer(rt_t *rt)
     }
     fl__rt_abandon_batch(rt); /* nothing open: drops pending changes, rewinds */
     rt->delivery_failures = 0;
-    rt->producer_reset_ms = fl__rt_now_ms();
     rt->m.producer_resets++;
     return !rt->fatal;
+}
+
+static int subscribe(rt_t *rt)
+{
+    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(4);
+    for (size_t i = 0; i < rt->proc->n_inputs; i++)
+        rd_kafka_topic_partition_list_add(sub, RT_KAFKA(rt, rt->proc->inputs[i]),
+                                          RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t kerr = rd_kafka_subscribe(rt->consumer, sub);
+    rd_kafka_topic_partition_list_destroy(sub);
+    if (kerr)
+        fl_log_error("runtime", "subscribe: %s", rd_kafka_err2str(kerr));
+    return kerr ? -1 : 0;
+}
+
+/*
+ * A consumer the group fenced by its own group.instance.id. After the
+ * group coordinator restarts (a broker killed or stopped), a static
+ * member's rejoin can be registered under a new member id while the old
+ * one still heartbeats; the broker then fences the old one, which
+ * librdkafka treats as fatal. Like a fenced producer, the first fence is
+ * survived: the consumer is closed (its partitions revoked, the tasks
+ * closed with nothing uncommitted: the loop holds no batch while it
+ * polls) and a new one joins; the stores and offsets decide where each
+ * partition resumes, as after any rebalance. A storm of fences
+ * (fence_storm) is another process running as this instance: that one
+ * stops. true when the instance can go on.
+ */
+static bool renew_fenced_consumer(rt_t *rt)
+{
+    if (!rt->consumer_fenced)
+        return false;
+    rt->consumer_fenced = false;
+    if (fence_storm(rt->consumer_fences, "consumer", rt->opts.instance))
+        return false;
+    fl_log_warn("runtime", "consumer fenced by its own group.instance.id (the group coordinator "
+                           "restarted): a new consumer joins the group");
+    rd_kafka_consumer_close(rt->consumer);
+    rd_kafka_destroy(rt->consumer);
+    close_all_tasks(rt);
+    rt->assigned = 0;
+    for (size_t i = 0; i < rt->proc->n_inputs * (size_t)rt->n_partitions; i++)
+        rt->lso[i] = -1;
+    rt->fatal = false;
+    if (!(rt->consumer = make_consumer(rt)) || subscribe(rt)) {
+        rt->fatal = true;
+        return false;
+    }
+    rt->m.consumer_resets++;
+    return true;
 }
 
 static void run_loop(rt_t *rt)
 {
     do
         run_batches(rt);
-    while (!*rt->stop && rt->fatal && renew_fenced_producer(rt));
+    while (!*rt->stop && rt->fatal && (renew_fenced_consumer(rt) || renew_fenced_producer(rt)));
 }
 
 /* Runs a processor (sink NULL) or a sink: one core for both roles. */
