@@ -261,15 +261,12 @@ static void tail_event(fl_cli_t *cli, const rd_kafka_message_t *m, json_t *o)
 static json_t *tail_record_json(fl_cli_t *cli, const rd_kafka_message_t *m)
 {
     const char *kafka = rd_kafka_topic_name(m->rkt), *topic = kafka;
-    const fl_topic_t *tp = NULL;
     json_t *o = json_object();
     char err[512];
 
     /* the topology's name of the topic (its name in Kafka may carry a
      * generation's prefix), which says how to decode it */
-    for (size_t i = 0; i < cli->topo->n_topics; i++)
-        if (!strcmp(cli->topo->topics[i].kafka, kafka))
-            tp = &cli->topo->topics[i];
+    const fl_topic_t *tp = fl_topology_topic_by_kafka(cli->topo, kafka);
     if (tp)
         topic = tp->name;
     json_object_set_new(o, "topic", json_string(kafka));

@@ -94,10 +94,7 @@ fl_err_t fl_kafka_create_topics(rd_kafka_t *rk, const fl_topology_t *t, FILE *re
     for (size_t i = 0; i < n_res; i++) {
         rd_kafka_resp_err_t terr = rd_kafka_topic_result_error(res[i]);
         const char *name = rd_kafka_topic_result_name(res[i]);
-        const fl_topic_t *tp = NULL;
-        for (size_t k = 0; k < t->n_topics; k++)
-            if (!strcmp(t->topics[k].kafka, name))
-                tp = &t->topics[k];
+        const fl_topic_t *tp = fl_topology_topic_by_kafka(t, name);
         if (terr && terr != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
             snprintf(errstr, errstr_size, "creating topic %s: %s", name,
                      rd_kafka_topic_result_error_string(res[i]));

@@ -194,20 +194,10 @@ static char *gen_name(const char *name, int n)
  * processor's group "gN.<group>". */
 static int derive_stores(fl_topology_t *t, int n)
 {
-    free(t->topic_prefix);
-    if (asprintf(&t->topic_prefix, "g%d.", n) < 0) {
-        t->topic_prefix = NULL;
+    char prefix[32];
+    snprintf(prefix, sizeof(prefix), "g%d.", n);
+    if (fl_topology_set_topic_prefix(t, prefix))
         return -1;
-    }
-    for (size_t i = 0; i < t->n_topics; i++) {
-        fl_topic_t *tp = &t->topics[i];
-        free(tp->kafka);
-        if (asprintf(&tp->kafka, "%s%s", tp->kind == FL_TOPIC_INPUT ? "" : t->topic_prefix,
-                     tp->name) < 0) {
-            tp->kafka = NULL;
-            return -1;
-        }
-    }
     for (size_t k = 0; k < t->n_processors; k++) {
         char *g = gen_name(t->processors[k].group, n);
         if (!g)

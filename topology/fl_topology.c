@@ -53,24 +53,43 @@ static int read_prefix(ctx_t *c, fl_topology_t *t, const node_t *v, int line)
 }
 
 /* Every topic's name in Kafka, once the topics and the prefix are read. */
-static int kafka_names(ctx_t *c, fl_topology_t *t)
+/* Every topic's name in Kafka: its own for inputs, else prefixed. */
+static int kafka_names(fl_topology_t *t)
 {
     for (size_t i = 0; i < t->n_topics; i++) {
         fl_topic_t *tp = &t->topics[i];
         const char *pre = tp->kind == FL_TOPIC_INPUT || !t->topic_prefix ? "" : t->topic_prefix;
+        free(tp->kafka);
         if (asprintf(&tp->kafka, "%s%s", pre, tp->name) < 0) {
             tp->kafka = NULL;
-            fl__fail(c, 0, "out of memory");
             return -1;
         }
     }
     return 0;
 }
 
+int fl_topology_set_topic_prefix(fl_topology_t *t, const char *prefix)
+{
+    char *p = prefix ? strdup(prefix) : NULL;
+    if (prefix && !p)
+        return -1;
+    free(t->topic_prefix);
+    t->topic_prefix = p;
+    return kafka_names(t);
+}
+
 const char *fl_topology_kafka_name(const fl_topology_t *t, const char *name)
 {
     const fl_topic_t *tp = fl_topology_topic(t, name);
     return tp ? tp->kafka : name;
+}
+
+const fl_topic_t *fl_topology_topic_by_kafka(const fl_topology_t *t, const char *kafka)
+{
+    for (size_t i = 0; i < t->n_topics; i++)
+        if (!strcmp(t->topics[i].kafka, kafka))
+            return &t->topics[i];
+    return NULL;
 }
 
 /* A PostgreSQL schema name feedline may put in search_path unquoted. */
@@ -283,8 +302,12 @@ static int read_topology(ctx_t *c, fl_topology_t *t, const node_t *root)
     if (!(v = fl__need(c, root, "topics", root->line, "the top level")))
         return -1;
     fl__map_get(root, "topics", &line);
-    if (fl__read_topics(c, t, v, line) < 0 || kafka_names(c, t) < 0)
+    if (fl__read_topics(c, t, v, line) < 0)
         return -1;
+    if (kafka_names(t) < 0) {
+        fl__fail(c, 0, "out of memory");
+        return -1;
+    }
     if ((v = fl__map_get(root, "stores", NULL)) && fl__read_stores(c, t, v) < 0)
         return -1;
     if ((v = fl__map_get(root, "processors", NULL)) && fl__read_processors(c, t, v) < 0)

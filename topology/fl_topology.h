@@ -203,6 +203,14 @@ const fl_sink_cfg_t *fl_topology_sink(const fl_topology_t *t, const char *name);
  * topology has no such topic. Borrowed. */
 const char *fl_topology_kafka_name(const fl_topology_t *t, const char *name);
 
+/* Sets the prefix of every non-input topic's name in Kafka (NULL: none)
+ * and renames them; 0, or -1 when memory ran out. */
+int fl_topology_set_topic_prefix(fl_topology_t *t, const char *prefix);
+
+/* The topology topic whose name in Kafka is kafka (a generation's topics
+ * carry its prefix there), NULL when none. Borrowed. */
+const fl_topic_t *fl_topology_topic_by_kafka(const fl_topology_t *t, const char *kafka);
+
 /* Where feedline replay keeps generations when $FEEDLINE_GENERATIONS is
  * unset: the local stack's folder, relative to the working directory. */
 #define FL_GENERATIONS_DEFAULT_DIR ".stack/generations"

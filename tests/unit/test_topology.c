@@ -1894,6 +1894,17 @@ Test(topology, topic_prefix_names_every_topic_but_the_inputs_in_kafka)
     cr_assert_not_null(fl_topology_topic(t, "log"));
     cr_assert_null(fl_topology_topic(t, "g3.log"));
     cr_assert_str_eq(fl_topology_kafka_name(t, "not-a-topic"), "not-a-topic");
+    /* and back: what a record's topic name in Kafka is in the topology */
+    cr_assert_str_eq(fl_topology_topic_by_kafka(t, "g3.log")->name, "log");
+    cr_assert_str_eq(fl_topology_topic_by_kafka(t, "in")->name, "in");
+    cr_assert_null(fl_topology_topic_by_kafka(t, "log"), "log is g3.log in Kafka");
+    /* a replay's generation sets its own prefix; none names them plainly */
+    cr_assert_eq(fl_topology_set_topic_prefix(t, "g4."), 0);
+    cr_assert_str_eq(fl_topology_kafka_name(t, "log"), "g4.log");
+    cr_assert_str_eq(fl_topology_kafka_name(t, "in"), "in");
+    cr_assert_eq(fl_topology_set_topic_prefix(t, NULL), 0);
+    cr_assert_str_eq(fl_topology_kafka_name(t, "log"), "log");
+    cr_assert_eq(fl_topology_set_topic_prefix(t, "g3."), 0);
     size_t len;
     char *text = print_to_string(t, &len);
     cr_assert(strstr(text, "topic_prefix: g3.\n"), "%s", text);
