@@ -704,14 +704,11 @@ static int ensure_gen0(const char *dir, const char *base_path, const char *state
     return gen_live(dir) == 0 ? gen_set_live(dir, 0, err, err_size) : 0;
 }
 
-static int gen_init(const char *dir, const char *base_path, int argc, char **argv, int i)
+static int gen_init(const char *dir, const char *base_path, const char *state_dir)
 {
-    const char *state_dir = getenv("FEEDLINE_STATE_DIR");
     char err[1024];
-    if (i + 1 < argc && !strcmp(argv[i + 1], "--state-dir") && i + 3 == argc)
-        state_dir = argv[i + 2];
-    else if (i + 1 != argc)
-        return fprintf(stderr, "usage: feedline %s\n", FL_GENERATIONS_USAGE), 2;
+    if (!state_dir)
+        state_dir = getenv("FEEDLINE_STATE_DIR");
     if (!state_dir || !*state_dir)
         state_dir = ".state";
     if (gen_live(dir) != 0 || gen_newest(dir, false) > 0)
@@ -1092,12 +1089,25 @@ out:
 
 int fl_generations_cmd(const char *topo_path, int argc, char **argv)
 {
-    const char *dir_opt = NULL;
-    int i = 1;
+    static const struct option opts[] = {{"dir", required_argument, NULL, 'd'},
+                                         {"state-dir", required_argument, NULL, 's'},
+                                         {NULL, 0, NULL, 0}};
+    const char *dir_opt = NULL, *state_opt = NULL;
     char err[1024];
-    if (i + 1 < argc && !strcmp(argv[i], "--dir"))
-        dir_opt = argv[i + 1], i += 2;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c == 'd')
+            dir_opt = optarg;
+        else if (c == 's')
+            state_opt = optarg;
+        else
+            return fprintf(stderr, "usage: feedline %s\n", FL_GENERATIONS_USAGE), 2;
+    }
+    int i = optind; /* the subcommand, then its arguments */
     const char *dir = gens_dir(dir_opt), *what = i < argc ? argv[i] : "list";
+    if (state_opt && strcmp(what, "init"))
+        return fprintf(stderr, "feedline generations: --state-dir is for init\n"), 2;
     if (!strcmp(what, "newest") && i + 1 == argc) {
         int n = gen_newest(dir, true);
         if (n < 0)
@@ -1117,8 +1127,8 @@ int fl_generations_cmd(const char *topo_path, int argc, char **argv)
         printf("generation %ld is live\n", n);
         return 0;
     }
-    if (!strcmp(what, "init"))
-        return gen_init(dir, topo_path, argc, argv, i);
+    if (!strcmp(what, "init") && i + 1 == argc)
+        return gen_init(dir, topo_path, state_opt);
     if (strcmp(what, "list") || i + 1 < argc) {
         fprintf(stderr, "usage: feedline %s\n", FL_GENERATIONS_USAGE);
         return 2;
