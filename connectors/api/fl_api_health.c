@@ -5,7 +5,8 @@
  * reads how far each sink is behind its inputs, as `feedline lag` does
  * (fl_lag.h): the offsets a sink stored in its destination
  * (fl_sink_store.h) against the inputs' last stable offsets, transaction
- * markers alone counting as no lag, so a caught-up sink is at 0. Redis serves
+ * markers alone counting as no lag, so a caught-up sink is at 0; between
+ * those, every HEALTH_MS, it reads the Redis sink's marker. Redis serves
  * only while it answers and holds the sink's marker, and once the sink has
  * caught up under the marker's epoch: a Redis that restarted empty or was
  * flushed gets a new epoch from its sink, which rebuilds it from the
@@ -117,6 +118,13 @@ void *fl__api_health_main(void *arg)
             l = lag_of(lag, &pp,
                        p && pp.n && fl_src_pg_offsets(pg, pp.sink, pp.parts, pp.n) == FL_OK);
             pg_lag = l >= 0 ? l : pg_lag;
+        } else if (r && rp.n) {
+            /* Between measurements, the marker alone (one HMGET): a Redis
+             * flushed or restarted stops serving within HEALTH_MS, not
+             * LAG_MS, of losing its data. */
+            char now_epoch[FL_MARKER_EPOCH_MAX];
+            if (fl_src_redis_offsets(redis, rp.sink, rp.parts, rp.n, now_epoch) == FL_OK)
+                snprintf(epoch, sizeof(epoch), "%s", now_epoch);
         }
         /* 0 down, 1 rebuilding, 2 up */
         if (epoch[0] && redis_lag >= 0 && redis_lag <= FL_API_REDIS_MAX_LAG)

@@ -210,7 +210,7 @@ def rebuilt_and_serving(cl, sink, rebuilds, what):
     def count():
         return int(procs.total(sink.metrics() or {}, "feedline_sink_rebuilds_total"))
     wait_for(lambda: count() > rebuilds, 120, "the Redis sink to rebuild after %s" % what)
-    time.sleep(3)  # the API reads the sink's marker once a second
+    time.sleep(2)  # the API reads the sink's marker every 250 ms, its lag every second
     wait_for(lambda: cl.get("/readyz")[2].get("serving_from") == "redis", 300,
              "the API to serve from Redis again after %s" % what)
     log("Redis rebuilt by its sink and serving again, %.1f s after %s" % (time.time() - t0, what))
