@@ -255,16 +255,19 @@ fl_src_t *fl__api_first_source(fl_api_req_t *q)
 /*
  * After err from src: the source to try next, or NULL. Redis gets one
  * retry on a new connection first (the thread's connection may predate a
- * Redis restart), then PostgreSQL takes over. When PostgreSQL is down too
- * and Redis is answering the health thread's pings (an overloaded machine
- * slows it past its timeout, it is not gone), Redis is tried again up to
- * FL_API_REDIS_TRIES times in all: a slow answer beats a 503.
+ * Redis restart), then PostgreSQL takes over. When PostgreSQL fails too,
+ * Redis is tried again up to FL_API_REDIS_TRIES times in all unless its
+ * sink is rebuilding it, even when the health thread missed its pings:
+ * an overloaded machine slows Redis past its 250 ms timeout without it
+ * being gone, and a slow answer beats a 503.
  */
 fl_src_t *fl__api_next_source(fl_api_req_t *q, fl_src_t *src, fl_err_t err)
 {
     if (err != FL_ERR_UNAVAILABLE)
         return NULL;
-    bool redis_alive = atomic_load_explicit(&q->api->redis_state, memory_order_relaxed) == 2;
+    /* not while its sink rebuilds it (its feeds are partial then); a Redis
+     * the health thread found gone refuses a connection at once */
+    bool redis_alive = atomic_load_explicit(&q->api->redis_state, memory_order_relaxed) != 1;
     if (src == q->thr->pg) {
         q->pg_tried = true;
         return redis_alive && q->redis_tries < FL_API_REDIS_TRIES ? q->thr->redis : NULL;
