@@ -326,6 +326,10 @@ int fl_verify_cmd(const fl_topology_t *topo, volatile sig_atomic_t *stop, int ar
         p->digest = calloc((size_t)parts, sizeof(*p->digest));
         p->users = fl_feed_partition_digests(&p->set, parts, p->digest);
     }
+    /* --against: the trim marks of both stores, and the reference above them */
+    fl_feed_marks_t marks = {0};
+    fl_feed_set_t ref_above = {0};
+    size_t ref_below = 0, marked = 0;
     if (ret)
         goto out;
 
@@ -353,9 +357,6 @@ int fl_verify_cmd(const fl_topology_t *topo, volatile sig_atomic_t *stop, int ar
     /* Another generation's timelines were built from the same operations
      * in another order: compared above the higher of the two trim marks
      * of each user (fl_timeline.h), exactly everywhere else. */
-    fl_feed_marks_t marks = {0};
-    fl_feed_set_t ref_above = {0};
-    size_t ref_below = 0, marked = 0;
     if (other) {
         for (int i = 0; i < 4; i += 3)
             for (size_t k = 0; k < places[i].marks.len; k++) {
@@ -411,8 +412,6 @@ int fl_verify_cmd(const fl_topology_t *topo, volatile sig_atomic_t *stop, int ar
         }
         fl_feed_set_free(&here);
     }
-    fl_feed_marks_free(&marks);
-    fl_feed_set_free(&ref_above);
     if (json) {
         json_dumpf(out, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         printf("\n");
@@ -420,10 +419,10 @@ int fl_verify_cmd(const fl_topology_t *topo, volatile sig_atomic_t *stop, int ar
     goto out;
 nomem:
     fprintf(stderr, "feedline verify: out of memory\n");
-    fl_feed_marks_free(&marks);
-    fl_feed_set_free(&ref_above);
     ret = EXIT_UNREADABLE;
 out:
+    fl_feed_marks_free(&marks);
+    fl_feed_set_free(&ref_above);
     json_decref(out);
     for (int i = 0; i < NPLACES; i++) {
         fl_feed_set_free(&places[i].set);

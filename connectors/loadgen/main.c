@@ -241,6 +241,13 @@ static int64_t seeded_start_ms(lg_t *lg)
     return ms;
 }
 
+/* The backlog starts at ms (0: so that it ends about now). */
+static void set_start(lg_t *lg, int64_t ms)
+{
+    lg->start_ms = ms ? ms : fl_wall_ms() - fl_netgen_backlog_total(lg->g);
+    fl_netgen_set_start_ms(lg->g, lg->start_ms);
+}
+
 static int write_seeded(lg_t *lg)
 {
     json_t *ends = json_object(), *rec = json_object();
@@ -606,11 +613,10 @@ int main(int argc, char **argv)
     /* The backlog ends about now unless its start is given, or recorded
      * in the seeded file when that network is in Kafka: a steady run
      * after it must know the backlog's post ids, which the start fixes. */
-    lg.start_ms = lg.o.start_ms ? lg.o.start_ms : seeded_start_ms(&lg);
-    if (!lg.start_ms)
-        lg.start_ms = fl_wall_ms() - fl_netgen_backlog_total(lg.g);
-    if (!lg.o.start_ms)
-        fl_netgen_set_start_ms(lg.g, lg.start_ms);
+    if (lg.o.start_ms)
+        lg.start_ms = lg.o.start_ms;
+    else
+        set_start(&lg, seeded_start_ms(&lg));
     {
         char a[32], b[32];
         const fl_netgen_stats_t *st = fl_netgen_stats(lg.g);
@@ -646,10 +652,8 @@ int main(int argc, char **argv)
         lg.already_seeded = true;
         fl_netgen_backlog_skip(lg.g);
     } else if (lg.backlog) {
-        if (!lg.o.start_ms) { /* produced anew: it ends about now */
-            lg.start_ms = fl_wall_ms() - fl_netgen_backlog_total(lg.g);
-            fl_netgen_set_start_ms(lg.g, lg.start_ms);
-        }
+        if (!lg.o.start_ms)
+            set_start(&lg, 0); /* produced anew: it ends about now */
         if (run_backlog(&lg) || (lg.seeded_path && lg.rk && !stop_flag && write_seeded(&lg)))
             goto out;
     } else {

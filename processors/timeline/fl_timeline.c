@@ -42,19 +42,30 @@ typedef struct tl_meta {
     int64_t mark_t, mark_p;
 } tl_meta_t;
 
-fl_err_t fl_timeline_meta_parse(const void *val, size_t len, fl_timeline_meta_t *out)
+/* A USER value of either size into m (zeroed first). */
+static fl_err_t meta_decode(const uint8_t *v, size_t vlen, tl_meta_t *m)
 {
-    const uint8_t *v = val;
-    memset(out, 0, sizeof(*out));
-    if (len != FL_TIMELINE_META_SIZE && len != FL_TIMELINE_META_MARKED_SIZE)
+    memset(m, 0, sizeof(*m));
+    if (vlen != FL_TIMELINE_META_SIZE && vlen != FL_TIMELINE_META_MARKED_SIZE)
         return FL_ERR_CORRUPT;
-    out->count = fl_key_dec_i64(v);
-    out->marked = len == FL_TIMELINE_META_MARKED_SIZE;
-    if (out->marked) {
-        out->mark_created_at = fl_key_dec_i64(v + 40);
-        out->mark_post_id = fl_key_dec_i64(v + 48);
+    m->count = fl_key_dec_i64(v);
+    m->lo_t = fl_key_dec_i64(v + 8);
+    m->lo_p = fl_key_dec_i64(v + 16);
+    m->hi_t = fl_key_dec_i64(v + 24);
+    m->hi_p = fl_key_dec_i64(v + 32);
+    if ((m->marked = vlen == FL_TIMELINE_META_MARKED_SIZE)) {
+        m->mark_t = fl_key_dec_i64(v + 40);
+        m->mark_p = fl_key_dec_i64(v + 48);
     }
     return FL_OK;
+}
+
+fl_err_t fl_timeline_meta_parse(const void *val, size_t len, fl_timeline_meta_t *out)
+{
+    tl_meta_t m;
+    fl_err_t err = meta_decode(val, len, &m);
+    *out = (fl_timeline_meta_t){m.count, m.marked, m.mark_t, m.mark_p};
+    return err;
 }
 
 static fl_err_t meta_get(fl_store_t *s, int64_t user, tl_meta_t *m)
@@ -69,18 +80,7 @@ static fl_err_t meta_get(fl_store_t *s, int64_t user, tl_meta_t *m)
     fl_err_t err = fl_store_get(s, k.buf, k.len, v, sizeof(v), &vlen, &found);
     if (err || !found)
         return err;
-    if (vlen != FL_TIMELINE_META_SIZE && vlen != FL_TIMELINE_META_MARKED_SIZE)
-        return FL_ERR_CORRUPT;
-    m->count = fl_key_dec_i64(v);
-    m->lo_t = fl_key_dec_i64(v + 8);
-    m->lo_p = fl_key_dec_i64(v + 16);
-    m->hi_t = fl_key_dec_i64(v + 24);
-    m->hi_p = fl_key_dec_i64(v + 32);
-    if ((m->marked = vlen == FL_TIMELINE_META_MARKED_SIZE)) {
-        m->mark_t = fl_key_dec_i64(v + 40);
-        m->mark_p = fl_key_dec_i64(v + 48);
-    }
-    return FL_OK;
+    return meta_decode(v, vlen, m);
 }
 
 static fl_err_t meta_put(fl_store_t *s, int64_t user, const tl_meta_t *m)

@@ -49,7 +49,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
 sys.dont_write_bytecode = True
 
-from itlib import BIN, KAFKA, ROOT, STACK_DIR  # noqa: E402
+from itlib import BIN, KAFKA  # noqa: E402
 import procs  # noqa: E402
 from procs import FaultProc, wait_for, wait_idle  # noqa: E402
 import test_projections as tp  # noqa: E402  (projection resets, verify, dead letters)
@@ -80,17 +80,6 @@ def readers_of_inputs():
                 out[t].add(m.group(1))
     assert set(out) == set(INPUTS), out
     return out
-
-
-def stack(*args):
-    p = subprocess.run([os.path.join(ROOT, "ops", "stack")] + list(args), capture_output=True,
-                       text=True, timeout=300)
-    assert p.returncode == 0, "ops/stack %s: %s" % (" ".join(args), p.stderr[-2000:])
-
-
-def pid_of(rel):
-    with open(os.path.join(STACK_DIR, rel)) as f:
-        return int(f.read().strip())
 
 
 def wait_gone(pid, timeout_s=120):
@@ -186,13 +175,13 @@ def broker_cycles(n):
     away = 0.0
     for i in range(n):
         for sig in (signal.SIGKILL, signal.SIGTERM):
-            pid = pid_of("kafka/kafka.pid")
+            pid = tp.server_pid("kafka")
             t0 = time.time()
             os.kill(pid, sig)
             wait_gone(pid)
             log("broker %s (%d of %d)" % (sig.name, i + 1, n))
             time.sleep(3)
-            stack("up")
+            tp.stack_up()
             away += time.time() - t0
             log("broker back after %.1f s" % (time.time() - t0))
             time.sleep(10)  # load flows again before the next blow
@@ -223,12 +212,12 @@ def redis_outages(readers, cl, sink):
     meanwhile and the seconds until Redis served again."""
     before = readers.source["postgres"]
     rebuilds = int(procs.total(sink.metrics(), "feedline_sink_rebuilds_total"))
-    pid = pid_of("redis/redis.pid")
+    pid = tp.redis_pid()
     os.kill(pid, signal.SIGKILL)
     wait_gone(pid)
     log("Redis SIGKILLed")
     time.sleep(8)
-    stack("up")
+    tp.stack_up()
     log("Redis started again, empty")
     back, rebuilds = rebuilt_and_serving(cl, sink, rebuilds, "the restart")
     time.sleep(5)
@@ -306,10 +295,10 @@ def main():
         figures["broker_away_s"] = broker_cycles(BROKER)
         figures["from_postgres"], figures["redis_rebuild_s"] = redis_outages(
             readers, cl, next(p for p in pipeline if p.name == "redis-sink"))
-        stack("pg-down", "immediate")
+        tp.pg_stop_immediate()
         log("PostgreSQL stopped (immediate) for %d s" % PG_S)
         time.sleep(PG_S)
-        stack("pg-up")
+        tp.pg_start()
         log("PostgreSQL started again")
         time.sleep(10)
         load.send_signal(signal.SIGINT)

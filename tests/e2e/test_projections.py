@@ -181,9 +181,14 @@ def dead_letters():
     return res
 
 
-def redis_pid():
-    with open(os.path.join(STACK_DIR, "redis", "redis.pid")) as f:
+def server_pid(name):
+    """The pid of the stack's server name (kafka, redis), from ops/stack's pid file."""
+    with open(os.path.join(STACK_DIR, name, name + ".pid")) as f:
         return int(f.read().strip())
+
+
+def redis_pid():
+    return server_pid("redis")
 
 
 def stack_up():
