@@ -25,6 +25,7 @@
  * puts/s with the WAL, ~300K/s in batches of 1000, ~100K gets/s.
  */
 #include "fl_kv_backend.h"
+#include "fl_log.h"
 #include "fl_state_int.h"
 
 #include <rocksdb/c.h>
@@ -37,6 +38,12 @@
 #define RDB_WBUF_NUMBER        3
 #define RDB_BLOOM_BITS_PER_KEY 10.0
 #define RDB_KEEP_LOG_FILES     4
+/* RocksDB's own LOG file takes fatal messages only (InfoLogLevel 4): in
+ * the RocksDB we build against, a LOG append that follows a failed one (a
+ * full or read-only disk: its flush thread logs the error) trips an
+ * assertion left on in release builds and aborts the process. Errors
+ * reach feedline's log through the failed calls' messages instead. */
+#define RDB_INFO_LOG_LEVEL 4
 /* Share of each memtable given to a whole-key bloom filter: a point read
  * of an absent key (the existence checks of idempotent inserts) then skips
  * the memtable's skiplist search, as the table bloom filters skip files. */
@@ -53,6 +60,9 @@ typedef struct {
     rocksdb_flushoptions_t *fo;
     rocksdb_writebatch_t *wb; /* reused by every write */
     bool bulk;
+    /* A write or flush failed with an I/O error (a full or read-only
+     * disk): the database is then never closed, see rdb_release(). */
+    bool io_failed;
     char *dir;
 } rdb_t;
 
@@ -116,8 +126,10 @@ static fl_err_t rdb_write(void *self, const fl_kv_op_t *ops, size_t n, char *err
     }
     FL_STATE_CHECK((size_t)rocksdb_writebatch_count(r->wb) == n);
     rocksdb_write(r->db, r->wo, r->wb, &err);
-    if (err)
+    if (err) {
         rc = rdb_fail(err, "write to", r->dir, errstr, errstr_size);
+        r->io_failed = true;
+    }
     rocksdb_writebatch_clear(r->wb);
     return rc;
 }
@@ -243,8 +255,10 @@ static fl_err_t rdb_flush(void *self, char *errstr, size_t errstr_size)
     rdb_t *r = self;
     char *err = NULL;
     rocksdb_flush(r->db, r->fo, &err);
-    if (err)
+    if (err) {
+        r->io_failed = true;
         return rdb_fail(err, "flush of", r->dir, errstr, errstr_size);
+    }
     return FL_OK;
 }
 
@@ -252,7 +266,23 @@ static void rdb_release(rdb_t *r)
 {
     if (!r)
         return;
-    if (r->db)
+    /* After a failed append (ENOSPC, EROFS) the RocksDB we build against
+     * aborts the process in its WAL writer's close (an assertion left on
+     * in release builds), which would turn a clear error into a crash. A
+     * WAL that cannot be synced now would fail the same way. Such a
+     * handle is left open instead: the process is on its way out (a
+     * failed write is fatal to it), the OS releases the files and the
+     * lock, and the next open recovers from the WAL as after a crash. */
+    if (r->db && !r->io_failed && !r->bulk) {
+        char *err = NULL;
+        rocksdb_flush_wal(r->db, 1, &err);
+        if (err) {
+            fl_log_error("state", "%s: %s; left for the next open to recover", r->dir, err);
+            rocksdb_free(err);
+            r->io_failed = true;
+        }
+    }
+    if (r->db && !r->io_failed)
         rocksdb_close(r->db);
     if (r->wb)
         rocksdb_writebatch_destroy(r->wb);
@@ -355,6 +385,7 @@ fl_err_t fl_kv_rocksdb_open(const char *dir, const fl_kv_rocksdb_opts_t *opts, f
     rocksdb_options_set_block_based_table_factory(r->opts, r->bbto);
     rocksdb_options_set_create_if_missing(r->opts, !opts->must_exist);
     rocksdb_options_set_keep_log_file_num(r->opts, RDB_KEEP_LOG_FILES);
+    rocksdb_options_set_info_log_level(r->opts, RDB_INFO_LOG_LEVEL);
     wbuf = opts->write_buffer_bytes;
     if (!wbuf)
         wbuf = opts->bulk_restore ? RDB_DEFAULT_BULK_WBUF : RDB_DEFAULT_WBUF;

@@ -111,9 +111,20 @@ static fl_err_t rt_produce(rt_t *rt, const char *topic, int32_t partition, const
         if (owned)
             rd_kafka_topic_destroy(rkt);
         if (kerr) {
-            fl_log_error("runtime", "produce to %s [%d]: %s", topic, partition,
-                         rd_kafka_err2str(kerr));
+            char fatal[256] = "";
+            bool is_fatal = rd_kafka_fatal_error(rt->producer, fatal, sizeof(fatal)) != 0;
+            fl_log_error("runtime", "produce to %s [%d]: %s%s%s", topic, partition,
+                         rd_kafka_err2str(kerr), is_fatal ? "; fatal: " : "", fatal);
             err = fl_kafka_err(kerr);
+            /* Short of a fatal producer error, a record refused here (the
+             * open transaction hit an abortable error: __STATE; the topic
+             * refused until the metadata refreshes: an authorization
+             * error, an unknown partition) costs the batch, not the
+             * instance: it is aborted and redone with backoff. */
+            if (is_fatal)
+                rt->fatal = true;
+            else if (!rt->sink && err == FL_ERR_IO)
+                err = FL_ERR_UNAVAILABLE;
             goto fail;
         }
         return FL_OK;

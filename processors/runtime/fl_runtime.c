@@ -724,10 +724,13 @@ static void run_batches(rt_t *rt)
             break;
         }
         apply_bounds(rt);
-        if (!err)
+        if (!err) {
             err = fl__rt_commit_batch(rt);
-        else
+        } else {
+            if (rt->in_txn) /* e.g. a record refused: the batch is redone */
+                rt->m.commit_failures++;
             fl__rt_abandon_batch(rt);
+        }
         rd_kafka_poll(rt->producer, 0);
         if (err) {
             fl_log_warn("runtime", "batch not committed (%s); retrying in %d ms", fl_err_str(err),

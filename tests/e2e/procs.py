@@ -428,3 +428,70 @@ def use_celebrity_settings(bindir, summary, work):
     got = topology_settings(bindir)
     assert all(got[k] == v for k, v in want.items()), (got, want)
     return path
+
+
+def group_members(kafka, group):
+    """Member ids of a consumer group now."""
+    from confluent_kafka.admin import AdminClient
+    admin = AdminClient({"bootstrap.servers": kafka, "log_level": 4})
+    return [m.id for g in admin.list_groups(group, timeout=10) for m in g.members]
+
+
+def seeded_workload(out, seed, users, posts):
+    """tests/e2e/workload.py's seeded workload without celebrities (their
+    threshold would need a topology copy), starting now, into out."""
+    import sys
+    subprocess.run([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                 "workload.py"),
+                    "--seed", str(seed), "--users", str(users), "--posts", str(posts),
+                    "--celebrities", "0", "--start-ms", str(int(time.time() * 1000)),
+                    "--out", out], check=True, capture_output=True, timeout=600)
+    return out
+
+
+class NewerPosts:
+    """More work for programs that run: posts by a workload's users (a few
+    deleted again), every one newer than any event of the workloads in
+    gen_dirs (workload.py folders). Posts only, on one topic, so that the
+    fan-out's merge order stays the oracle's however they arrive: a follows
+    chunk produced next to them could be merged in arrival order (README,
+    "the merge of a task's inputs"). Post ids follow workload.py's rule."""
+
+    def __init__(self, gen_dirs, users, seed, work, user_base=1_000_000):
+        import json
+        import random
+        self.t = 0
+        for d in gen_dirs:
+            for name in ("follows.jsonl", "posts.jsonl"):
+                with open(os.path.join(d, name)) as f:
+                    for line in f:
+                        self.t = max(self.t, json.loads(line)["occurred_at"])
+        self.users, self.base, self.work = users, user_base, work
+        self.rng, self.n, self.chunks = random.Random(seed), 0, 0
+
+    def produce(self, bindir, n):
+        """Produces n posts and about n / 20 deletes of them to posts."""
+        import json
+        evs = []
+        for _ in range(n):
+            self.t += 1
+            self.n += 1
+            author = self.base + self.rng.randrange(self.users)
+            post = self.t * 1000 + 1
+            evs.append({"type": "PostCreated", "event_id": "newer-%d-%d" % (os.getpid(), self.n),
+                        "occurred_at": self.t, "post_id": post, "author_id": author,
+                        "created_at": self.t, "text": "newer post",
+                        "visibility": self.rng.choice(("PUBLIC", "PUBLIC", "FOLLOWERS")),
+                        "reply_to": None})
+            if self.rng.random() < 0.05:
+                self.t += 1
+                self.n += 1
+                evs.append({"type": "PostDeleted",
+                            "event_id": "newer-%d-%d" % (os.getpid(), self.n),
+                            "occurred_at": self.t, "post_id": post, "author_id": author})
+        path = os.path.join(self.work, "newer-posts-%d.jsonl" % self.n)
+        with open(path, "w") as f:
+            for d in evs:
+                f.write(json.dumps(d, separators=(",", ":")) + "\n")
+        produce_jsonl(bindir, "posts", path)
+        self.chunks += 1

@@ -108,12 +108,6 @@ def metric(p, name, **labels):
                if re.match(name + r"(\{|$)", k) and all(w in k for w in want))
 
 
-def group_members(group):
-    from confluent_kafka.admin import AdminClient
-    admin = AdminClient({"bootstrap.servers": KAFKA, "log_level": 4})
-    return [m.id for g in admin.list_groups(group, timeout=10) for m in g.members]
-
-
 def fresh_topics():
     """Empty topics with their topology configs, every partition led, and
     processor groups without members: an instance stopped by the check
@@ -122,7 +116,7 @@ def fresh_topics():
     procs.reset_topics(KAFKA, FEEDLINE)
     procs.wait_topics_ready(KAFKA, FEEDLINE)
     for g in ("feedline-fanout", "feedline-timeline"):
-        wait_for(lambda: not group_members(g), 60, "group %s to have no member" % g)
+        wait_for(lambda: not procs.group_members(KAFKA, g), 60, "group %s to have no member" % g)
 
 
 def settle(ps, timeout_s=300):
@@ -540,7 +534,7 @@ def check_expired_tombstones_wipe_offline_store():
     # Instance 0 must get every partition at once (a partition it does not
     # get has its old folder removed instead of wiped): wait until instance
     # 1's static membership is gone.
-    wait_for(lambda: not group_members("feedline-timeline"), 60,
+    wait_for(lambda: not procs.group_members(KAFKA, "feedline-timeline"), 60,
              "the timeline group to have no member")
     tl0.start()
     settle([fan, tl0])
