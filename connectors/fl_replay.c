@@ -259,6 +259,13 @@ typedef struct stage {
     int64_t records; /* positions summed when caught up */
 } stage_t;
 
+/* The end of one input partition in a point-in-time replay (--until). */
+typedef struct bound {
+    const char *topic; /* the topology's */
+    int32_t partition;
+    int64_t offset;
+} bound_t;
+
 typedef struct run {
     const fl_topology_t *t;
     const char *dir;
@@ -273,6 +280,12 @@ typedef struct run {
     PGconn *pg;
     int64_t caught_up;
     int metrics_base; /* program i serves /metrics on 127.0.0.1:metrics_base+i; 0 = none */
+    /* --until: each bounded input partition's end, and the same as the
+     * programs' --input-until argument; NULL / 0 when the inputs are read
+     * to their ends */
+    bound_t *bounds;
+    size_t n_bounds;
+    char *until_arg;
     bool tty;
     volatile sig_atomic_t *stop;
 } run_t;
@@ -321,12 +334,21 @@ static int spawn(run_t *r, prog_t *g)
     /* everything the child needs, before fork: it only opens and execs */
     char metrics[32];
     snprintf(metrics, sizeof(metrics), "127.0.0.1:%d", r->metrics_base + (int)(g - r->progs));
-    char *argv[] = {bin,     "--topology",  r->topo_path, "--metrics",
-                    metrics, "--state-dir", r->state,     NULL};
-    if (!r->metrics_base)
-        memmove(&argv[3], &argv[5], 3 * sizeof(argv[0]));
-    if (g->sink)
-        argv[r->metrics_base ? 5 : 3] = NULL;
+    char *argv[10] = {bin, "--topology", r->topo_path};
+    int argc = 3;
+    if (r->metrics_base) {
+        argv[argc++] = "--metrics";
+        argv[argc++] = metrics;
+    }
+    if (!g->sink) {
+        argv[argc++] = "--state-dir";
+        argv[argc++] = r->state;
+    }
+    if (r->until_arg) {
+        argv[argc++] = "--input-until";
+        argv[argc++] = r->until_arg;
+    }
+    argv[argc] = NULL;
     fflush(NULL);
     pid_t pid = fork();
     if (pid < 0)
@@ -443,6 +465,146 @@ static fl_err_t positions(run_t *r, prog_t *g, char *err, size_t err_size)
     return e;
 }
 
+/* The end of a bounded input partition, INT64_MAX when it has none. */
+static int64_t bound_of(const run_t *r, const char *topic, int32_t partition)
+{
+    for (size_t i = 0; i < r->n_bounds; i++)
+        if (r->bounds[i].partition == partition && !strcmp(r->bounds[i].topic, topic))
+            return r->bounds[i].offset;
+    return INT64_MAX;
+}
+
+/* Measured parts with --until: a bounded input partition ends at its bound. */
+static void cut_at_bounds(const run_t *r, fl_lag_part_t *parts, size_t n)
+{
+    for (size_t k = 0; k < n && r->n_bounds; k++) {
+        int64_t b = bound_of(r, parts[k].topic, parts[k].partition);
+        if (parts[k].end > b) {
+            parts[k].end = b;
+            parts[k].lag = parts[k].first < b ? b - parts[k].first : 0;
+        }
+    }
+}
+
+/*
+ * --until WHEN into r->bounds and r->until_arg: TOPIC:PARTITION:OFFSET,...
+ * (the named input partitions end there, the others are read to their
+ * ends), or a time, YYYY-MM-DDTHH:MM:SS[.mmm]Z or milliseconds since the
+ * epoch: every input partition ends at its first record stamped at or
+ * after it (Kafka's record time: when it was produced), or at its end
+ * now when it has none. 0, or -1 with err set.
+ */
+static int resolve_until(run_t *r, const fl_topology_t *t, const char *when, char *err,
+                         size_t err_size)
+{
+    size_t cap = 0;
+    for (size_t i = 0; i < t->n_topics; i++)
+        if (t->topics[i].kind == FL_TOPIC_INPUT)
+            cap += (size_t)t->topics[i].partitions;
+    if (!(r->bounds = calloc(cap ? cap : 1, sizeof(*r->bounds))))
+        return set_err(err, err_size, "out of memory"), -1;
+    if (isalpha((unsigned char)*when)) {
+        char *spec = strdup(when), *save = NULL;
+        int rc = spec ? 0 : -1;
+        for (char *tok = spec ? strtok_r(spec, ",", &save) : NULL; tok && !rc;
+             tok = strtok_r(NULL, ",", &save)) {
+            char *c2 = strrchr(tok, ':'), *c1 = NULL, *end = NULL;
+            if (c2) {
+                *c2 = 0;
+                c1 = strrchr(tok, ':');
+                *c2 = ':';
+            }
+            const fl_topic_t *tp = NULL;
+            if (c1) {
+                *c1 = 0;
+                tp = fl_topology_topic(t, tok);
+                *c1 = ':';
+            }
+            long part = c1 ? strtol(c1 + 1, &end, 10) : -1;
+            long long off = end && end == c2 ? strtoll(c2 + 1, &end, 10) : -1;
+            if (!tp || tp->kind != FL_TOPIC_INPUT || part < 0 || part >= tp->partitions ||
+                off < 0 || *end || r->n_bounds == cap) {
+                set_err(err, err_size,
+                        "--until: %s is not INPUT_TOPIC:PARTITION:OFFSET of the topology", tok);
+                rc = -1;
+                break;
+            }
+            r->bounds[r->n_bounds++] = (bound_t){tp->name, (int32_t)part, off};
+        }
+        free(spec);
+        if (rc)
+            return -1;
+    } else {
+        int64_t ms = -1;
+        char *end = NULL;
+        struct tm tm = {0};
+        const char *rest = strptime(when, "%Y-%m-%dT%H:%M:%S", &tm);
+        if (rest) {
+            ms = (int64_t)timegm(&tm) * 1000;
+            if (*rest == '.' && isdigit((unsigned char)rest[1])) {
+                long frac = strtol(rest + 1, &end, 10);
+                int digits = (int)(end - rest - 1);
+                while (digits > 3)
+                    frac /= 10, digits--;
+                while (digits < 3)
+                    frac *= 10, digits++;
+                ms += frac;
+                rest = end;
+            }
+            if (strcmp(rest, "Z"))
+                ms = -1; /* a time zone other than UTC is not guessed */
+        } else if (isdigit((unsigned char)*when)) {
+            ms = strtoll(when, &end, 10);
+            if (*end)
+                ms = -1;
+        }
+        if (ms < 0)
+            return set_err(err, err_size,
+                           "--until wants YYYY-MM-DDTHH:MM:SS[.mmm]Z, milliseconds since the "
+                           "epoch or TOPIC:PARTITION:OFFSET,..., got %s",
+                           when),
+                   -1;
+        rd_kafka_t *rk = fl_kafka_admin_new(t->endpoints.kafka, err, err_size);
+        if (!rk)
+            return -1;
+        rd_kafka_topic_partition_list_t *tpl = rd_kafka_topic_partition_list_new((int)cap);
+        for (size_t i = 0; i < t->n_topics; i++)
+            for (int32_t p = 0; t->topics[i].kind == FL_TOPIC_INPUT && p < t->topics[i].partitions;
+                 p++)
+                rd_kafka_topic_partition_list_add(tpl, t->topics[i].name, p)->offset = ms;
+        rd_kafka_resp_err_t kerr = rd_kafka_offsets_for_times(rk, tpl, MEASURE_MS);
+        for (int i = 0; !kerr && i < tpl->cnt; i++) {
+            rd_kafka_topic_partition_t *e = &tpl->elems[i];
+            int64_t lo = 0, hi = 0, off = e->offset;
+            kerr = e->err;
+            if (!kerr && off < 0) /* nothing stamped at or after it: the end now */
+                kerr = rd_kafka_query_watermark_offsets(rk, e->topic, e->partition, &lo, &hi,
+                                                        MEASURE_MS),
+                off = hi;
+            if (!kerr)
+                r->bounds[r->n_bounds++] =
+                    (bound_t){fl_topology_topic(t, e->topic)->name, e->partition, off};
+        }
+        if (kerr)
+            set_err(err, err_size, "--until: offsets at %" PRId64 " ms: %s", ms,
+                    rd_kafka_err2str(kerr));
+        rd_kafka_topic_partition_list_destroy(tpl);
+        rd_kafka_destroy(rk);
+        if (kerr)
+            return -1;
+    }
+    size_t len = 1;
+    for (size_t i = 0; i < r->n_bounds; i++)
+        len += strlen(r->bounds[i].topic) + 32;
+    if (!(r->until_arg = malloc(len)))
+        return set_err(err, err_size, "out of memory"), -1;
+    r->until_arg[0] = 0;
+    for (size_t i = 0, o = 0; i < r->n_bounds; i++)
+        o += (size_t)snprintf(r->until_arg + o, len - o, "%s%s:%d:%" PRId64, i ? "," : "",
+                              r->bounds[i].topic, r->bounds[i].partition, r->bounds[i].offset);
+    return 0;
+}
+
 /* The stage's lag and records read so far; -1 when it could not be measured. */
 static int64_t measure(run_t *r, int stage, int64_t *records)
 {
@@ -458,6 +620,7 @@ static int64_t measure(run_t *r, int stage, int64_t *records)
         if (positions(r, g, err, sizeof(err)) ||
             fl_lag_measure(r->lag, g->parts, g->n_parts, MEASURE_MS, err, sizeof(err)))
             return -1;
+        cut_at_bounds(r, g->parts, g->n_parts);
         lag += fl_lag_total(g->parts, g->n_parts);
         for (size_t k = 0; k < g->n_parts; k++)
             *records += g->parts[k].pos > 0 ? g->parts[k].pos : 0;
@@ -639,8 +802,9 @@ static void write_report(run_t *r, int64_t input_events, int64_t total_ms)
         return;
     fprintf(f,
             "{\"generation\":%d,\"input_events\":%" PRId64 ",\"elapsed_ms\":%" PRId64
-            ",\"stages\":[",
-            r->gen, input_events, total_ms);
+            ",\"until\":%s%s%s,\"stages\":[",
+            r->gen, input_events, total_ms, r->until_arg ? "\"" : "",
+            r->until_arg ? r->until_arg : "null", r->until_arg ? "\"" : "");
     for (int s = 0; s < r->n_stages; s++)
         fprintf(f, "%s{\"programs\":\"%s\",\"elapsed_ms\":%" PRId64 ",\"records\":%" PRId64 "}",
                 s ? "," : "", r->stages[s].names, r->stages[s].done_ms - r->stages[s].start_ms,
@@ -659,9 +823,11 @@ static int64_t input_records(run_t *r)
         char *names[] = {r->t->topics[i].name}, err[256];
         size_t n;
         fl_lag_part_t *p = fl_lag_parts(r->t, names, 1, &n);
-        if (p && !fl_lag_measure(r->lag, p, n, MEASURE_MS, err, sizeof(err)))
+        if (p && !fl_lag_measure(r->lag, p, n, MEASURE_MS, err, sizeof(err))) {
+            cut_at_bounds(r, p, n);
             for (size_t k = 0; k < n; k++)
                 sum += p[k].end;
+        }
         free(p);
     }
     return sum;
@@ -728,9 +894,10 @@ int fl_replay_cmd(const fl_topology_t *topo, const char *topo_path, volatile sig
                                          {"caught-up", required_argument, NULL, 'c'},
                                          {"timeout", required_argument, NULL, 't'},
                                          {"metrics-base", required_argument, NULL, 'm'},
+                                         {"until", required_argument, NULL, 'u'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    const char *dir_opt = NULL, *state_dir = getenv("FEEDLINE_STATE_DIR");
+    const char *dir_opt = NULL, *state_dir = getenv("FEEDLINE_STATE_DIR"), *until = NULL;
     bool all = false, do_switch = false, procs = false, redis = false, pg = false;
     int64_t caught_up = 1000, timeout_s = 0;
     int metrics_base = 0;
@@ -764,6 +931,9 @@ int fl_replay_cmd(const fl_topology_t *topo, const char *topo_path, volatile sig
             metrics_base = atoi(optarg);
             if (metrics_base < 1 || metrics_base > 65000)
                 return replay_usage("--metrics-base wants a port, got %s", optarg);
+            break;
+        case 'u':
+            until = optarg;
             break;
         case 'h':
             printf("usage: feedline %s\n\n%s", FL_REPLAY_USAGE, FL_REPLAY_HELP);
@@ -809,9 +979,24 @@ int fl_replay_cmd(const fl_topology_t *topo, const char *topo_path, volatile sig
     }
     /* the projections read the stores' changelogs: new stores, new projections */
     procs = procs || all;
+    if (until && !procs) {
+        fl_topology_free(t);
+        return replay_usage("%s",
+                            "--until rebuilds the stores: name a processor or store, or --all");
+    }
     redis = redis || procs;
     pg = pg || procs;
 
+    /* --until resolved before anything of the generation exists: a bad
+     * WHEN leaves nothing behind */
+    run_t until_r = {0};
+    if (until && resolve_until(&until_r, t, until, err, sizeof(err))) {
+        fprintf(stderr, "feedline replay: %s\n", err);
+        free(until_r.bounds);
+        free(until_r.until_arg);
+        fl_topology_free(t);
+        return 2;
+    }
     int newest = gen_newest(dir, false), gen = (newest > live ? newest : live) + 1;
     int64_t db = redis ? free_redis_db(dir, topo_path, newest) : t->endpoints.redis_db;
     if (db < 0) {
@@ -834,6 +1019,9 @@ int fl_replay_cmd(const fl_topology_t *topo, const char *topo_path, volatile sig
                .gen = gen,
                .caught_up = caught_up,
                .metrics_base = metrics_base,
+               .bounds = until_r.bounds,
+               .n_bounds = until_r.n_bounds,
+               .until_arg = until_r.until_arg,
                .stop = stop,
                .tty = isatty(STDERR_FILENO)};
     char self[PATH_MAX];
@@ -893,11 +1081,12 @@ int fl_replay_cmd(const fl_topology_t *topo, const char *topo_path, volatile sig
     int64_t events = input_records(&r), t0 = now_ms();
     char ev[32];
     fmt_n(ev, sizeof(ev), events);
-    fprintf(
-        stderr,
-        "replay: generation %d beside live generation %d, %s input events, %d stages (%s%s%s)\n",
-        gen, live, ev, r.n_stages, procs ? "stores, " : "", redis ? "redis" : "",
-        pg ? redis ? ", postgres" : "postgres" : "");
+    fprintf(stderr,
+            "replay: generation %d beside live generation %d, %s input events%s%s, %d stages "
+            "(%s%s%s)\n",
+            gen, live, ev, until ? " up to " : "", until ? until : "", r.n_stages,
+            procs ? "stores, " : "", redis ? "redis" : "",
+            pg ? redis ? ", postgres" : "postgres" : "");
     for (int s = 0; s < r.n_stages; s++)
         if (run_stage(&r, s, timeout_s ? t0 + timeout_s * 1000 : 0)) {
             set_err(err, sizeof(err),
@@ -953,6 +1142,8 @@ done:
 fail:
     fprintf(stderr, "feedline replay: %s\n", err);
 out_t:
+    free(until_r.bounds); /* r borrowed them */
+    free(until_r.until_arg);
     fl_topology_free(t);
     return ret;
 }

@@ -25,7 +25,7 @@
 
 #define FL_REPLAY_USAGE                                                                            \
     "replay --all|NAME... [--dir DIR] [--state-dir DIR] [--switch] [--caught-up N]\n"              \
-    "               [--timeout SECONDS] [--metrics-base PORT]"
+    "               [--timeout SECONDS] [--metrics-base PORT] [--until WHEN]"
 #define FL_REPLAY_HELP                                                                             \
     "Rebuilds stores and projections from the topics into a new generation N while\n"              \
     "the live one keeps serving. NAME is a processor or a store (then every store is\n"            \
@@ -49,6 +49,11 @@
     "0's stores (default $FEEDLINE_STATE_DIR or .state). --metrics-base P: the i-th\n"             \
     "program (processors in topology order, then sinks) serves /metrics on\n"                      \
     "127.0.0.1:P+i (a benchmark samples them).\n"                                                  \
+    "--until WHEN rebuilds the stores (and projections) as of a point in the\n"                    \
+    "inputs: WHEN is a time (YYYY-MM-DDTHH:MM:SS[.mmm]Z, or milliseconds since the\n"              \
+    "epoch: each input partition is read up to its first record stamped at or\n"                   \
+    "after it, Kafka's record time) or TOPIC:PARTITION:OFFSET,... (those input\n"                  \
+    "partitions up to the offset, excluded; the others to their ends).\n"                          \
     "Exit status: 0 built (and switched), 1 failure, 2 usage.\n"
 
 #define FL_GENERATIONS_USAGE                                                                       \

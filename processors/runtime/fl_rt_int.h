@@ -75,6 +75,7 @@ typedef struct rt_opts {
     const char *instance;
     const char *metrics_addr;
     int max_idle_ms;
+    const char *input_until; /* --input-until: TOPIC:PARTITION:OFFSET,... or NULL */
 } rt_opts_t;
 
 /* A buffered input record, decoded when it came from an input topic;
@@ -180,6 +181,8 @@ typedef struct rt {
     int32_t next_task;         /* the partition the next batch processes first */
     int64_t *lso;              /* [input][partition] last stable offsets from librdkafka's
                                 * statistics; -1 unknown, -2 fetched to the end */
+    int64_t *until;            /* [input][partition] the --input-until bound: records at
+                                * or past it are not read; INT64_MAX: none */
     int assigned;              /* partitions currently assigned */
     const char *failpoint;     /* FEEDLINE_FAILPOINT's name, NULL when off */
     long failpoint_at, failpoint_hits;
@@ -201,6 +204,10 @@ int64_t fl__rt_now_ms(void);
 void fl__rt_entry_free(void *item);
 /* Index of topic among the processor's inputs, -1 when it is not one. */
 int fl__rt_input_index(const rt_t *rt, const char *topic);
+/* The --input-until bound of an input partition (INT64_MAX: none), and an
+ * end offset cut at it (-1, unknown, stays). */
+int64_t fl__rt_until(const rt_t *rt, size_t input, int32_t partition);
+int64_t fl__rt_until_end(const rt_t *rt, size_t input, int32_t partition, int64_t end);
 
 /* fl_rt_opts.c: 0 to run, 1 after --help, 2 on a usage error. */
 int fl__rt_parse_opts(const fl_processor_def_t *def, bool sink, int argc, char **argv,

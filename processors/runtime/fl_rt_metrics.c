@@ -41,7 +41,8 @@ int fl__rt_stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaque)
             if (v >= 0 && json_is_integer(next) && json_integer_value(next) >= v &&
                 json_is_integer(fetchq) && json_integer_value(fetchq) == 0)
                 v = -2;
-            rt->lso[i * (size_t)rt->n_partitions + (size_t)p] = v;
+            /* a point-in-time rebuild's input ends at its bound */
+            rt->lso[i * (size_t)rt->n_partitions + (size_t)p] = fl__rt_until_end(rt, i, p, v);
         }
     }
     json_decref(root);

@@ -22,7 +22,9 @@ static void usage(const fl_processor_def_t *def, bool sink, FILE *out)
                 "topology/feedline.yaml)\n"
                 "  --schemas DIR     schema folder   (default $FEEDLINE_SCHEMAS or schemas)\n"
                 "  --instance ID     instance id, unique per running instance (default 0)\n"
-                "  --metrics H:P     serve /metrics and /healthz on H:P (default off)\n",
+                "  --metrics H:P     serve /metrics and /healthz on H:P (default off)\n"
+                "  --input-until T:P:O,...  read input topic T's partition P up to offset O\n"
+                "                    (excluded) and no further (feedline replay --until)\n",
                 def->name, def->name);
         return;
     }
@@ -41,7 +43,10 @@ static void usage(const fl_processor_def_t *def, bool sink, FILE *out)
             "  --max-idle-ms N   how long a task with records of one input waits for another\n"
             "                    input that is caught up, before merging past it (default 0:\n"
             "                    only inputs known to hold records are waited for; -1: never\n"
-            "                    wait, not even for those)\n",
+            "                    wait, not even for those)\n"
+            "  --input-until T:P:O,...  read input topic T's partition P up to offset O\n"
+            "                    (excluded) and no further: a point-in-time rebuild\n"
+            "                    (feedline replay --until)\n",
             def->name, def->name);
 }
 
@@ -53,6 +58,7 @@ int fl__rt_parse_opts(const fl_processor_def_t *def, bool sink, int argc, char *
                                        {"instance", required_argument, NULL, 'i'},
                                        {"metrics", required_argument, NULL, 'm'},
                                        {"max-idle-ms", required_argument, NULL, 'w'},
+                                       {"input-until", required_argument, NULL, 'u'},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
     int c;
@@ -89,6 +95,9 @@ int fl__rt_parse_opts(const fl_processor_def_t *def, bool sink, int argc, char *
                 fprintf(stderr, "--max-idle-ms wants -1 or more\n");
                 return 2;
             }
+            break;
+        case 'u':
+            o->input_until = optarg;
             break;
         case 'h':
             usage(def, sink, stdout);

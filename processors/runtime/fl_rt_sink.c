@@ -259,7 +259,8 @@ void fl__rt_sink_route(rt_t *rt, rd_kafka_message_t *m)
      * fetched before a seek back. */
     if (m->err || idx < 0 || m->partition < 0 || m->partition >= rt->n_partitions ||
         s->pos[k] == RT_SINK_NOT_ASSIGNED || s->pending || s->fenced ||
-        (s->pos[k] >= 0 && m->offset < s->pos[k])) {
+        (s->pos[k] >= 0 && m->offset < s->pos[k]) ||
+        m->offset >= fl__rt_until(rt, (size_t)idx, m->partition)) { /* past --input-until */
         rd_kafka_message_destroy(m);
         return;
     }

@@ -194,7 +194,7 @@ rt_task_t *fl__rt_task_open(rt_t *rt, int32_t partition, const int64_t *committe
         int64_t lo = -1, hi = -1;
         rd_kafka_resp_err_t kerr = rd_kafka_query_watermark_offsets(
             rt->consumer, RT_KAFKA(rt, rt->proc->inputs[i]), partition, &lo, &hi, 10000);
-        t->input_end[i] = kerr ? -1 : hi;
+        t->input_end[i] = kerr ? -1 : fl__rt_until_end(rt, i, partition, hi);
         fl_merge_set_end(t->merge, i, t->input_end[i]);
         if (kerr)
             fl_log_warn("runtime", "end offset of %s [%d] unknown: %s", rt->proc->inputs[i],

@@ -67,6 +67,77 @@ int fl__rt_input_index(const rt_t *rt, const char *topic)
     return -1;
 }
 
+int64_t fl__rt_until(const rt_t *rt, size_t input, int32_t partition)
+{
+    if (!rt->until || partition < 0 || partition >= rt->n_partitions)
+        return INT64_MAX;
+    return rt->until[input * (size_t)rt->n_partitions + (size_t)partition];
+}
+
+int64_t fl__rt_until_end(const rt_t *rt, size_t input, int32_t partition, int64_t end)
+{
+    int64_t until = fl__rt_until(rt, input, partition);
+    return end < 0 || end > until ? (end < 0 ? end : until) : end;
+}
+
+/*
+ * --input-until TOPIC:PARTITION:OFFSET,...: the end of each named input
+ * partition for a point-in-time rebuild (feedline replay --until). Topics
+ * this program does not read are skipped (a replay gives every program the
+ * same list); only input topics (the ones every generation shares) may be
+ * bounded: a generation's own topics end where its programs stop.
+ */
+static int parse_until(rt_t *rt)
+{
+    if (!rt->opts.input_until)
+        return 0;
+    size_t n = rt->proc->n_inputs * (size_t)rt->n_partitions;
+    rt->until = malloc(n * sizeof(*rt->until));
+    char *spec = strdup(rt->opts.input_until), *save = NULL;
+    if (!rt->until || !spec) {
+        free(spec);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        rt->until[i] = INT64_MAX;
+    int rc = 0, bounded = 0;
+    for (char *tok = strtok_r(spec, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save)) {
+        char *c2 = strrchr(tok, ':'), *c1 = NULL, *end = NULL;
+        if (c2) {
+            *c2 = 0;
+            c1 = strrchr(tok, ':');
+        }
+        if (!c1) {
+            fl_log_error("runtime", "--input-until: %s is not TOPIC:PARTITION:OFFSET", tok);
+            rc = -1;
+            break;
+        }
+        *c1 = 0;
+        long part = strtol(c1 + 1, &end, 10);
+        long long off = *end ? -1 : strtoll(c2 + 1, &end, 10);
+        int idx = fl__rt_input_index(rt, tok);
+        if (off < 0 || *end || part < 0) {
+            fl_log_error("runtime", "--input-until: bad partition or offset for %s", tok);
+            rc = -1;
+        } else if (idx >= 0 && !rt->input_is_event[idx]) {
+            fl_log_error("runtime", "--input-until: %s is not an input topic", tok);
+            rc = -1;
+        } else if (idx >= 0 &&
+                   part >= fl_topology_topic(rt->topo, rt->proc->inputs[idx])->partitions) {
+            fl_log_error("runtime", "--input-until: %s has no partition %ld", tok, part);
+            rc = -1;
+        } else if (idx >= 0) {
+            rt->until[(size_t)idx * (size_t)rt->n_partitions + (size_t)part] = off;
+            bounded++;
+        }
+    }
+    free(spec);
+    if (!rc)
+        fl_log_info("runtime", "reading %d input partitions up to the offsets of --input-until",
+                    bounded);
+    return rc;
+}
+
 void fl__rt_entry_free(void *item)
 {
     rt_entry_t *e = item;
@@ -338,6 +409,10 @@ static void route(rt_t *rt, rd_kafka_message_t *m)
         rd_kafka_message_destroy(m);
         return;
     }
+    if (m->offset >= fl__rt_until(rt, (size_t)idx, m->partition)) {
+        rd_kafka_message_destroy(m); /* past the point-in-time end */
+        return;
+    }
     rt_entry_t *e = calloc(1, sizeof(*e));
     if (!e) {
         rd_kafka_message_destroy(m);
@@ -385,7 +460,7 @@ static fl_err_t process_task(rt_t *rt, rt_task_t *t, int64_t now)
         int64_t lo = -1, hi = -1;
         if (!rd_kafka_get_watermark_offsets(rt->consumer, RT_KAFKA(rt, rt->proc->inputs[k]),
                                             t->partition, &lo, &hi))
-            fl_merge_set_end(t->merge, k, hi);
+            fl_merge_set_end(t->merge, k, fl__rt_until_end(rt, k, t->partition, hi));
     }
     if (t->restoring)
         return FL_OK;
@@ -609,6 +684,8 @@ static int setup(rt_t *rt)
         return -1;
     for (size_t i = 0; i < rt->proc->n_inputs * (size_t)rt->n_partitions; i++)
         rt->lso[i] = -1;
+    if (parse_until(rt))
+        return -1;
     if (rt->sink && fl__rt_sink_open(rt))
         return -1;
     if (fl__rt_metrics_start(rt))
@@ -922,6 +999,7 @@ static int rt_main(const fl_processor_def_t *def, rt_sink_t *sink, int argc, cha
     free(rt.snapshot);
     free(rt.tasks);
     free(rt.lso);
+    free(rt.until);
     fl_codec_free(rt.codec);
     fl_topology_free(rt.topo);
     pthread_mutex_destroy(&rt.snap_lock);
