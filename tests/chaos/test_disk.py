@@ -22,7 +22,8 @@ Mounting needs root: without it the test is skipped (exit status 77).
 One line sums it up: `chaos disk: ...`.
 Short form (CI): 2,000 users, 15,000 posts, chunks of 15,000 posts.
 Long form, by hand:
-  CHAOS_DISK_USERS=12000 CHAOS_DISK_POSTS=100000 CHAOS_DISK_ROUNDS=3 tests/chaos/test_disk.py
+  CHAOS_DISK_USERS=12000 CHAOS_DISK_POSTS=100000 CHAOS_DISK_ROUNDS=3 CHAOS_DISK_MB=1024 \
+    tests/chaos/test_disk.py
 Environment: CHAOS_DISK_USERS, CHAOS_DISK_POSTS, CHAOS_DISK_CHUNK (posts per
 chunk), CHAOS_DISK_ROUNDS (times both faults are played, 1), CHAOS_DISK_MB
 (the tmpfs size, 512), CHAOS_SEED (5), CHAOS_KEEP (keep the work folder).

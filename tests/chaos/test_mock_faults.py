@@ -138,9 +138,10 @@ class Faults:
         for p in self.ps:
             assert p.alive(), "%s exited during the faults; see %s" % (p.name, p.log_path)
 
-    def errors(self, what, broker, apikey, err, count, rtt_ms=0, timeout_s=60):
+    def errors(self, what, broker, apikey, err, count, rtt_ms=0, timeout_s=90):
         """count requests of apikey on broker fail with err (0: answered
-        rtt_ms late); waits until every one was used by a request."""
+        rtt_ms late); waits until every one was used by a request, with
+        more posts every 15 s while it waits."""
         self.mock.cmd("broker-errors %d %d %d %d %d" % (broker, apikey, err, rtt_ms, count))
         t0 = time.time()
 
@@ -148,8 +149,17 @@ class Faults:
             self.check_alive()
             return self.mock.pending(broker, apikey) == 0
 
-        wait_for(used, timeout_s, "%s to be hit (%d errors on broker %d)" % (what, count, broker),
-                 0.1)
+        # Requests come with work: when the programs ran out of it (the
+        # backlog done), new posts bring the requests the errors wait for.
+        while True:
+            try:
+                wait_for(used, 15, "", 0.1)
+                break
+            except AssertionError:
+                if time.time() - t0 > timeout_s:
+                    raise AssertionError("%s never hit in %ds (%d errors on broker %d)" % (
+                        what, timeout_s, count, broker))
+                self.posts.produce(BIN, CHUNK)
         self.played[what] += 1
         log("%s: %d x hit in %.1fs" % (what, count, time.time() - t0))
 
@@ -167,8 +177,12 @@ class Faults:
         self.played[what] += 1
         log("%s for %ds; records in %d -> %d" % (what, seconds, before, records_in(self.ps)))
 
-    def play(self):
+    def play(self, more_work):
+        """One round of every fault; more_work: new posts first (a later
+        round, the backlog long gone: an error needs requests to hit)."""
         m = self.mock
+        if more_work:
+            self.posts.produce(BIN, CHUNK)
         # the transaction path
         self.errors("AddPartitionsToTxn: concurrent transactions", COORD, ADD_PARTS,
                     CONCURRENT_TXN, 3)
@@ -254,7 +268,7 @@ def main():
         wait_for(lambda: records_in(ps) > 0, 120, "the programs to start processing")
         for r in range(ROUNDS):
             log("fault round %d of %d" % (r + 1, ROUNDS))
-            faults.play()
+            faults.play(r > 0)
         wait_idle(ps, timeout_s=600)
         m = {p.name: p.metrics() for p in ps}
         for p in ps:
