@@ -179,12 +179,6 @@ def main():
             filler = os.path.join(STATE, "filler")
             sh("dd", "if=/dev/zero", "of=" + filler, "bs=1M")
             log("round %d: the disk is full (%d MiB free)" % (rnd + 1, free_mb()))
-            if os.environ.get("CHAOS_DISK_GDB"):
-                for p in ps:
-                    subprocess.Popen(["gdb", "-p", str(p.p.pid), "-batch", "-ex", "handle SIGPIPE nostop noprint",
-                                      "-ex", "continue", "-ex", "bt", "-ex", "thread apply all bt 8"],
-                                     stdout=open(os.path.join(WORK, "gdb-%s.txt" % p.name), "w"), stderr=subprocess.STDOUT)
-                time.sleep(5)
             failed = until_a_store_fails(ps, posts, "No space left on device")
             os.unlink(filler)
             restart(ps)
