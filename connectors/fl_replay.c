@@ -259,13 +259,6 @@ typedef struct stage {
     int64_t records; /* positions summed when caught up */
 } stage_t;
 
-/* The end of one input partition in a point-in-time replay (--until). */
-typedef struct bound {
-    const char *topic; /* the topology's */
-    int32_t partition;
-    int64_t offset;
-} bound_t;
-
 typedef struct run {
     const fl_topology_t *t;
     const char *dir;
@@ -283,7 +276,7 @@ typedef struct run {
     /* --until: each bounded input partition's end, and the same as the
      * programs' --input-until argument; NULL / 0 when the inputs are read
      * to their ends */
-    bound_t *bounds;
+    fl_input_offset_t *bounds;
     size_t n_bounds;
     char *until_arg;
     bool tty;
@@ -487,53 +480,22 @@ static void cut_at_bounds(const run_t *r, fl_lag_part_t *parts, size_t n)
 }
 
 /*
- * --until WHEN into r->bounds and r->until_arg: TOPIC:PARTITION:OFFSET,...
- * (the named input partitions end there, the others are read to their
- * ends), or a time, YYYY-MM-DDTHH:MM:SS[.mmm]Z or milliseconds since the
- * epoch: every input partition ends at its first record stamped at or
- * after it (Kafka's record time: when it was produced), or at its end
- * now when it has none. 0, or -1 with err set.
+ * --until WHEN into *bounds (*n of them) and *arg, the programs'
+ * --input-until (the caller frees both): TOPIC:PARTITION:OFFSET,... (the
+ * named input partitions end there, the others are read to their ends),
+ * or a time, YYYY-MM-DDTHH:MM:SS[.mmm]Z or milliseconds since the epoch:
+ * every input partition ends at its first record stamped at or after it
+ * (Kafka's record time: when it was produced), or at its end now when it
+ * has none. 0, or -1 with err set.
  */
-static int resolve_until(run_t *r, const fl_topology_t *t, const char *when, char *err,
-                         size_t err_size)
+static int resolve_until(const fl_topology_t *t, const char *when, fl_input_offset_t **bounds,
+                         size_t *n, char **arg, char *err, size_t err_size)
 {
-    size_t cap = 0;
-    for (size_t i = 0; i < t->n_topics; i++)
-        if (t->topics[i].kind == FL_TOPIC_INPUT)
-            cap += (size_t)t->topics[i].partitions;
-    if (!(r->bounds = calloc(cap ? cap : 1, sizeof(*r->bounds))))
-        return set_err(err, err_size, "out of memory"), -1;
+    char msg[512];
+    *n = 0;
     if (isalpha((unsigned char)*when)) {
-        char *spec = strdup(when), *save = NULL;
-        int rc = spec ? 0 : -1;
-        for (char *tok = spec ? strtok_r(spec, ",", &save) : NULL; tok && !rc;
-             tok = strtok_r(NULL, ",", &save)) {
-            char *c2 = strrchr(tok, ':'), *c1 = NULL, *end = NULL;
-            if (c2) {
-                *c2 = 0;
-                c1 = strrchr(tok, ':');
-                *c2 = ':';
-            }
-            const fl_topic_t *tp = NULL;
-            if (c1) {
-                *c1 = 0;
-                tp = fl_topology_topic(t, tok);
-                *c1 = ':';
-            }
-            long part = c1 ? strtol(c1 + 1, &end, 10) : -1;
-            long long off = end && end == c2 ? strtoll(c2 + 1, &end, 10) : -1;
-            if (!tp || tp->kind != FL_TOPIC_INPUT || part < 0 || part >= tp->partitions ||
-                off < 0 || *end || r->n_bounds == cap) {
-                set_err(err, err_size,
-                        "--until: %s is not INPUT_TOPIC:PARTITION:OFFSET of the topology", tok);
-                rc = -1;
-                break;
-            }
-            r->bounds[r->n_bounds++] = (bound_t){tp->name, (int32_t)part, off};
-        }
-        free(spec);
-        if (rc)
-            return -1;
+        if (fl_topology_parse_input_offsets(t, when, bounds, n, msg, sizeof(msg)))
+            return set_err(err, err_size, "--until: %s", msg), -1;
     } else {
         int64_t ms = -1;
         char *end = NULL;
@@ -564,6 +526,12 @@ static int resolve_until(run_t *r, const fl_topology_t *t, const char *when, cha
                            "epoch or TOPIC:PARTITION:OFFSET,..., got %s",
                            when),
                    -1;
+        size_t cap = 0;
+        for (size_t i = 0; i < t->n_topics; i++)
+            if (t->topics[i].kind == FL_TOPIC_INPUT)
+                cap += (size_t)t->topics[i].partitions;
+        if (!(*bounds = calloc(cap ? cap : 1, sizeof(**bounds))))
+            return set_err(err, err_size, "out of memory"), -1;
         rd_kafka_t *rk = fl_kafka_admin_new(t->endpoints.kafka, err, err_size);
         if (!rk)
             return -1;
@@ -582,8 +550,8 @@ static int resolve_until(run_t *r, const fl_topology_t *t, const char *when, cha
                                                         MEASURE_MS),
                 off = hi;
             if (!kerr)
-                r->bounds[r->n_bounds++] =
-                    (bound_t){fl_topology_topic(t, e->topic)->name, e->partition, off};
+                (*bounds)[(*n)++] =
+                    (fl_input_offset_t){fl_topology_topic(t, e->topic)->name, e->partition, off};
         }
         if (kerr)
             set_err(err, err_size, "--until: offsets at %" PRId64 " ms: %s", ms,
@@ -594,14 +562,14 @@ static int resolve_until(run_t *r, const fl_topology_t *t, const char *when, cha
             return -1;
     }
     size_t len = 1;
-    for (size_t i = 0; i < r->n_bounds; i++)
-        len += strlen(r->bounds[i].topic) + 32;
-    if (!(r->until_arg = malloc(len)))
+    for (size_t i = 0; i < *n; i++)
+        len += strlen((*bounds)[i].topic) + 32;
+    if (!(*arg = malloc(len)))
         return set_err(err, err_size, "out of memory"), -1;
-    r->until_arg[0] = 0;
-    for (size_t i = 0, o = 0; i < r->n_bounds; i++)
-        o += (size_t)snprintf(r->until_arg + o, len - o, "%s%s:%d:%" PRId64, i ? "," : "",
-                              r->bounds[i].topic, r->bounds[i].partition, r->bounds[i].offset);
+    (*arg)[0] = 0;
+    for (size_t i = 0, o = 0; i < *n; i++)
+        o += (size_t)snprintf(*arg + o, len - o, "%s%s:%d:%" PRId64, i ? "," : "",
+                              (*bounds)[i].topic, (*bounds)[i].partition, (*bounds)[i].offset);
     return 0;
 }
 
@@ -989,11 +957,13 @@ int fl_replay_cmd(const fl_topology_t *topo, const char *topo_path, volatile sig
 
     /* --until resolved before anything of the generation exists: a bad
      * WHEN leaves nothing behind */
-    run_t until_r = {0};
-    if (until && resolve_until(&until_r, t, until, err, sizeof(err))) {
+    fl_input_offset_t *bounds = NULL;
+    size_t n_bounds = 0;
+    char *until_arg = NULL;
+    if (until && resolve_until(t, until, &bounds, &n_bounds, &until_arg, err, sizeof(err))) {
         fprintf(stderr, "feedline replay: %s\n", err);
-        free(until_r.bounds);
-        free(until_r.until_arg);
+        free(bounds);
+        free(until_arg);
         fl_topology_free(t);
         return 2;
     }
@@ -1019,9 +989,9 @@ int fl_replay_cmd(const fl_topology_t *topo, const char *topo_path, volatile sig
                .gen = gen,
                .caught_up = caught_up,
                .metrics_base = metrics_base,
-               .bounds = until_r.bounds,
-               .n_bounds = until_r.n_bounds,
-               .until_arg = until_r.until_arg,
+               .bounds = bounds,
+               .n_bounds = n_bounds,
+               .until_arg = until_arg,
                .stop = stop,
                .tty = isatty(STDERR_FILENO)};
     char self[PATH_MAX];
@@ -1142,8 +1112,8 @@ done:
 fail:
     fprintf(stderr, "feedline replay: %s\n", err);
 out_t:
-    free(until_r.bounds); /* r borrowed them */
-    free(until_r.until_arg);
+    free(bounds); /* r borrowed them */
+    free(until_arg);
     fl_topology_free(t);
     return ret;
 }

@@ -92,6 +92,54 @@ const fl_topic_t *fl_topology_topic_by_kafka(const fl_topology_t *t, const char 
     return NULL;
 }
 
+fl_err_t fl_topology_parse_input_offsets(const fl_topology_t *t, const char *spec,
+                                         fl_input_offset_t **out, size_t *n, char *errstr,
+                                         size_t errstr_size)
+{
+    size_t cap = 1;
+    for (const char *c = spec; *c; c++)
+        cap += *c == ',';
+    char *copy = strdup(spec), *save = NULL;
+    fl_input_offset_t *v = calloc(cap, sizeof(*v));
+    fl_err_t rc = copy && v ? FL_OK : FL_ERR_NOMEM;
+    *n = 0;
+    for (char *tok = rc ? NULL : strtok_r(copy, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        /* TOPIC:PARTITION:OFFSET, split at the last two colons */
+        char *c2 = strrchr(tok, ':'), *c1 = NULL, *end = NULL;
+        if (c2) {
+            *c2 = 0;
+            c1 = strrchr(tok, ':');
+            *c2 = ':';
+        }
+        const fl_topic_t *tp = NULL;
+        if (c1) {
+            *c1 = 0;
+            tp = fl_topology_topic(t, tok);
+            *c1 = ':';
+        }
+        long part = c1 ? strtol(c1 + 1, &end, 10) : -1;
+        long long off = end && end == c2 && end > c1 + 1 ? strtoll(c2 + 1, &end, 10) : -1;
+        if (!tp || tp->kind != FL_TOPIC_INPUT || part < 0 || part >= tp->partitions || off < 0 ||
+            *end || end == c2 + 1) {
+            snprintf(errstr, errstr_size, "%s is not INPUT_TOPIC:PARTITION:OFFSET of the topology",
+                     tok);
+            rc = FL_ERR_INVALID;
+            break;
+        }
+        v[(*n)++] = (fl_input_offset_t){tp->name, (int32_t)part, off};
+    }
+    free(copy);
+    if (rc || !*n) {
+        free(v);
+        v = NULL;
+    }
+    if (rc == FL_ERR_NOMEM)
+        snprintf(errstr, errstr_size, "out of memory");
+    *out = v;
+    return rc;
+}
+
 /* A PostgreSQL schema name feedline may put in search_path unquoted. */
 static bool schema_name_ok(const char *s)
 {

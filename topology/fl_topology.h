@@ -211,6 +211,22 @@ int fl_topology_set_topic_prefix(fl_topology_t *t, const char *prefix);
  * carry its prefix there), NULL when none. Borrowed. */
 const fl_topic_t *fl_topology_topic_by_kafka(const fl_topology_t *t, const char *kafka);
 
+/* One entry of an input offsets list, TOPIC:PARTITION:OFFSET,... (the
+ * end of each named input partition in a point-in-time replay). */
+typedef struct fl_input_offset {
+    const char *topic; /* the topology's name, borrowed from it */
+    int32_t partition;
+    int64_t offset;
+} fl_input_offset_t;
+
+/* Parses spec, checking every TOPIC is an input topic of t, PARTITION one
+ * of its partitions and OFFSET 0 or more. On FL_OK *out (caller frees
+ * with free(); NULL when spec is empty) holds *n entries; else
+ * FL_ERR_INVALID (or FL_ERR_NOMEM) with a message naming the bad entry. */
+fl_err_t fl_topology_parse_input_offsets(const fl_topology_t *t, const char *spec,
+                                         fl_input_offset_t **out, size_t *n, char *errstr,
+                                         size_t errstr_size);
+
 /* Where feedline replay keeps generations when $FEEDLINE_GENERATIONS is
  * unset: the local stack's folder, relative to the working directory. */
 #define FL_GENERATIONS_DEFAULT_DIR ".stack/generations"

@@ -77,7 +77,7 @@ int64_t fl__rt_until(const rt_t *rt, size_t input, int32_t partition)
 int64_t fl__rt_until_end(const rt_t *rt, size_t input, int32_t partition, int64_t end)
 {
     int64_t until = fl__rt_until(rt, input, partition);
-    return end < 0 || end > until ? (end < 0 ? end : until) : end;
+    return end > until ? until : end; /* until is never negative */
 }
 
 /*
@@ -91,51 +91,33 @@ static int parse_until(rt_t *rt)
 {
     if (!rt->opts.input_until)
         return 0;
-    size_t n = rt->proc->n_inputs * (size_t)rt->n_partitions;
-    rt->until = malloc(n * sizeof(*rt->until));
-    char *spec = strdup(rt->opts.input_until), *save = NULL;
-    if (!rt->until || !spec) {
-        free(spec);
+    char err[512];
+    fl_input_offset_t *v = NULL;
+    size_t n_v = 0, n = rt->proc->n_inputs * (size_t)rt->n_partitions;
+    if (fl_topology_parse_input_offsets(rt->topo, rt->opts.input_until, &v, &n_v, err,
+                                        sizeof(err))) {
+        fl_log_error("runtime", "--input-until: %s", err);
+        return -1;
+    }
+    if (!(rt->until = malloc(n * sizeof(*rt->until)))) {
+        free(v);
         return -1;
     }
     for (size_t i = 0; i < n; i++)
         rt->until[i] = INT64_MAX;
-    int rc = 0, bounded = 0;
-    for (char *tok = strtok_r(spec, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save)) {
-        char *c2 = strrchr(tok, ':'), *c1 = NULL, *end = NULL;
-        if (c2) {
-            *c2 = 0;
-            c1 = strrchr(tok, ':');
-        }
-        if (!c1) {
-            fl_log_error("runtime", "--input-until: %s is not TOPIC:PARTITION:OFFSET", tok);
-            rc = -1;
-            break;
-        }
-        *c1 = 0;
-        long part = strtol(c1 + 1, &end, 10);
-        long long off = *end ? -1 : strtoll(c2 + 1, &end, 10);
-        int idx = fl__rt_input_index(rt, tok);
-        if (off < 0 || *end || part < 0) {
-            fl_log_error("runtime", "--input-until: bad partition or offset for %s", tok);
-            rc = -1;
-        } else if (idx >= 0 && !rt->input_is_event[idx]) {
-            fl_log_error("runtime", "--input-until: %s is not an input topic", tok);
-            rc = -1;
-        } else if (idx >= 0 &&
-                   part >= fl_topology_topic(rt->topo, rt->proc->inputs[idx])->partitions) {
-            fl_log_error("runtime", "--input-until: %s has no partition %ld", tok, part);
-            rc = -1;
-        } else if (idx >= 0) {
-            rt->until[(size_t)idx * (size_t)rt->n_partitions + (size_t)part] = off;
+    int bounded = 0;
+    for (size_t k = 0; k < n_v; k++) {
+        int idx = fl__rt_input_index(rt, v[k].topic);
+        if (idx >= 0) {
+            rt->until[(size_t)idx * (size_t)rt->n_partitions + (size_t)v[k].partition] =
+                v[k].offset;
             bounded++;
         }
     }
-    free(spec);
-    if (!rc)
-        fl_log_info("runtime", "reading %d input partitions up to the offsets of --input-until",
-                    bounded);
-    return rc;
+    free(v);
+    fl_log_info("runtime", "reading %d input partitions up to the offsets of --input-until",
+                bounded);
+    return 0;
 }
 
 void fl__rt_entry_free(void *item)

@@ -118,10 +118,6 @@ def topology_topics():
     return out
 
 
-def records_in(ps):
-    return sum(total(p.metrics() or {}, "feedline_records_in_total") for p in ps)
-
-
 def metric_sum(ps, name):
     return sum(total(p.metrics() or {}, name) for p in ps)
 
@@ -167,7 +163,7 @@ class Faults:
         """Gives the programs CHAOS_MOCK_CHUNK new posts, runs the mock
         command on while they work on them, waits seconds, runs off."""
         self.posts.produce(BIN, CHUNK)
-        before = records_in(self.ps)
+        before = metric_sum(self.ps, "feedline_records_in_total")
         self.mock.cmd(on)
         deadline = time.time() + seconds
         while time.time() < deadline:
@@ -175,7 +171,8 @@ class Faults:
             time.sleep(0.2)
         self.mock.cmd(off)
         self.played[what] += 1
-        log("%s for %ds; records in %d -> %d" % (what, seconds, before, records_in(self.ps)))
+        log("%s for %ds; records in %d -> %d" % (
+            what, seconds, before, metric_sum(self.ps, "feedline_records_in_total")))
 
     def play(self, more_work):
         """One round of every fault; more_work: new posts first (a later
@@ -265,7 +262,8 @@ def main():
         wait_for(lambda: mock.pending(COORD, INIT_PID) == 0, 60,
                  "InitProducerId's errors to be hit")
         faults.played["InitProducerId: coordinator loading"] += 1
-        wait_for(lambda: records_in(ps) > 0, 120, "the programs to start processing")
+        wait_for(lambda: metric_sum(ps, "feedline_records_in_total") > 0, 120,
+                 "the programs to start processing")
         for r in range(ROUNDS):
             log("fault round %d of %d" % (r + 1, ROUNDS))
             faults.play(r > 0)

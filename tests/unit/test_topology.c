@@ -1919,3 +1919,34 @@ Test(topology, topic_prefix_names_every_topic_but_the_inputs_in_kafka)
                  "endpoints: {kafka: k, redis: r, postgres: p, api: a}\n" TOPICS,
                  "x.yaml:3", "topic_prefix must be 1 to 32 of [A-Za-z0-9._-]");
 }
+
+Test(topology, input_offsets_list_names_input_partitions_only)
+{
+    fl_topology_t *t = parse_ok(HEAD TOPICS);
+    fl_input_offset_t *v = NULL;
+    size_t n = 9;
+    char err[256] = "";
+    cr_assert_eq(
+        fl_topology_parse_input_offsets(t, "in:0:12,in2:1:0,in:1:7", &v, &n, err, sizeof(err)),
+        FL_OK, "%s", err);
+    cr_assert_eq(n, 3);
+    cr_assert_str_eq(v[0].topic, "in");
+    cr_assert_eq(v[0].partition, 0);
+    cr_assert_eq(v[0].offset, 12);
+    cr_assert_str_eq(v[1].topic, "in2");
+    cr_assert_eq(v[1].partition, 1);
+    cr_assert_eq(v[1].offset, 0);
+    cr_assert_eq(v[2].offset, 7);
+    free(v);
+    const char *bad[] = {"log:0:5", "nosuch:0:5", "in:2:5",  "in:-1:5", "in:0:-3",
+                         "in:0:",   "in::5",      "in:0:5x", "in:0",    "in:0:5,dlq:0:1"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = 0;
+        v = (fl_input_offset_t *)1;
+        cr_assert_eq(fl_topology_parse_input_offsets(t, bad[i], &v, &n, err, sizeof(err)),
+                     FL_ERR_INVALID, "%s accepted", bad[i]);
+        cr_assert_null(v, "%s", bad[i]);
+        cr_assert(strstr(err, "is not INPUT_TOPIC:PARTITION:OFFSET"), "%s: %s", bad[i], err);
+    }
+    fl_topology_free(t);
+}
