@@ -86,10 +86,16 @@ json_t *fl_inspect_store_value(const void *key, size_t klen, const void *val, si
                                               (json_int_t)fl_key_dec_i64(v + 48)));
             return o;
         }
-        if (vlen == 17) /* fanout store: author record */
-            return json_pack("{s:I, s:I, s:b}", "followers", (json_int_t)fl_key_dec_i64(v),
-                             "outbox_entries", (json_int_t)fl_key_dec_i64(v + 8), "celebrity",
-                             v[16] != 0);
+        if (vlen == 17 || vlen == 33) { /* fanout store: author record */
+            json_t *o = json_pack("{s:I, s:I, s:b}", "followers", (json_int_t)fl_key_dec_i64(v),
+                                  "outbox_entries", (json_int_t)fl_key_dec_i64(v + 8), "celebrity",
+                                  v[16] != 0);
+            if (o && vlen == 33)
+                json_object_set_new(o, "outbox_oldest_bound",
+                                    json_pack("[I,I]", (json_int_t)fl_key_dec_i64(v + 17),
+                                              (json_int_t)fl_key_dec_i64(v + 25)));
+            return o;
+        }
         return NULL;
     default:
         return NULL;

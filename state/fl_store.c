@@ -679,6 +679,25 @@ void fl_store_iter_seek(fl_store_iter_t *it, const void *key, size_t klen)
     settle(it, key, klen, true);
 }
 
+void fl_store_iter_seek_for_prev(fl_store_iter_t *it, const void *key, size_t klen)
+{
+    if (fl__key_cmp(key, klen, it->prefix, it->plen) < 0) {
+        /* before the prefix: nothing at or before key */
+        it->dir = -1;
+        it->err = FL_OK;
+        it->valid = false;
+        return;
+    }
+    if (!in_prefix(it, key, klen)) {
+        fl_store_iter_seek_last(it); /* past every key of the prefix */
+        return;
+    }
+    it->dir = -1;
+    it->cur_gen = 0;
+    fl_kv_iter_seek_for_prev(it->base, key, klen);
+    settle(it, key, klen, true);
+}
+
 void fl_store_iter_seek_first(fl_store_iter_t *it)
 {
     it->dir = 1;

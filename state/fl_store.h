@@ -97,6 +97,11 @@ fl_err_t fl_store_iter_new(fl_store_t *s, const void *prefix, size_t plen, fl_st
 void fl_store_iter_seek_first(fl_store_iter_t *it);
 void fl_store_iter_seek_last(fl_store_iter_t *it);
 void fl_store_iter_seek(fl_store_iter_t *it, const void *key, size_t klen);
+/* The last entry at or before key (the prefix's last for a key past it).
+ * Starting from a known key, it does not walk the deleted entries beyond
+ * it that fl_store_iter_seek_last would (RocksDB keeps their tombstones
+ * until a compaction). */
+void fl_store_iter_seek_for_prev(fl_store_iter_t *it, const void *key, size_t klen);
 void fl_store_iter_next(fl_store_iter_t *it);
 void fl_store_iter_prev(fl_store_iter_t *it);
 bool fl_store_iter_valid(const fl_store_iter_t *it);

@@ -30,8 +30,11 @@
 
 enum { POST_LIVE = 1, POST_DELETED = 2 };
 
-/* USER(author): i64 followers, i64 outbox entries, u8 celebrity */
-#define AUTHOR_VALUE_SIZE 17
+/* USER(author): i64 followers, i64 outbox entries, u8 celebrity, then the
+ * outbox's oldest bound, i64 created_at and i64 post id (a record of 17
+ * bytes, written before the bound existed, has none) */
+#define AUTHOR_VALUE_UNBOUNDED 17
+#define AUTHOR_VALUE_SIZE      33
 
 typedef struct post_rec {
     int64_t author;
@@ -61,11 +64,16 @@ fl_err_t fl_fanout_author_get(fl_store_t *s, int64_t author, fl_fanout_author_t 
     fl_err_t err = fl_store_get(s, k.buf, k.len, v, sizeof(v), &vlen, &found);
     if (err || !found)
         return err;
-    if (vlen != AUTHOR_VALUE_SIZE)
+    if (vlen != AUTHOR_VALUE_SIZE && vlen != AUTHOR_VALUE_UNBOUNDED)
         return FL_ERR_CORRUPT;
     out->followers = fl_key_dec_i64(v);
     out->outbox = fl_key_dec_i64(v + 8);
     out->celebrity = v[16] != 0;
+    if (vlen == AUTHOR_VALUE_SIZE) {
+        out->bounded = true;
+        out->oldest_t = fl_key_dec_i64(v + 17);
+        out->oldest_p = fl_key_dec_i64(v + 25);
+    }
     return FL_OK;
 }
 
@@ -77,7 +85,10 @@ static fl_err_t author_put(fl_store_t *s, int64_t author, const fl_fanout_author
     fl_key_enc_i64(v, a->followers);
     fl_key_enc_i64(v + 8, a->outbox);
     v[16] = a->celebrity ? 1 : 0;
-    return fl_store_put(s, k.buf, k.len, v, sizeof(v));
+    fl_key_enc_i64(v + 17, a->bounded ? a->oldest_t : 0);
+    fl_key_enc_i64(v + 25, a->bounded ? a->oldest_p : 0);
+    return fl_store_put(s, k.buf, k.len, v,
+                        a->bounded ? AUTHOR_VALUE_SIZE : AUTHOR_VALUE_UNBOUNDED);
 }
 
 static fl_err_t post_get(fl_store_t *s, int64_t post, post_rec_t *out, bool *found)
@@ -185,13 +196,21 @@ static fl_err_t outbox_recent(fl_store_t *s, int64_t author, int64_t limit, fl_t
     return err;
 }
 
+/* (t, p) is older than the author's oldest bound, or there is none. */
+static bool older_than_bound(const fl_fanout_author_t *a, int64_t t, int64_t p)
+{
+    return !a->bounded || t < a->oldest_t || (t == a->oldest_t && p < a->oldest_p);
+}
+
 /* Makes room for the new outbox entry k: drops the oldest entries so that
- * after the insert at most cap remain (fl_trim.h). Outbox keys are newest
- * first. */
+ * after the insert at most cap remain (fl_trim.h), and moves the oldest
+ * bound to the oldest entry left. Outbox keys are newest first, so the
+ * trimmed entries' tombstones lie past the oldest one: the walk starts at
+ * the bound (seek_last would step over every one of them). */
 static fl_err_t outbox_make_room(fl_store_t *s, int64_t author, const fl_key_t *k,
                                  fl_fanout_author_t *a, int64_t cap, bool *keep)
 {
-    fl_key_t prefix;
+    fl_key_t prefix, from;
     fl_store_iter_t *it = NULL;
     int64_t drop = a->outbox + 1 - cap; /* entries to drop, k included */
 
@@ -202,10 +221,25 @@ static fl_err_t outbox_make_room(fl_store_t *s, int64_t author, const fl_key_t *
     fl_err_t err = fl_store_iter_new(s, prefix.buf, prefix.len, &it);
     if (err)
         return err;
-    fl_store_iter_seek_last(it);
+    if (a->bounded) {
+        fl_key_recent(&from, FL_KEY_TAG_OUTBOX, author, a->oldest_t, a->oldest_p);
+        fl_store_iter_seek_for_prev(it, from.buf, from.len);
+    } else {
+        fl_store_iter_seek_last(it);
+    }
     err = fl_trim_oldest(s, it, true, k, drop, keep, NULL, NULL);
-    if (!err)
+    if (!err) {
         a->outbox -= drop - !*keep;
+        a->bounded = false; /* nothing left: the insert sets it */
+        if (fl_store_iter_valid(it)) {
+            size_t klen;
+            const void *key = fl_store_iter_key(it, &klen);
+            int64_t o;
+            if (fl_key_parse_recent(key, klen, FL_KEY_TAG_OUTBOX, &o, &a->oldest_t, &a->oldest_p))
+                err = FL_ERR_CORRUPT; /* the stored key is damaged, not the record */
+            a->bounded = !err;
+        }
+    }
     fl_store_iter_free(it);
     return err;
 }
@@ -248,15 +282,24 @@ static fl_err_t on_post_created(fl_ctx_t *ctx, fl_store_t *s, const fl_event_t *
     if (ev->visibility != FL_VIS_PRIVATE) {
         fl_key_t k;
         uint8_t vis = (uint8_t)ev->visibility;
-        int64_t before = author.outbox;
+        fl_fanout_author_t before = author;
         bool keep;
         fl_key_recent(&k, FL_KEY_TAG_OUTBOX, ev->author_id, ev->created_at, ev->post_id);
         STORE_CHECK(outbox_make_room(s, ev->author_id, &k, &author, cfg->outbox_cap, &keep));
         if (keep) {
             STORE_CHECK(fl_store_put(s, k.buf, k.len, &vis, 1));
+            /* the first entry, or one older than the bound, is the oldest;
+             * an unbounded outbox with entries gets its bound at a trim */
+            if (author.outbox == 0 ||
+                (author.bounded && older_than_bound(&author, ev->created_at, ev->post_id))) {
+                author.bounded = true;
+                author.oldest_t = ev->created_at;
+                author.oldest_p = ev->post_id;
+            }
             author.outbox++;
         }
-        if (author.outbox != before)
+        if (author.outbox != before.outbox || author.bounded != before.bounded ||
+            author.oldest_t != before.oldest_t || author.oldest_p != before.oldest_p)
             STORE_CHECK(author_put(s, ev->author_id, &author));
     }
 

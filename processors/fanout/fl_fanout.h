@@ -40,6 +40,12 @@ typedef struct fl_fanout_author {
     int64_t followers; /* FOLLOWER(author, *) edges */
     int64_t outbox;    /* OUTBOX(author, *) entries */
     bool celebrity;
+    /* (oldest_t, oldest_p): created_at and post id no newer than the
+     * outbox's oldest entry, and equal to it but after a deletion, so a
+     * trim starts there instead of walking the tombstones of the entries
+     * trimmed before; unbounded in a record written before the bound */
+    bool bounded;
+    int64_t oldest_t, oldest_p;
 } fl_fanout_author_t;
 
 /* Reads USER(author) from the store; zero when absent. */

@@ -691,13 +691,27 @@ Test(fanout, unfollow_removes_the_authors_posts_from_the_ex_follower)
 
 /* ---- the outbox ---- */
 
+/* The author record's oldest bound: where a trim starts. */
+static void expect_bound(int64_t a, int64_t t, int64_t p)
+{
+    fl_fanout_author_t au = author_of(a);
+    cr_assert(au.bounded, "author %" PRId64 " has no oldest bound", a);
+    cr_assert(au.oldest_t == t && au.oldest_p == p,
+              "oldest bound (%" PRId64 ", %" PRId64 "), want (%" PRId64 ", %" PRId64 ")",
+              au.oldest_t, au.oldest_p, t, p);
+}
+
 Test(fanout, outbox_keeps_the_newest_four_posts)
 {
     const int64_t a = 1;
 
+    OK(post(a, 503, 10030, FL_VIS_PUBLIC));
+    expect_bound(a, 10030, 503);
     for (int i = 0; i < 10; i++)
-        OK(post(a, 500 + i, 10000 + 10 * i, FL_VIS_PUBLIC));
+        if (i != 3)
+            OK(post(a, 500 + i, 10000 + 10 * i, FL_VIS_PUBLIC));
     expect_outbox(a, (int64_t[]){509, 508, 507, 506}, 4);
+    expect_bound(a, 10060, 506);
 
     /* An older post than all four is not kept, and leaves the outbox as it
      * was: no OUTBOX change reaches the changelog. */
@@ -714,14 +728,17 @@ Test(fanout, outbox_keeps_the_newest_four_posts)
     expect_outbox(a, (int64_t[]){509, 508, 507, 506}, 4);
     if (!batched)
         cr_assert_eq(changelog_with_tag(FL_KEY_TAG_OUTBOX), 0);
+    expect_bound(a, 10060, 506);
     OK(post(a, 650, 10060, FL_VIS_PUBLIC));
     expect_outbox(a, (int64_t[]){509, 508, 507, 650}, 4);
+    expect_bound(a, 10060, 650);
     if (!batched)
         cr_assert_eq(changelog_with_tag(FL_KEY_TAG_OUTBOX), 2, "one put, one tombstone");
 
     /* A post between them displaces the oldest. */
     OK(post(a, 600, 10075, FL_VIS_FOLLOWERS));
     expect_outbox(a, (int64_t[]){509, 508, 600, 507}, 4);
+    expect_bound(a, 10070, 507);
     if (!batched)
         cr_assert_eq(changelog_with_tag(FL_KEY_TAG_OUTBOX), 2, "one put, one tombstone");
 
@@ -730,12 +747,27 @@ Test(fanout, outbox_keeps_the_newest_four_posts)
     OK(del(a, 500)); /* trimmed long ago */
     expect_outbox(a, (int64_t[]){508, 600, 507}, 3);
 
+    /* Deleting the oldest leaves the bound below the new oldest; the next
+     * trims start there and move it up to what is left. */
+    OK(del(a, 507));
+    expect_outbox(a, (int64_t[]){508, 600}, 2);
+    expect_bound(a, 10070, 507);
+    OK(post(a, 700, 10100, FL_VIS_PUBLIC));
+    OK(post(a, 701, 10110, FL_VIS_PUBLIC));
+    expect_bound(a, 10070, 507); /* no trim yet */
+    OK(post(a, 702, 10120, FL_VIS_PUBLIC));
+    expect_outbox(a, (int64_t[]){702, 701, 700, 508}, 4);
+    expect_bound(a, 10080, 508);
+    OK(post(a, 703, 10130, FL_VIS_PUBLIC));
+    expect_outbox(a, (int64_t[]){703, 702, 701, 700}, 4);
+    expect_bound(a, 10100, 700);
+
     /* The backfill shows the same content. */
     ops_t o;
     int64_t f = id_in(1, 1000, 0);
     OK(follow(a, f));
     ops_load(&o);
-    expect_op(&o, FL_TLOP_INSERT, a, (int64_t[]){508, 600, 507}, 3, &f, 1);
+    expect_op(&o, FL_TLOP_INSERT, a, (int64_t[]){703, 702, 701}, 3, &f, 1); /* backfill_size 3 */
     ops_free(&o);
 }
 

@@ -850,22 +850,27 @@ static void do_walk(model_t *m)
     for (int st = 0; st < steps; st++) {
         uint64_t r = rnd_below(&m->rng, 100);
         if (st == 0 || r < 15) {
-            uint64_t kind = rnd_below(&m->rng, 3);
+            uint64_t kind = rnd_below(&m->rng, 4);
             snprintf(m->ctx + base, sizeof(m->ctx) - base, " walk %s step %d %s", hex(px.p, px.pl),
                      st,
                      kind == 0   ? "seek_first"
                      : kind == 1 ? "seek_last"
-                                 : "seek");
+                     : kind == 2 ? "seek"
+                                 : "seek_for_prev");
             if (kind == 0) {
                 fl_store_iter_seek_first(it);
                 check_move(m, it, &px, NULL, 0, true, 1);
             } else if (kind == 1) {
                 fl_store_iter_seek_last(it);
                 check_move(m, it, &px, NULL, 0, true, -1);
-            } else {
+            } else if (kind == 2) {
                 size_t tl = pick_target(m, &px, cur, curl, t);
                 fl_store_iter_seek(it, t, tl);
                 check_move(m, it, &px, t, tl, true, 1);
+            } else {
+                size_t tl = pick_target(m, &px, cur, curl, t);
+                fl_store_iter_seek_for_prev(it, t, tl);
+                check_move(m, it, &px, t, tl, true, -1);
             }
         } else if (r < 85 || curl == 0) {
             int dir = r < 50 ? 1 : -1;
