@@ -327,8 +327,9 @@ static int spawn(run_t *r, prog_t *g)
     /* everything the child needs, before fork: it only opens and execs */
     char metrics[32];
     snprintf(metrics, sizeof(metrics), "127.0.0.1:%d", r->metrics_base + (int)(g - r->progs));
-    char *argv[10] = {bin, "--topology", r->topo_path};
-    int argc = 3;
+    /* --rebuild: the replay batches of the topology's settings */
+    char *argv[12] = {bin, "--topology", r->topo_path, "--rebuild"};
+    int argc = 4;
     if (r->metrics_base) {
         argv[argc++] = "--metrics";
         argv[argc++] = metrics;

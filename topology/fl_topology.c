@@ -201,6 +201,8 @@ enum {
     S_BATCH_MS,
     S_STORE_CACHE,
     S_BUFFERED,
+    S_REPLAY_RECORDS,
+    S_REPLAY_MS,
     S__COUNT
 };
 
@@ -219,6 +221,9 @@ static const struct setting {
     [S_STORE_CACHE] = {"store_cache_bytes", offsetof(fl_settings_t, store_cache_bytes), 8 << 20},
     [S_BUFFERED] = {"buffered_records_per_partition",
                     offsetof(fl_settings_t, buffered_records_per_partition), 50000},
+    [S_REPLAY_RECORDS] = {"replay_batch_max_records",
+                          offsetof(fl_settings_t, replay_batch_max_records), 25000},
+    [S_REPLAY_MS] = {"replay_batch_max_ms", offsetof(fl_settings_t, replay_batch_max_ms), 200},
 };
 
 static int64_t *setting_slot(fl_settings_t *s, size_t i)
@@ -299,6 +304,16 @@ static int read_settings(ctx_t *c, fl_topology_t *t, const node_t *map, int key_
     }
     if (s->batch_max_ms <= 0) {
         fl__fail(c, lines[S_BATCH_MS], "batch_max_ms must be > 0, got %" PRId64, s->batch_max_ms);
+        return -1;
+    }
+    if (s->replay_batch_max_records <= 0) {
+        fl__fail(c, lines[S_REPLAY_RECORDS], "replay_batch_max_records must be > 0, got %" PRId64,
+                 s->replay_batch_max_records);
+        return -1;
+    }
+    if (s->replay_batch_max_ms <= 0) {
+        fl__fail(c, lines[S_REPLAY_MS], "replay_batch_max_ms must be > 0, got %" PRId64,
+                 s->replay_batch_max_ms);
         return -1;
     }
     if (s->store_cache_bytes < 0 || s->store_cache_bytes > ((int64_t)1 << 40)) {

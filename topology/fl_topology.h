@@ -96,6 +96,10 @@ typedef struct fl_settings {
     /* records a task buffers per input partition before it pauses the
      * partition (resumed below half), like Kafka Streams' setting */
     int64_t buffered_records_per_partition; /* > 0 */
+    /* batches of a rebuild (feedline replay, programs run with --rebuild):
+     * larger, since nobody waits for a record there */
+    int64_t replay_batch_max_records; /* > 0 */
+    int64_t replay_batch_max_ms;      /* > 0 */
 } fl_settings_t;
 
 /* JWT algorithms the read API may accept (a bit set): pinned in the

@@ -26,15 +26,17 @@ class Network:
     """The loadgen's network options (the same for the backlog and every
     steady run)."""
 
-    def __init__(self, users, seed, posts_per_user, likes_per_post):
+    def __init__(self, users, seed, posts_per_user, likes_per_post, following=None):
         self.users, self.seed = users, seed
         self.posts_per_user, self.likes_per_post = posts_per_user, likes_per_post
+        self.following = following  # mean followees per user, None: the loadgen's
         self.seeded = None  # set by backlog(): the steady runs take its post ids from it
 
     def args(self):
         return ["--users", str(self.users), "--seed", str(self.seed),
                 "--posts-per-user", str(self.posts_per_user),
                 "--likes-per-post", str(self.likes_per_post)] + \
+            (["--following", str(self.following)] if self.following else []) + \
             (["--seeded-file", self.seeded] if self.seeded else [])
 
 

@@ -76,6 +76,7 @@ typedef struct rt_opts {
     const char *metrics_addr;
     int max_idle_ms;
     const char *input_until; /* --input-until: TOPIC:PARTITION:OFFSET,... or NULL */
+    bool rebuild;            /* --rebuild: feedline replay's batches */
 } rt_opts_t;
 
 /* A buffered input record, decoded when it came from an input topic;

@@ -24,7 +24,9 @@ static void usage(const fl_processor_def_t *def, bool sink, FILE *out)
                 "  --instance ID     instance id, unique per running instance (default 0)\n"
                 "  --metrics H:P     serve /metrics and /healthz on H:P (default off)\n"
                 "  --input-until T:P:O,...  read input topic T's partition P up to offset O\n"
-                "                    (excluded) and no further (feedline replay --until)\n",
+                "                    (excluded) and no further (feedline replay --until)\n"
+                "  --rebuild         a rebuild from the topics (feedline replay): batches of\n"
+                "                    the topology's replay_batch_max_records / _ms\n",
                 def->name, def->name);
         return;
     }
@@ -46,7 +48,9 @@ static void usage(const fl_processor_def_t *def, bool sink, FILE *out)
             "                    wait, not even for those)\n"
             "  --input-until T:P:O,...  read input topic T's partition P up to offset O\n"
             "                    (excluded) and no further: a point-in-time rebuild\n"
-            "                    (feedline replay --until)\n",
+            "                    (feedline replay --until)\n"
+            "  --rebuild         a rebuild from the topics (feedline replay): batches of\n"
+            "                    the topology's replay_batch_max_records / _ms\n",
             def->name, def->name);
 }
 
@@ -59,6 +63,7 @@ int fl__rt_parse_opts(const fl_processor_def_t *def, bool sink, int argc, char *
                                        {"metrics", required_argument, NULL, 'm'},
                                        {"max-idle-ms", required_argument, NULL, 'w'},
                                        {"input-until", required_argument, NULL, 'u'},
+                                       {"rebuild", no_argument, NULL, 'r'},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
     int c;
@@ -98,6 +103,9 @@ int fl__rt_parse_opts(const fl_processor_def_t *def, bool sink, int argc, char *
             break;
         case 'u':
             o->input_until = optarg;
+            break;
+        case 'r':
+            o->rebuild = true;
             break;
         case 'h':
             usage(def, sink, stdout);

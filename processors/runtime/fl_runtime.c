@@ -630,6 +630,14 @@ static int setup(rt_t *rt)
         fl_log_error("runtime", "%s", err);
         return -1;
     }
+    if (rt->opts.rebuild) {
+        /* A rebuild reads a backlog nobody waits for: fewer, larger
+         * transactions (each costs a commit round trip and a marker). */
+        rt->topo->settings.batch_max_records = rt->topo->settings.replay_batch_max_records;
+        rt->topo->settings.batch_max_ms = rt->topo->settings.replay_batch_max_ms;
+        fl_log_info("runtime", "rebuild: batches of up to %" PRId64 " records or %" PRId64 " ms",
+                    rt->topo->settings.batch_max_records, rt->topo->settings.batch_max_ms);
+    }
     if (rt->sink && fl__rt_sink_setup(rt))
         return -1;
     if (!rt->sink)

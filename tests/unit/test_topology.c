@@ -249,6 +249,8 @@ Test(topology, real_file_loads)
     cr_assert_eq(t->settings.outbox_cap, 800);
     cr_assert_eq(t->settings.batch_max_records, 5000);
     cr_assert_eq(t->settings.batch_max_ms, 50);
+    cr_assert_eq(t->settings.replay_batch_max_records, 25000);
+    cr_assert_eq(t->settings.replay_batch_max_ms, 200);
 
     cr_assert_eq(t->n_topics, 13);
     const char *inputs[] = {"users", "posts", "follows", "likes"};
@@ -852,6 +854,14 @@ Test(topology, batch_max_records_positive)
 Test(topology, batch_max_ms_positive)
 {
     EXPECT_ERROR(SETTINGS("  batch_max_ms: -1\n"), "x.yaml:10:", "batch_max_ms must be > 0");
+}
+
+Test(topology, replay_batches_positive)
+{
+    EXPECT_ERROR(SETTINGS("  replay_batch_max_records: 0\n"), "x.yaml:10:",
+                 "replay_batch_max_records must be > 0");
+    EXPECT_ERROR(SETTINGS("  replay_batch_max_ms: 0\n"), "x.yaml:10:",
+                 "replay_batch_max_ms must be > 0");
 }
 
 /* ------------------------------------------------------------------ */
