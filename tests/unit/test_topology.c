@@ -858,10 +858,10 @@ Test(topology, batch_max_ms_positive)
 
 Test(topology, replay_batches_positive)
 {
-    EXPECT_ERROR(SETTINGS("  replay_batch_max_records: 0\n"), "x.yaml:10:",
-                 "replay_batch_max_records must be > 0");
-    EXPECT_ERROR(SETTINGS("  replay_batch_max_ms: 0\n"), "x.yaml:10:",
-                 "replay_batch_max_ms must be > 0");
+    EXPECT_ERROR(SETTINGS("  replay_batch_max_records: 0\n"),
+                 "x.yaml:10:", "replay_batch_max_records must be > 0");
+    EXPECT_ERROR(SETTINGS("  replay_batch_max_ms: 0\n"),
+                 "x.yaml:10:", "replay_batch_max_ms must be > 0");
 }
 
 /* ------------------------------------------------------------------ */
