@@ -206,24 +206,30 @@ enum {
     S__COUNT
 };
 
+/* min: the smallest value allowed (1: "> 0", 0: ">= 0"); NO_MIN for the
+ * settings checked by a rule of their own in read_settings */
+#define NO_MIN INT64_MIN
+
 static const struct setting {
     const char *key;
     size_t off;
-    int64_t def;
+    int64_t def, min;
 } settings_tab[S__COUNT] = {
-    [S_THRESHOLD] = {"celebrity_threshold", offsetof(fl_settings_t, celebrity_threshold), 10000},
-    [S_HYSTERESIS] = {"celebrity_hysteresis", offsetof(fl_settings_t, celebrity_hysteresis), 1000},
-    [S_TIMELINE_CAP] = {"timeline_cap", offsetof(fl_settings_t, timeline_cap), 800},
-    [S_BACKFILL] = {"backfill_size", offsetof(fl_settings_t, backfill_size), 200},
-    [S_OUTBOX] = {"outbox_cap", offsetof(fl_settings_t, outbox_cap), 800},
-    [S_BATCH_RECORDS] = {"batch_max_records", offsetof(fl_settings_t, batch_max_records), 5000},
-    [S_BATCH_MS] = {"batch_max_ms", offsetof(fl_settings_t, batch_max_ms), 50},
-    [S_STORE_CACHE] = {"store_cache_bytes", offsetof(fl_settings_t, store_cache_bytes), 8 << 20},
+    [S_THRESHOLD] = {"celebrity_threshold", offsetof(fl_settings_t, celebrity_threshold), 10000, 1},
+    [S_HYSTERESIS] = {"celebrity_hysteresis", offsetof(fl_settings_t, celebrity_hysteresis), 1000,
+                      0},
+    [S_TIMELINE_CAP] = {"timeline_cap", offsetof(fl_settings_t, timeline_cap), 800, 1},
+    [S_BACKFILL] = {"backfill_size", offsetof(fl_settings_t, backfill_size), 200, 0},
+    [S_OUTBOX] = {"outbox_cap", offsetof(fl_settings_t, outbox_cap), 800, NO_MIN},
+    [S_BATCH_RECORDS] = {"batch_max_records", offsetof(fl_settings_t, batch_max_records), 5000, 1},
+    [S_BATCH_MS] = {"batch_max_ms", offsetof(fl_settings_t, batch_max_ms), 50, 1},
+    [S_STORE_CACHE] = {"store_cache_bytes", offsetof(fl_settings_t, store_cache_bytes), 8 << 20,
+                       NO_MIN},
     [S_BUFFERED] = {"buffered_records_per_partition",
-                    offsetof(fl_settings_t, buffered_records_per_partition), 50000},
+                    offsetof(fl_settings_t, buffered_records_per_partition), 50000, 1},
     [S_REPLAY_RECORDS] = {"replay_batch_max_records",
-                          offsetof(fl_settings_t, replay_batch_max_records), 25000},
-    [S_REPLAY_MS] = {"replay_batch_max_ms", offsetof(fl_settings_t, replay_batch_max_ms), 200},
+                          offsetof(fl_settings_t, replay_batch_max_records), 25000, 1},
+    [S_REPLAY_MS] = {"replay_batch_max_ms", offsetof(fl_settings_t, replay_batch_max_ms), 200, 1},
 };
 
 static int64_t *setting_slot(fl_settings_t *s, size_t i)
@@ -264,15 +270,13 @@ static int read_settings(ctx_t *c, fl_topology_t *t, const node_t *map, int key_
         lines[i] = map->kids[k + 1]->line;
     }
 
-    if (s->celebrity_threshold <= 0) {
-        fl__fail(c, lines[S_THRESHOLD], "celebrity_threshold must be > 0, got %" PRId64,
-                 s->celebrity_threshold);
-        return -1;
-    }
-    if (s->celebrity_hysteresis < 0) {
-        fl__fail(c, lines[S_HYSTERESIS], "celebrity_hysteresis must be >= 0, got %" PRId64,
-                 s->celebrity_hysteresis);
-        return -1;
+    for (size_t i = 0; i < S__COUNT; i++) {
+        int64_t v = *setting_slot(s, i), min = settings_tab[i].min;
+        if (min != NO_MIN && v < min) {
+            fl__fail(c, lines[i], "%s must be %s, got %" PRId64, settings_tab[i].key,
+                     min == 1 ? "> 0" : ">= 0", v);
+            return -1;
+        }
     }
     if (s->celebrity_hysteresis >= s->celebrity_threshold) {
         fl__fail(c, blame(lines, S_THRESHOLD, S_HYSTERESIS, key_line),
@@ -281,50 +285,16 @@ static int read_settings(ctx_t *c, fl_topology_t *t, const node_t *map, int key_
                  s->celebrity_hysteresis, s->celebrity_threshold);
         return -1;
     }
-    if (s->timeline_cap <= 0) {
-        fl__fail(c, lines[S_TIMELINE_CAP], "timeline_cap must be > 0, got %" PRId64,
-                 s->timeline_cap);
-        return -1;
-    }
-    if (s->backfill_size < 0) {
-        fl__fail(c, lines[S_BACKFILL], "backfill_size must be >= 0, got %" PRId64,
-                 s->backfill_size);
-        return -1;
-    }
     if (s->outbox_cap < s->backfill_size) {
         fl__fail(c, blame(lines, S_BACKFILL, S_OUTBOX, key_line),
                  "outbox_cap (%" PRId64 ") must be >= backfill_size (%" PRId64 ")", s->outbox_cap,
                  s->backfill_size);
         return -1;
     }
-    if (s->batch_max_records <= 0) {
-        fl__fail(c, lines[S_BATCH_RECORDS], "batch_max_records must be > 0, got %" PRId64,
-                 s->batch_max_records);
-        return -1;
-    }
-    if (s->batch_max_ms <= 0) {
-        fl__fail(c, lines[S_BATCH_MS], "batch_max_ms must be > 0, got %" PRId64, s->batch_max_ms);
-        return -1;
-    }
-    if (s->replay_batch_max_records <= 0) {
-        fl__fail(c, lines[S_REPLAY_RECORDS], "replay_batch_max_records must be > 0, got %" PRId64,
-                 s->replay_batch_max_records);
-        return -1;
-    }
-    if (s->replay_batch_max_ms <= 0) {
-        fl__fail(c, lines[S_REPLAY_MS], "replay_batch_max_ms must be > 0, got %" PRId64,
-                 s->replay_batch_max_ms);
-        return -1;
-    }
     if (s->store_cache_bytes < 0 || s->store_cache_bytes > ((int64_t)1 << 40)) {
         fl__fail(c, lines[S_STORE_CACHE],
                  "store_cache_bytes must be between 0 and 2^40, got %" PRId64,
                  s->store_cache_bytes);
-        return -1;
-    }
-    if (s->buffered_records_per_partition <= 0) {
-        fl__fail(c, lines[S_BUFFERED], "buffered_records_per_partition must be > 0, got %" PRId64,
-                 s->buffered_records_per_partition);
         return -1;
     }
     return 0;
