@@ -118,6 +118,15 @@ fl_err_t fl_key_parse_triple(const void *key, size_t len, uint8_t tag, int64_t *
 /* (COUNT, kind, ids[0..n)): the count of a set, n 1 or 2. 10 or 18 bytes. */
 fl_err_t fl_key_count(fl_key_t *k, uint8_t kind, const int64_t *ids, size_t n);
 
+/* Order of the posts (created_at t1, post id p1) and (t2, p2), oldest
+ * first: -1, 0 or 1. Timeline keys sort this way, recent keys the other. */
+static inline int fl_key_tp_cmp(int64_t t1, int64_t p1, int64_t t2, int64_t p2)
+{
+    if (t1 != t2)
+        return t1 < t2 ? -1 : 1;
+    return p1 < p2 ? -1 : p1 > p2;
+}
+
 /* (tag, owner asc, created_at desc, post_id desc): an owner's posts newest
  * first, ties on created_at broken by the larger post id first. 25 bytes.
  * Seeking to the key of (owner, t, p) and skipping an exact match pages to

@@ -196,12 +196,6 @@ static fl_err_t outbox_recent(fl_store_t *s, int64_t author, int64_t limit, fl_t
     return err;
 }
 
-/* (t, p) is older than the author's oldest bound, or there is none. */
-static bool older_than_bound(const fl_fanout_author_t *a, int64_t t, int64_t p)
-{
-    return !a->bounded || t < a->oldest_t || (t == a->oldest_t && p < a->oldest_p);
-}
-
 /* Makes room for the new outbox entry k: drops the oldest entries so that
  * after the insert at most cap remain (fl_trim.h), and moves the oldest
  * bound to the oldest entry left. Outbox keys are newest first, so the
@@ -291,7 +285,8 @@ static fl_err_t on_post_created(fl_ctx_t *ctx, fl_store_t *s, const fl_event_t *
             /* the first entry, or one older than the bound, is the oldest;
              * an unbounded outbox with entries gets its bound at a trim */
             if (author.outbox == 0 ||
-                (author.bounded && older_than_bound(&author, ev->created_at, ev->post_id))) {
+                (author.bounded && fl_key_tp_cmp(ev->created_at, ev->post_id, author.oldest_t,
+                                                 author.oldest_p) < 0)) {
                 author.bounded = true;
                 author.oldest_t = ev->created_at;
                 author.oldest_p = ev->post_id;

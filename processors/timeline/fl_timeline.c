@@ -111,14 +111,6 @@ fl_err_t fl_timeline_count(fl_store_t *s, int64_t user, int64_t *count)
     return err;
 }
 
-/* Order of (t1, p1) and (t2, p2), the order of timeline keys of one user. */
-static int tp_cmp(int64_t t1, int64_t p1, int64_t t2, int64_t p2)
-{
-    if (t1 != t2)
-        return t1 < t2 ? -1 : 1;
-    return p1 < p2 ? -1 : p1 > p2;
-}
-
 static fl_err_t entry_exists(fl_store_t *s, const fl_key_t *k, bool *found)
 {
     uint8_t v[8];
@@ -149,7 +141,7 @@ static bool meta_eq(const tl_meta_t *a, const tl_meta_t *b)
 /* The cap dropped (created_at t, post p): the trim mark rises to it. */
 static void raise_mark(tl_meta_t *m, int64_t t, int64_t p)
 {
-    if (!m->marked || tp_cmp(t, p, m->mark_t, m->mark_p) > 0) {
+    if (!m->marked || fl_key_tp_cmp(t, p, m->mark_t, m->mark_p) > 0) {
         m->marked = true;
         m->mark_t = t;
         m->mark_p = p;
@@ -206,8 +198,8 @@ static fl_err_t apply_posts(fl_store_t *s, const fl_tlop_t *op, int64_t user, in
         bool found = false, keep;
         fl_key_timeline(&k, user, p->created_at, p->post_id);
         /* Above the upper bound nothing can exist: no read needed. */
-        if (m.count > 0 &&
-            (op->op != FL_TLOP_INSERT || tp_cmp(p->created_at, p->post_id, m.hi_t, m.hi_p) <= 0))
+        if (m.count > 0 && (op->op != FL_TLOP_INSERT ||
+                            fl_key_tp_cmp(p->created_at, p->post_id, m.hi_t, m.hi_p) <= 0))
             err = entry_exists(s, &k, &found);
         if (err || found == (op->op == FL_TLOP_INSERT))
             continue;
@@ -220,11 +212,11 @@ static fl_err_t apply_posts(fl_store_t *s, const fl_tlop_t *op, int64_t user, in
             uint8_t v[8];
             fl_key_enc_i64(v, p->author_id);
             err = fl_store_put(s, k.buf, k.len, v, sizeof(v));
-            if (m.count == 0 || tp_cmp(p->created_at, p->post_id, m.lo_t, m.lo_p) < 0) {
+            if (m.count == 0 || fl_key_tp_cmp(p->created_at, p->post_id, m.lo_t, m.lo_p) < 0) {
                 m.lo_t = p->created_at;
                 m.lo_p = p->post_id;
             }
-            if (m.count == 0 || tp_cmp(p->created_at, p->post_id, m.hi_t, m.hi_p) > 0) {
+            if (m.count == 0 || fl_key_tp_cmp(p->created_at, p->post_id, m.hi_t, m.hi_p) > 0) {
                 m.hi_t = p->created_at;
                 m.hi_p = p->post_id;
             }
