@@ -73,17 +73,25 @@ json_t *fl_inspect_store_value(const void *key, size_t klen, const void *val, si
                          "created_at", (json_int_t)fl_key_dec_i64(v + 8), "visibility",
                          v[16] < 3 ? vis[v[16]] : "?", "state", v[17] == 1 ? "live" : "deleted");
     case FL_KEY_TAG_USER:
-        if (vlen == FL_TIMELINE_META_SIZE || vlen == FL_TIMELINE_META_MARKED_SIZE) {
+        if (fl_timeline_meta_size_ok(vlen)) {
             /* timelines store: entry count and bounds, then the trim mark */
             json_t *o = json_pack(
                 "{s:I, s:[I,I], s:[I,I]}", "timeline_entries", (json_int_t)fl_key_dec_i64(v),
                 "oldest_bound", (json_int_t)fl_key_dec_i64(v + 8),
                 (json_int_t)fl_key_dec_i64(v + 16), "newest_bound",
                 (json_int_t)fl_key_dec_i64(v + 24), (json_int_t)fl_key_dec_i64(v + 32));
-            if (o && vlen == FL_TIMELINE_META_MARKED_SIZE)
+            if (o && vlen >= FL_TIMELINE_META_MARKED_SIZE)
                 json_object_set_new(o, "trim_mark",
                                     json_pack("[I,I]", (json_int_t)fl_key_dec_i64(v + 40),
                                               (json_int_t)fl_key_dec_i64(v + 48)));
+            if (o && vlen > FL_TIMELINE_META_MARKED_SIZE) {
+                /* the oldest entries, which spare trimming a seek */
+                json_t *w = json_array();
+                for (size_t i = FL_TIMELINE_META_MARKED_SIZE; w && i < vlen; i += 16)
+                    json_array_append_new(w, json_pack("[I,I]", (json_int_t)fl_key_dec_i64(v + i),
+                                                       (json_int_t)fl_key_dec_i64(v + i + 8)));
+                json_object_set_new(o, "oldest_window", w);
+            }
             return o;
         }
         if (vlen == 17 || vlen == 33) { /* fanout store: author record */

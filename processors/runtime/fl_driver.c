@@ -126,8 +126,11 @@ static fl_err_t open_store(fl_driver_t *d, size_t i, const fl_driver_opts_t *opt
     fl_err_t err = FL_OK;
 
     if (opts->backend == FL_DRIVER_ROCKSDB) {
-        fl_kv_rocksdb_opts_t ro = {.block_cache_bytes = FL_DRIVER_ROCKSDB_CACHE,
-                                   .write_buffer_bytes = FL_DRIVER_ROCKSDB_WBUF};
+        fl_kv_rocksdb_opts_t ro = {.bulk_restore = opts->bulk};
+        if (!opts->runtime_sizes) {
+            ro.block_cache_bytes = FL_DRIVER_ROCKSDB_CACHE;
+            ro.write_buffer_bytes = FL_DRIVER_ROCKSDB_WBUF;
+        }
         if (asprintf(&path, "%s/%s", d->dir, name) < 0) {
             path = NULL;
             err = FL_ERR_NOMEM;
@@ -162,7 +165,7 @@ fl_driver_t *fl_driver_new_opts(const fl_topology_t *topo, const fl_processor_de
                                 int32_t partition, const fl_driver_opts_t *opts, char *errstr,
                                 size_t errstr_size)
 {
-    static const fl_driver_opts_t defaults = {FL_DRIVER_MEMORY, 1, NULL};
+    static const fl_driver_opts_t defaults = {.backend = FL_DRIVER_MEMORY, .batch_records = 1};
     const fl_processor_t *proc = fl_topology_processor(topo, def->name);
     fl_driver_t *d = NULL;
 

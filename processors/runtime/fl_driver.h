@@ -58,6 +58,11 @@ typedef struct fl_driver_opts {
     size_t batch_records;
     /* Parent of RocksDB's temporary directory; NULL: $TMPDIR, else /tmp. */
     const char *tmp_dir;
+    /* RocksDB with the runtime's block cache and write buffer sizes
+     * (benchmarks) instead of the small ones that keep tests cheap. */
+    bool runtime_sizes;
+    /* RocksDB in bulk-load mode, as a rebuild (--rebuild) keeps its stores. */
+    bool bulk;
 } fl_driver_opts_t;
 
 /* topo is borrowed and must outlive the driver. NULL with a message when

@@ -10,6 +10,9 @@
  *                 then, once the cap has dropped an entry, the trim
  *                 mark (created_at, post): the newest entry it dropped
  *                                                               56 bytes
+ *                 then up to FL_TIMELINE_WINDOW (created_at, post): the
+ *                 oldest entries, oldest first, that spare trimming a
+ *                 seek                                 56 + 16 n bytes
  * Both are captured in the changelog; sinks read the TIMELINE records
  * (one per (user, post), tombstones on removal and trimming) and may
  * ignore the counts.
@@ -46,15 +49,22 @@ extern const fl_processor_def_t fl_timeline_processor;
 
 #define FL_TIMELINE_META_SIZE        40
 #define FL_TIMELINE_META_MARKED_SIZE 56
+#define FL_TIMELINE_WINDOW           8
+#define FL_TIMELINE_META_MAX_SIZE    (FL_TIMELINE_META_MARKED_SIZE + 16 * FL_TIMELINE_WINDOW)
 
 /* A USER record of the store (its changelog carries them too). */
 typedef struct fl_timeline_meta {
     int64_t count;
     bool marked; /* the cap has dropped an entry */
     int64_t mark_created_at, mark_post_id;
+    int window; /* oldest entries the record lists */
 } fl_timeline_meta_t;
 
-/* FL_ERR_CORRUPT for a value of neither size. */
+/* Whether len is the size of a USER record: 40, or 56 + 16 n for n up to
+ * FL_TIMELINE_WINDOW. */
+bool fl_timeline_meta_size_ok(size_t len);
+
+/* FL_ERR_CORRUPT for a value of another size or a window out of order. */
 fl_err_t fl_timeline_meta_parse(const void *val, size_t len, fl_timeline_meta_t *out);
 
 /* Entries of user's timeline according to the stored count. */

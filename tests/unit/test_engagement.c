@@ -40,8 +40,9 @@
 #ifndef FL_TEST_BATCH
 #define FL_TEST_BATCH 1
 #endif
-static const fl_driver_opts_t opts = {FL_TEST_BATCH > 1 ? FL_DRIVER_ROCKSDB : FL_DRIVER_MEMORY,
-                                      FL_TEST_BATCH, NULL};
+static const fl_driver_opts_t opts = {.backend =
+                                          FL_TEST_BATCH > 1 ? FL_DRIVER_ROCKSDB : FL_DRIVER_MEMORY,
+                                      .batch_records = FL_TEST_BATCH};
 
 /* ---- the table of current facts ---- */
 

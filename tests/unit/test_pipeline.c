@@ -503,8 +503,10 @@ static void pipeline_new(pipeline_t *p, int times, const run_mode_t *m)
     p->times = times;
     p->batched = m->fan_batch > 1 || m->tl_batch > 1;
     for (int i = 0; i < NPART; i++) {
-        fl_driver_opts_t fo = {m->backend, m->fan_batch + (size_t)i * m->step, NULL};
-        fl_driver_opts_t to = {m->backend, m->tl_batch + (size_t)i * m->step, NULL};
+        fl_driver_opts_t fo = {.backend = m->backend,
+                               .batch_records = m->fan_batch + (size_t)i * m->step};
+        fl_driver_opts_t to = {.backend = m->backend,
+                               .batch_records = m->tl_batch + (size_t)i * m->step};
         p->fan[i] = fl_driver_new_opts(topo, &fl_fanout_processor, i, &fo, err, sizeof(err));
         cr_assert_not_null(p->fan[i], "driver: %s", err);
         live_add(p->fan[i]);

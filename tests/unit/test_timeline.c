@@ -44,8 +44,9 @@
 #define FL_TEST_BATCH 1
 #endif
 static const bool batched = FL_TEST_BATCH > 1;
-static const fl_driver_opts_t opts = {FL_TEST_BATCH > 1 ? FL_DRIVER_ROCKSDB : FL_DRIVER_MEMORY,
-                                      FL_TEST_BATCH, NULL};
+static const fl_driver_opts_t opts = {.backend =
+                                          FL_TEST_BATCH > 1 ? FL_DRIVER_ROCKSDB : FL_DRIVER_MEMORY,
+                                      .batch_records = FL_TEST_BATCH};
 
 static fl_topology_t *topo;
 static fl_driver_t *drv;
@@ -170,7 +171,7 @@ static size_t stored(int64_t user, entry_t *out, size_t cap)
 static fl_timeline_meta_t stored_meta(int64_t user)
 {
     fl_key_t k;
-    uint8_t v[64];
+    uint8_t v[FL_TIMELINE_META_MAX_SIZE];
     size_t vlen;
     bool found;
     fl_timeline_meta_t meta = {0};
@@ -182,8 +183,27 @@ static fl_timeline_meta_t stored_meta(int64_t user)
     return meta;
 }
 
-/* The store equals the model for every user the model knows, and each
- * stored count equals the number of entries. */
+/* user's USER window (the oldest entries it lists, oldest first) into
+ * t and p; its length. */
+static int stored_window(int64_t user, int64_t *t, int64_t *p)
+{
+    fl_key_t k;
+    uint8_t v[FL_TIMELINE_META_MAX_SIZE];
+    size_t vlen = 0;
+    bool found;
+    fl_key_entity(&k, FL_KEY_TAG_USER, user);
+    cr_assert_eq(fl_store_get(store(), k.buf, k.len, v, sizeof(v), &vlen, &found), FL_OK);
+    int n = 0;
+    for (size_t i = FL_TIMELINE_META_MARKED_SIZE; found && i + 16 <= vlen; i += 16, n++) {
+        t[n] = fl_key_dec_i64(v + i);
+        p[n] = fl_key_dec_i64(v + i + 8);
+    }
+    return n;
+}
+
+/* The store equals the model for every user the model knows, each
+ * stored count equals the number of entries, and the USER window lists
+ * exactly the oldest entries. */
 static void check_store(const char *when)
 {
     for (size_t u = 0; u < n_model; u++) {
@@ -205,7 +225,18 @@ static void check_store(const char *when)
         cr_assert_eq(fl_timeline_count(store(), m->user, &count), FL_OK);
         cr_assert_eq(count, (int64_t)n, "%s: user %" PRId64 " count %" PRId64 " but %zu entries",
                      when, m->user, count, n);
+        int64_t wt[FL_TIMELINE_WINDOW], wp[FL_TIMELINE_WINDOW];
+        int nw = stored_window(m->user, wt, wp);
+        cr_assert_leq((size_t)nw, n, "%s: user %" PRId64 " window of %d, %zu entries", when,
+                      m->user, nw, n);
+        for (int i = 0; i < nw; i++)
+            cr_assert(wt[i] == got[n - 1 - i].created_at && wp[i] == got[n - 1 - i].post,
+                      "%s: user %" PRId64 " window entry %d is %" PRId64 "@%" PRId64
+                      ", the %d-th oldest entry %" PRId64 "@%" PRId64,
+                      when, m->user, i, wp[i], wt[i], i, got[n - 1 - i].post,
+                      got[n - 1 - i].created_at);
         fl_timeline_meta_t meta = stored_meta(m->user);
+        cr_assert_eq(meta.window, nw);
         cr_assert_eq(meta.marked, m->marked, "%s: user %" PRId64 " trim mark %s, want %s", when,
                      m->user, meta.marked ? "set" : "unset", m->marked ? "set" : "unset");
         if (m->marked)
@@ -361,7 +392,9 @@ static void expect_changelog(const want_rec_t *want, size_t n_want, const int64_
             } else {
                 fl_timeline_meta_t meta;
                 cr_assert_not_null(r[i].value);
-                cr_assert_eq(r[i].vlen, mu->marked ? 56 : 40, "count and bounds, then the mark");
+                cr_assert(mu->marked ? r[i].vlen >= 56 && (r[i].vlen - 56) % 16 == 0
+                                     : r[i].vlen == 40,
+                          "count and bounds, then the mark and the window: %zu bytes", r[i].vlen);
                 cr_assert_eq(fl_timeline_meta_parse(r[i].value, r[i].vlen, &meta), FL_OK);
                 cr_assert_eq(meta.count, (int64_t)mu->n);
                 cr_assert(!mu->marked || (meta.mark_created_at == mu->mark.created_at &&
@@ -741,4 +774,66 @@ Test(timeline, damaged_key_met_while_trimming_is_corruption_not_a_dead_letter)
     cr_assert_eq(fl_store_pending(store()), 0, "an operation stopped by corruption was kept");
     cr_assert_eq(fl_timeline_count(store(), u, &count), FL_OK);
     cr_assert_eq(count, CAP, "the first post's trim and insert were kept");
+}
+
+/* Every rule at once, against the model after every operation: inserts
+ * with ties, older-than-all inserts into full timelines, multi-post and
+ * multi-recipient operations, removals inside and outside the window,
+ * removals by author. The window of the oldest entries (fl_timeline.c)
+ * must stay exact through all of them, or a trim would drop the wrong
+ * entry; check_store compares it with the entries themselves. */
+Test(timeline, random_operations_match_the_model)
+{
+    int64_t users[3] = {user_in(TPART, 0), user_in(TPART, 1), user_in(TPART, 2)};
+    uint64_t x = 0x9e3779b97f4a7c15u;
+    int windowed = 0;
+#define RND(n) (x ^= x << 13, x ^= x >> 7, x ^= x << 17, (int64_t)(x % (uint64_t)(n)))
+    for (int step = 0; step < 2500; step++) {
+        char when[64];
+        int64_t rc[3];
+        uint32_t n_rc = (uint32_t)(1 + (RND(4) == 0 ? RND(3) : 0));
+        for (uint32_t i = 0; i < n_rc; i++)
+            rc[i] = users[(i + (uint32_t)RND(3)) % 3];
+        if (n_rc > 1 && rc[0] == rc[1])
+            n_rc = 1; /* recipients are distinct */
+        if (n_rc > 2 && (rc[2] == rc[0] || rc[2] == rc[1]))
+            n_rc = 2;
+        int64_t kind = RND(20);
+        if (kind < 13) { /* insert 1-3 posts; ids encode created_at so ties repeat */
+            fl_tlop_post_t p[3];
+            uint32_t n = (uint32_t)(1 + (RND(5) == 0 ? RND(3) : 0));
+            for (uint32_t i = 0; i < n; i++) {
+                int64_t t = 1000 + RND(40) * 10 + step / 50 * 10;
+                p[i] = (fl_tlop_post_t){t * 4 + RND(4), 1 + RND(3), t};
+                for (uint32_t j = 0; j < i; j++)
+                    if (p[j].post_id == p[i].post_id)
+                        p[i].post_id += 1000000 * (i + 1); /* distinct in one operation */
+            }
+            OK(pipe_op(FL_TLOP_INSERT, 0, p, n, rc, n_rc));
+            for (uint32_t r = 0; r < n_rc; r++)
+                for (uint32_t i = 0; i < n; i++)
+                    m_insert(rc[r], p[i]);
+        } else if (kind < 19) { /* remove one present entry (often the oldest) or an absent one */
+            model_user_t *m = model_get(rc[0]);
+            fl_tlop_post_t p = {999999, 1, 1};
+            if (m->n > 0) {
+                qsort(m->e, m->n, sizeof(m->e[0]), cmp_newest_first);
+                size_t i = RND(2) ? m->n - 1 - (size_t)RND(m->n < 3 ? m->n : 3) : (size_t)RND(m->n);
+                p = (fl_tlop_post_t){m->e[i].post, m->e[i].author, m->e[i].created_at};
+            }
+            OK(pipe_op(FL_TLOP_REMOVE, 0, &p, 1, rc, 1));
+            m_remove(rc[0], p);
+        } else {
+            int64_t author = 1 + RND(3);
+            OK(pipe_op(FL_TLOP_REMOVE_AUTHOR, author, NULL, 0, rc, n_rc));
+            for (uint32_t r = 0; r < n_rc; r++)
+                m_remove_author(rc[r], author);
+        }
+        snprintf(when, sizeof(when), "step %d", step);
+        check_store(when);
+        int64_t wt[FL_TIMELINE_WINDOW], wp[FL_TIMELINE_WINDOW];
+        windowed += stored_window(users[0], wt, wp) > 0;
+    }
+#undef RND
+    cr_assert_gt(windowed, 500, "the window was used in only %d steps", windowed);
 }
