@@ -27,6 +27,13 @@
  * tombstones it would need may be compacted away). A full rebuild runs in
  * RocksDB's bulk-load mode.
  *
+ * A rebuild from the topics (--rebuild, feedline replay) keeps its stores
+ * in bulk-load mode while it processes too: no WAL, large memtables,
+ * flushed when the store closes. A crash then loses what was not flushed,
+ * the store's offsets and changelog position with it (one column family:
+ * what survives is a prefix of the commits), and the next start restores
+ * the rest from the changelog, which holds every committed batch.
+ *
  * Invariants: a task processes records only after every store replayed
  * its changelog to the end; restore reads committed records only and
  * commits every FL_RT_RESTORE_CHUNK records, so an interrupted restore
@@ -208,8 +215,11 @@ rt_task_t *fl__rt_task_open(rt_t *rt, int32_t partition, const int64_t *committe
         char *dir = store_dir(rt, name, partition);
         fl_kv_t *kv = NULL;
         int64_t lo = 0, hi = 0, pos = 0;
-        fl_err_t e = dir ? open_kv(dir, false, &kv, err, sizeof(err)) : FL_ERR_NOMEM;
-        if (e == FL_ERR_CORRUPT && dir) {
+        /* A rebuild (feedline replay) fills its new stores in bulk mode
+         * from the start and keeps them so while it processes. */
+        fl_err_t e = dir ? open_kv(dir, rt->opts.rebuild, &kv, err, sizeof(err)) : FL_ERR_NOMEM;
+        t->bulk[i] = rt->opts.rebuild && !e;
+        if (e == FL_ERR_CORRUPT && dir && !rt->opts.rebuild) {
             /* An interrupted bulk restore: finish it in bulk mode. */
             e = open_kv(dir, true, &kv, err, sizeof(err));
             t->bulk[i] = !e;
@@ -246,7 +256,8 @@ rt_task_t *fl__rt_task_open(rt_t *rt, int32_t partition, const int64_t *committe
         bool full = reason >= 0 || (pos == 0 && hi - lo > FL_RT_RESTORE_CHUNK);
         if (reason >= 0)
             pos = 0; /* wiped below */
-        if (full && !t->bulk[i] && wipe_store(rt, t, i, reason, hi > lo))
+        if (full && (!t->bulk[i] || reason >= 0) &&
+            wipe_store(rt, t, i, reason, hi > lo || rt->opts.rebuild))
             goto fail;
         if (reason >= 0)
             t->restored = true;
@@ -354,8 +365,9 @@ static fl_err_t restore_begin(rt_t *rt, rt_task_t *t, size_t s)
     return FL_OK;
 }
 
-/* Store s reached its changelog's end: the last chunk, then (bulk mode)
- * the store is closed, which flushes it, and reopened normally. */
+/* Store s reached its changelog's end: the last chunk, then (bulk mode,
+ * outside a rebuild) the store is closed, which flushes it, and reopened
+ * normally. */
 static fl_err_t restore_end(rt_t *rt, rt_task_t *t, size_t s)
 {
     char err[512];
@@ -370,7 +382,7 @@ static fl_err_t restore_end(rt_t *rt, rt_task_t *t, size_t s)
     rt->m.restored_records += (uint64_t)t->rs_applied;
     fl_log_info("runtime", "restored %s [%d]: %" PRId64 " records, %" PRId64 " ms so far",
                 rt->proc->stores[s], t->partition, t->rs_applied, fl__rt_now_ms() - t->rs_t0);
-    if (t->bulk[s]) {
+    if (t->bulk[s] && !rt->opts.rebuild) {
         char *dir = store_dir(rt, rt->proc->stores[s], t->partition);
         fl_kv_t *kv = NULL;
         fl_store_free(t->stores[s]); /* closing flushes the memtables */
