@@ -9,15 +9,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-bool fl_feed_set_add(fl_feed_set_t *s, int64_t user_id, int64_t post_id, int64_t created_at)
+bool fl_feed_set_add_row(fl_feed_set_t *s, int64_t id, int64_t item, int64_t value, int64_t aux)
 {
     fl_feed_entry_t *v = fl_grow(s->v, &s->cap, s->len, sizeof(*v), 4096);
     if (!v)
         return false;
     s->v = v;
-    s->v[s->len++] = (fl_feed_entry_t){user_id, post_id, created_at};
+    s->v[s->len++] = (fl_feed_entry_t){id, item, value, aux};
     s->sorted = false;
     return true;
+}
+
+bool fl_feed_set_add(fl_feed_set_t *s, int64_t user_id, int64_t post_id, int64_t created_at)
+{
+    return fl_feed_set_add_row(s, user_id, post_id, created_at, 0);
 }
 
 static int cmp_i64(int64_t a, int64_t b)
@@ -31,7 +36,9 @@ static int cmp_entry(const void *pa, const void *pb)
     int c = cmp_i64(a->user_id, b->user_id);
     if (!c)
         c = cmp_i64(a->post_id, b->post_id);
-    return c ? c : cmp_i64(a->created_at, b->created_at);
+    if (!c)
+        c = cmp_i64(a->created_at, b->created_at);
+    return c ? c : cmp_i64(a->aux, b->aux);
 }
 
 void fl_feed_set_sort(fl_feed_set_t *s)
@@ -66,11 +73,23 @@ uint64_t fl_feed_user_digest(const fl_feed_entry_t *v, size_t n)
     for (size_t i = 0; i < n; i++) {
         h = mix(h ^ (uint64_t)v[i].post_id);
         h = mix(h ^ (uint64_t)v[i].created_at);
+        if (v[i].aux) /* a feed's digests stay what they were */
+            h = mix(h ^ (uint64_t)v[i].aux);
     }
     return h;
 }
 
 /* The end of the run of entries of v[i]'s user. */
+int64_t fl_digest_bytes(const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a, then mixed */
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ull;
+    h = mix(h);
+    return (int64_t)(h ? h : 1);
+}
+
 static size_t user_end(const fl_feed_set_t *s, size_t i)
 {
     size_t j = i;

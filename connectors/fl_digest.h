@@ -22,6 +22,7 @@ typedef struct fl_feed_entry {
     int64_t user_id;
     int64_t post_id;
     int64_t created_at; /* epoch ms */
+    int64_t aux;        /* a fourth column of other relations' rows (0 in a feed) */
 } fl_feed_entry_t;
 
 typedef struct fl_feed_set {
@@ -32,6 +33,14 @@ typedef struct fl_feed_set {
 
 /* Appends an entry; false when memory ran out. */
 bool fl_feed_set_add(fl_feed_set_t *s, int64_t user_id, int64_t post_id, int64_t created_at);
+
+/* Appends a row of another relation (fl_verify_facts.h): the same
+ * digests and differences, the columns named by the relation. */
+bool fl_feed_set_add_row(fl_feed_set_t *s, int64_t id, int64_t item, int64_t value, int64_t aux);
+
+/* A 64-bit hash of n bytes, never 0 (a string field's value in a row,
+ * a store record's key and value). */
+int64_t fl_digest_bytes(const void *p, size_t n);
 
 /* Sorts by (user, post) and drops exact repeats (a place cannot hold an
  * entry twice; a reader that sees one twice, e.g. a changelog read with

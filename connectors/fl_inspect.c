@@ -175,17 +175,32 @@ json_t *fl_inspect_edge(const void *val, size_t vlen, char *errstr, size_t errst
     return o;
 }
 
-fl_err_t fl_inspect_load_timelines(const fl_topology_t *topo, int64_t user, fl_kv_t *kv,
-                                   volatile sig_atomic_t *stop, char *errstr, size_t errstr_size)
+/* Keeps a record of a store's changelog: every key but the store's own
+ * (0x00) for any store; the timelines store's TIMELINE and USER records,
+ * of one user when user > 0. */
+static bool keep_record(bool timelines, int64_t user, const void *key, size_t klen)
 {
-    const fl_store_def_t *st = fl_topology_store(topo, FL_STORE_TIMELINES);
+    int64_t u, t, p;
+    if (!timelines)
+        return klen > 0 && *(const uint8_t *)key != 0x00;
+    return (!fl_key_parse_timeline(key, klen, &u, &t, &p) ||
+            !fl_key_parse_entity(key, klen, FL_KEY_TAG_USER, &u)) &&
+           (!user || u == user);
+}
+
+static fl_err_t load_changelog(const fl_topology_t *topo, const char *store, int64_t user,
+                               fl_kv_t *kv, volatile sig_atomic_t *stop, char *errstr,
+                               size_t errstr_size)
+{
+    const fl_store_def_t *st = fl_topology_store(topo, store);
     const fl_topic_t *cl = st ? fl_topology_topic(topo, st->changelog) : NULL;
+    const bool timelines = !strcmp(store, FL_STORE_TIMELINES);
     rd_kafka_topic_partition_list_t *tpl = NULL;
     fl_err_t rc = FL_OK;
     int parts = 0, eofs = 0;
 
     if (!cl) {
-        snprintf(errstr, errstr_size, "the topology has no %s store", FL_STORE_TIMELINES);
+        snprintf(errstr, errstr_size, "the topology has no %s store", store);
         return FL_ERR_INVALID;
     }
     rd_kafka_t *rk = fl_kafka_consumer_new(topo->endpoints.kafka, NULL, errstr, errstr_size);
@@ -204,16 +219,13 @@ fl_err_t fl_inspect_load_timelines(const fl_topology_t *topo, int64_t user, fl_k
     rd_kafka_assign(rk, tpl);
     while (!*stop && eofs < parts && !rc) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 500);
-        int64_t u, t, p;
         if (!m)
             continue;
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
             eofs++;
         } else if (m->err) {
             fprintf(stderr, "feedline: %s: %s\n", cl->name, rd_kafka_message_errstr(m));
-        } else if ((!fl_key_parse_timeline(m->key, m->key_len, &u, &t, &p) ||
-                    !fl_key_parse_entity(m->key, m->key_len, FL_KEY_TAG_USER, &u)) &&
-                   (!user || u == user)) {
+        } else if (keep_record(timelines, user, m->key, m->key_len)) {
             rc = m->payload
                      ? fl_kv_put(kv, m->key, m->key_len, m->payload, m->len, errstr, errstr_size)
                      : fl_kv_delete(kv, m->key, m->key_len, errstr, errstr_size);
@@ -230,4 +242,16 @@ out:
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
     return rc;
+}
+
+fl_err_t fl_inspect_load_timelines(const fl_topology_t *topo, int64_t user, fl_kv_t *kv,
+                                   volatile sig_atomic_t *stop, char *errstr, size_t errstr_size)
+{
+    return load_changelog(topo, FL_STORE_TIMELINES, user, kv, stop, errstr, errstr_size);
+}
+
+fl_err_t fl_inspect_load_store(const fl_topology_t *topo, const char *store, fl_kv_t *kv,
+                               volatile sig_atomic_t *stop, char *errstr, size_t errstr_size)
+{
+    return load_changelog(topo, store, 0, kv, stop, errstr, errstr_size);
 }

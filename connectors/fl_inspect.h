@@ -49,4 +49,9 @@ json_t *fl_inspect_edge(const void *val, size_t vlen, char *errstr, size_t errst
 fl_err_t fl_inspect_load_timelines(const fl_topology_t *topo, int64_t user, fl_kv_t *kv,
                                    volatile sig_atomic_t *stop, char *errstr, size_t errstr_size);
 
+/* The same for any store of the topology: every record of its changelog
+ * but the store's own (keys starting 0x00), every partition. */
+fl_err_t fl_inspect_load_store(const fl_topology_t *topo, const char *store, fl_kv_t *kv,
+                               volatile sig_atomic_t *stop, char *errstr, size_t errstr_size);
+
 #endif

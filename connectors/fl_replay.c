@@ -1020,7 +1020,8 @@ int fl_replay_cmd(const fl_topology_t *topo, const char *topo_path, volatile sig
         }
     }
     /* stages: the processors that read input topics only, the processors
-     * after them, then a stage per sink */
+     * after them, then the sinks together (each has a destination of its
+     * own to wait on, so on a small machine they overlap well) */
     int s0 = 0;
     if (procs) {
         for (size_t k = 0; k < t->n_processors; k++)
@@ -1031,7 +1032,7 @@ int fl_replay_cmd(const fl_topology_t *topo, const char *topo_path, volatile sig
     }
     for (size_t k = 0; k < t->n_sinks; k++) {
         bool mine = t->sinks[k].destination == FL_SINK_REDIS ? redis : pg;
-        if (mine && add_prog(&r, t->sinks[k].name, NULL, &t->sinks[k], s0++))
+        if (mine && add_prog(&r, t->sinks[k].name, NULL, &t->sinks[k], s0))
             goto nomem;
     }
     if (procs) {

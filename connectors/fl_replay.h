@@ -38,8 +38,8 @@
     "database of their own (where the sink publishes nothing) and a PostgreSQL\n"                  \
     "schema feedline_gN. The programs (the binaries beside this one, logs in\n"                    \
     "DIR/gN/logs) run in stages: the processors that read input topics only, the\n"                \
-    "processors after them, then each sink; each stage with a progress line until\n"               \
-    "caught up (lag 0, or at most --caught-up records, 1000, for 5 s while the\n"                  \
+    "processors after them, then the sinks together; each stage with a progress line\n"            \
+    "until caught up (lag 0, or at most --caught-up records, 1000, for 5 s while the\n"            \
     "inputs grow). Then they stop, and each stage's time and rate are printed (and\n"              \
     "kept in DIR/gN/replay.json). The new generation stays beside the live one, for\n"             \
     "`feedline --topology DIR/gN/topology.yaml verify --against\n"                                 \

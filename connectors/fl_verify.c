@@ -9,6 +9,10 @@
  * Each place is read whole into a feed set (fl_digest.h), digested the
  * same way per partition of the user id, and compared user by user; a
  * user whose feed differs is printed with the posts only one side holds.
+ * Then (unless --feeds) the relations both projections hold beside the
+ * feeds (fl_verify_facts.h): posts, users and their counts, follows,
+ * affinity and notifications, Redis against PostgreSQL, and with
+ * --against each against the other generation's.
  * The places move while the pipeline runs: compare an idle pipeline
  * (`feedline lag` all 0).
  *
@@ -24,9 +28,9 @@
 #include "fl_sink_store.h"
 #include "fl_timeline.h"
 #include "fl_topics.h"
+#include "fl_verify_facts.h"
 
 #include <getopt.h>
-#include <hiredis/hiredis.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <libpq-fe.h>
@@ -105,49 +109,6 @@ static fl_err_t feeds_from_stores(char **dirs, int n, fl_feed_set_t *s, fl_feed_
     return FL_OK;
 }
 
-/* Every feed:{U} sorted set: SCAN, then ZRANGE ... WITHSCORES pipelined. */
-static fl_err_t feeds_from_redis(const fl_topology_t *topo, fl_feed_set_t *s, char *err,
-                                 size_t err_size)
-{
-    char cursor[32] = "0";
-    fl_err_t rc = FL_OK;
-    redisContext *c = fl_sink_store_redis_connect(&topo->endpoints, 30000, err, err_size);
-    if (!c)
-        return FL_ERR_UNAVAILABLE;
-    do {
-        redisReply *r = redisCommand(c, "SCAN %s MATCH feed:{*} COUNT 1000", cursor);
-        if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
-            snprintf(err, err_size, "Redis SCAN: %s",
-                     r ? r->str ? r->str : "bad reply" : c->errstr);
-            freeReplyObject(r);
-            rc = FL_ERR_UNAVAILABLE;
-            break;
-        }
-        snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
-        redisReply *keys = r->element[1];
-        for (size_t i = 0; i < keys->elements; i++)
-            redisAppendCommand(c, "ZRANGE %s 0 -1 WITHSCORES", keys->element[i]->str);
-        for (size_t i = 0; i < keys->elements && !rc; i++) {
-            redisReply *z = NULL;
-            long long u = 0;
-            if (redisGetReply(c, (void **)&z) != REDIS_OK || !z || z->type != REDIS_REPLY_ARRAY ||
-                sscanf(keys->element[i]->str, "feed:{%lld}", &u) != 1) {
-                snprintf(err, err_size, "Redis ZRANGE %s: %s", keys->element[i]->str,
-                         z && z->str ? z->str : c->errstr);
-                rc = FL_ERR_UNAVAILABLE;
-            }
-            for (size_t j = 0; !rc && j + 1 < z->elements; j += 2)
-                if (!fl_feed_set_add(s, u, strtoll(z->element[j]->str, NULL, 10),
-                                     (int64_t)strtod(z->element[j + 1]->str, NULL)))
-                    rc = FL_ERR_NOMEM;
-            freeReplyObject(z);
-        }
-        freeReplyObject(r);
-    } while (!rc && strcmp(cursor, "0"));
-    redisFree(c);
-    return rc;
-}
-
 /* feed_items as COPY text: user_id, post_id, created_at in epoch ms. */
 static fl_err_t feeds_from_pg(const fl_topology_t *topo, fl_feed_set_t *s, char *err,
                               size_t err_size)
@@ -179,7 +140,7 @@ static fl_err_t feeds_from_pg(const fl_topology_t *topo, fl_feed_set_t *s, char 
             rc = FL_ERR_NOMEM;
         PQfreemem(row);
     }
-    if (rc)
+    if (rc == FL_ERR_NOMEM || rc == FL_ERR_INVALID) /* else the server's message stands */
         snprintf(err, err_size, "PostgreSQL feed_items: %s",
                  rc == FL_ERR_NOMEM ? "out of memory" : "a row that does not parse");
     while ((res = PQgetResult(c))) {
@@ -197,24 +158,41 @@ static fl_err_t feeds_from_pg(const fl_topology_t *topo, fl_feed_set_t *s, char 
 
 typedef struct report {
     const char *ref, *other;
+    int rel; /* a fl_vrel_t, or -1: feeds */
     int shown, max_users;
-    json_t *users; /* --json: the differing users */
+    json_t *users; /* --json: the differing users (or entities) */
 } report_t;
 
-static void print_entries(const char *where, const fl_feed_entry_t *v, size_t n)
+static void describe(const report_t *r, const fl_feed_entry_t *e, char *buf, size_t size)
 {
+    if (r->rel < 0)
+        snprintf(buf, size, "%" PRId64 "@%" PRId64, e->post_id, e->created_at);
+    else
+        fl_fact_describe((fl_vrel_t)r->rel, e, buf, size);
+}
+
+static void print_entries(const report_t *r, const char *where, const fl_feed_entry_t *v, size_t n)
+{
+    char buf[160];
     printf("    only in %s (%zu):", where, n);
-    for (size_t i = 0; i < n && i < 10; i++)
-        printf(" %" PRId64 "@%" PRId64, v[i].post_id, v[i].created_at);
+    for (size_t i = 0; i < n && i < 10; i++) {
+        describe(r, &v[i], buf, sizeof(buf));
+        printf("%s %s", i && r->rel >= 0 ? "," : "", buf);
+    }
     printf("%s\n", n > 10 ? " ..." : "");
 }
 
-static json_t *entries_json(const fl_feed_entry_t *v, size_t n)
+static json_t *entries_json(const report_t *r, const fl_feed_entry_t *v, size_t n)
 {
     json_t *a = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(a, json_pack("{sIsI}", "post_id", (json_int_t)v[i].post_id,
-                                           "created_at", (json_int_t)v[i].created_at));
+    char buf[160];
+    for (size_t i = 0; i < n; i++) {
+        describe(r, &v[i], buf, sizeof(buf));
+        json_array_append_new(a, r->rel < 0
+                                     ? json_pack("{sIsI}", "post_id", (json_int_t)v[i].post_id,
+                                                 "created_at", (json_int_t)v[i].created_at)
+                                     : json_string(buf));
+    }
     return a;
 }
 
@@ -222,18 +200,248 @@ static bool on_diff(void *ctx, int64_t user, const fl_feed_entry_t *oa, size_t n
                     const fl_feed_entry_t *ob, size_t nb)
 {
     report_t *r = ctx;
+    const char *id = r->rel < 0 ? "user" : fl_fact_id_name((fl_vrel_t)r->rel);
     if (r->users) {
-        json_array_append_new(r->users, json_pack("{sIsoso}", "user_id", (json_int_t)user,
-                                                  "only_in_reference", entries_json(oa, na),
-                                                  "only_here", entries_json(ob, nb)));
+        char k[32];
+        snprintf(k, sizeof(k), "%s_id", id);
+        json_array_append_new(r->users, json_pack("{sIsoso}", k, (json_int_t)user,
+                                                  "only_in_reference", entries_json(r, oa, na),
+                                                  "only_here", entries_json(r, ob, nb)));
     } else {
-        printf("  user %" PRId64 ":\n", user);
+        printf("  %s %" PRId64 ":\n", id, user);
         if (na)
-            print_entries(r->ref, oa, na);
+            print_entries(r, r->ref, oa, na);
         if (nb)
-            print_entries(r->other, ob, nb);
+            print_entries(r, r->other, ob, nb);
     }
     return ++r->shown < r->max_users;
+}
+
+/* ---- the other relations --------------------------------------------------- */
+
+/* this generation's PostgreSQL, Redis; then --against's */
+#define NFPLACES 4
+
+/* One relation in every wanted place, each compared with the reference
+ * (this generation's PostgreSQL, or its Redis with --only redis);
+ * notifications at a Redis place's cap (fl_verify_facts.h). 0 equal, 1 a
+ * difference, 3 a place could not be read. */
+static int verify_rel(fl_vrel_t rel, const fl_topology_t *topo, const fl_topology_t *other,
+                      const bool wanted[NFPLACES], int max_users, json_t *out)
+{
+    static const char *const names[NFPLACES] = {"postgres", "redis", "against_postgres",
+                                                "against_redis"};
+    fl_feed_set_t sets[NFPLACES] = {0}, marks[2] = {0}; /* the Redis places' trim marks */
+    char err[1024];
+    int ret = 0, ref = wanted[0] ? 0 : 1;
+    for (int i = 0; i < NFPLACES; i++) {
+        if (!wanted[i])
+            continue;
+        const fl_topology_t *pt = i < 2 ? topo : other;
+        err[0] = 0;
+        fl_err_t rc = i % 2 == 0 ? fl_facts_from_pg(pt, rel, &sets[i], err, sizeof(err))
+                                 : fl_facts_from_redis(pt, rel, &sets[i], err, sizeof(err));
+        if (rc) {
+            fprintf(stderr, "feedline verify: %s %s: %s\n", names[i], fl_fact_name(rel), err);
+            ret = EXIT_UNREADABLE;
+        }
+        fl_feed_set_sort(&sets[i]);
+        if (!rc && rel == FL_VREL_NOTIFICATIONS && i % 2 == 1) {
+            rc = fl_facts_notif_marks_from_redis(pt, &marks[i / 2], err, sizeof(err));
+            if (rc) {
+                fprintf(stderr, "feedline verify: %s notification trim marks: %s\n", names[i], err);
+                ret = EXIT_UNREADABLE;
+            }
+            fl_feed_set_sort(&marks[i / 2]);
+        }
+    }
+    json_t *o = out ? json_object() : NULL;
+    uint64_t dref = 0;
+    size_t nref = ret ? 0 : fl_feed_partition_digests(&sets[ref], 1, &dref);
+    if (!ret && !o)
+        printf("%s: %zu %ss, %zu rows in %s (digest %016" PRIx64 ")\n", fl_fact_name(rel), nref,
+               fl_fact_id_name(rel), sets[ref].len, names[ref], dref);
+    else if (!ret)
+        json_object_update_new(o, json_pack("{sssIsIsI}", "reference", names[ref], "ids",
+                                            (json_int_t)nref, "rows", (json_int_t)sets[ref].len,
+                                            "digest", (json_int_t)dref));
+    for (int i = ref + 1; ret != EXIT_UNREADABLE && i < NFPLACES; i++) {
+        if (!wanted[i])
+            continue;
+        fl_feed_set_t a = {0}, b = {0}, floors = {0};
+        size_t below_a = 0, below_b = 0;
+        const bool capped = rel == FL_VREL_NOTIFICATIONS && (i % 2 == 1 || ref == 1);
+        bool ok = true;
+        if (capped) {
+            if (ref == 1)
+                ok = fl_facts_notif_marks_merge(&marks[0], &floors);
+            if (ok && i % 2 == 1)
+                ok = fl_facts_notif_marks_merge(&marks[i / 2], &floors);
+            ok = ok && fl_facts_notif_cut(&sets[ref], &floors, &a, &below_a) &&
+                 fl_facts_notif_cut(&sets[i], &floors, &b, &below_b);
+        }
+        if (!ok) {
+            fprintf(stderr, "feedline verify: out of memory\n");
+            ret = EXIT_UNREADABLE;
+        } else {
+            const fl_feed_set_t *pa = capped ? &a : &sets[ref], *pb = capped ? &b : &sets[i];
+            report_t r = {names[ref], names[i], (int)rel, 0, max_users, o ? json_array() : NULL};
+            size_t differ = fl_feed_diff(pa, pb, NULL, NULL);
+            uint64_t d = 0;
+            size_t n = fl_feed_partition_digests(&sets[i], 1, &d);
+            if (!o) {
+                printf("  %s: ", names[i]);
+                if (differ)
+                    printf("%zu %ss differ (%zu %ss, %zu rows here)", differ, fl_fact_id_name(rel),
+                           n, fl_fact_id_name(rel), sets[i].len);
+                else
+                    printf("equal (%zu %ss, %zu rows, digest %016" PRIx64 ")", n,
+                           fl_fact_id_name(rel), sets[i].len, d);
+                if (capped)
+                    printf(", compared above the trim marks of %zu users (%zu and %zu at or "
+                           "below them)",
+                           floors.len, below_a, below_b);
+                printf("\n");
+            }
+            if (differ) {
+                fl_feed_diff(pa, pb, on_diff, &r);
+                ret = EXIT_DIFFER;
+            }
+            if (o) {
+                json_t *p = json_pack("{sbsIsIsIso}", "equal", !differ, "differ",
+                                      (json_int_t)differ, "rows", (json_int_t)sets[i].len, "digest",
+                                      (json_int_t)d, "shown", r.users);
+                if (capped)
+                    json_object_update_new(p, json_pack("{sIsIsI}", "users_with_trim_mark",
+                                                        (json_int_t)floors.len, "reference_below",
+                                                        (json_int_t)below_a, "below",
+                                                        (json_int_t)below_b));
+                json_object_set_new(o, names[i], p);
+            }
+        }
+        fl_feed_set_free(&a);
+        fl_feed_set_free(&b);
+        fl_feed_set_free(&floors);
+    }
+    if (o)
+        json_object_set_new(out, fl_fact_name(rel), o);
+    for (int i = 0; i < NFPLACES; i++)
+        fl_feed_set_free(&sets[i]);
+    fl_feed_set_free(&marks[0]);
+    fl_feed_set_free(&marks[1]);
+    return ret;
+}
+
+/* ---- the other stores, generation against generation ------------------------ */
+
+static uint64_t record_digest(const void *k, size_t kl, const void *v, size_t vl)
+{
+    return (uint64_t)fl_digest_bytes(k, kl) * 0x9E3779B97F4A7C15ull ^
+           (uint64_t)fl_digest_bytes(v, vl);
+}
+
+static void print_key(const char *what, const void *k, size_t kl)
+{
+    json_t *j = fl_inspect_store_key(k, kl);
+    char *s = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    printf("    %s: %s\n", what, s ? s : "(a key of no known layout)");
+    free(s);
+    json_decref(j);
+}
+
+/* Every store but the timelines (compared above as feeds): its changelog
+ * read to its end in this generation and in other's, compared record by
+ * record (the store's own 0x00 records aside): a replay from the same
+ * inputs in the same merge order makes the same records. 0 equal, 1 a
+ * difference, 3 unreadable. */
+static int verify_stores(const fl_topology_t *topo, const fl_topology_t *other,
+                         volatile sig_atomic_t *stop, int max_shown, json_t *out)
+{
+    int ret = 0;
+    char err[1024];
+    for (size_t i = 0; i < topo->n_stores && ret != EXIT_UNREADABLE; i++) {
+        const char *name = topo->stores[i].name;
+        if (!strcmp(name, FL_STORE_TIMELINES))
+            continue;
+        fl_kv_t *kv[2] = {fl_kv_mem_new(), fl_kv_mem_new()};
+        fl_kv_iter_t *it[2] = {NULL, NULL};
+        fl_err_t rc = kv[0] && kv[1] ? FL_OK : FL_ERR_NOMEM;
+        snprintf(err, sizeof(err), "%s", "out of memory");
+        for (int g = 0; g < 2 && !rc; g++)
+            rc = fl_inspect_load_store(g ? other : topo, name, kv[g], stop, err, sizeof(err));
+        for (int g = 0; g < 2 && !rc; g++)
+            if (!(rc = fl_kv_iter_new(kv[g], NULL, 0, &it[g], err, sizeof(err))))
+                fl_kv_iter_seek_first(it[g]);
+        if (rc) {
+            fprintf(stderr, "feedline verify: store %s: %s\n", name, err);
+            ret = EXIT_UNREADABLE;
+        }
+        uint64_t digest[2] = {0, 0};
+        size_t records[2] = {0, 0}, only[2] = {0, 0}, changed = 0;
+        int shown = 0;
+        json_t *keys = out ? json_array() : NULL;
+        if (!rc && !out)
+            printf("store %s:\n", name);
+        while (!rc && (fl_kv_iter_valid(it[0]) || fl_kv_iter_valid(it[1]))) {
+            size_t kl[2] = {0, 0}, vl[2] = {0, 0};
+            const void *k[2] = {NULL, NULL}, *v[2] = {NULL, NULL};
+            for (int g = 0; g < 2; g++)
+                if (fl_kv_iter_valid(it[g])) {
+                    k[g] = fl_kv_iter_key(it[g], &kl[g]);
+                    v[g] = fl_kv_iter_value(it[g], &vl[g]);
+                }
+            int c = !k[0] ? 1 : !k[1] ? -1 : memcmp(k[0], k[1], kl[0] < kl[1] ? kl[0] : kl[1]);
+            if (!c && k[0] && k[1])
+                c = kl[0] < kl[1] ? -1 : kl[0] > kl[1];
+            const char *what = NULL;
+            int at = c <= 0 ? 0 : 1;
+            for (int g = 0; g < 2; g++)
+                if ((g == 0 && c <= 0) || (g == 1 && c >= 0)) {
+                    digest[g] += record_digest(k[g], kl[g], v[g], vl[g]);
+                    records[g]++;
+                }
+            if (c < 0)
+                only[0]++, what = "only in this generation";
+            else if (c > 0)
+                only[1]++, what = "only in --against's";
+            else if (vl[0] != vl[1] || memcmp(v[0], v[1], vl[0]))
+                changed++, what = "value differs";
+            if (what && shown++ < max_shown) {
+                if (keys)
+                    json_array_append_new(keys, json_pack("{ssso*}", "difference", what, "key",
+                                                          fl_inspect_store_key(k[at], kl[at])));
+                else
+                    print_key(what, k[at], kl[at]);
+            }
+            for (int g = 0; g < 2; g++)
+                if ((g == 0 && c <= 0) || (g == 1 && c >= 0))
+                    fl_kv_iter_next(it[g]);
+        }
+        const size_t differ = only[0] + only[1] + changed;
+        if (!rc && !out)
+            printf("  this generation %zu records (digest %016" PRIx64 "), against %zu (%016" PRIx64
+                   "): %s",
+                   records[0], digest[0], records[1], digest[1], differ ? "" : "equal\n");
+        if (!rc && !out && differ)
+            printf("%zu only here, %zu only there, %zu values differ\n", only[0], only[1], changed);
+        if (!rc && out)
+            json_object_set_new(out, name,
+                                json_pack("{sbsIsIsIsIsIsIso}", "equal", !differ, "records",
+                                          (json_int_t)records[0], "against_records",
+                                          (json_int_t)records[1], "digest", (json_int_t)digest[0],
+                                          "against_digest", (json_int_t)digest[1], "only_here",
+                                          (json_int_t)only[0], "only_against", (json_int_t)only[1],
+                                          "differ", keys));
+        else
+            json_decref(keys);
+        if (!rc && differ)
+            ret = EXIT_DIFFER;
+        for (int g = 0; g < 2; g++) {
+            fl_kv_iter_free(it[g]);
+            fl_kv_free(kv[g]);
+        }
+    }
+    return ret;
 }
 
 static void usage(FILE *f)
@@ -246,12 +454,15 @@ static void usage(FILE *f)
 
 int fl_verify_cmd(const fl_topology_t *topo, volatile sig_atomic_t *stop, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"store", no_argument, 0, 's'},           {"only", required_argument, 0, 'o'},
-        {"max-users", required_argument, 0, 'm'}, {"json", no_argument, 0, 'j'},
-        {"against", required_argument, 0, 'a'},   {0, 0, 0, 0}};
+    static const struct option opts[] = {{"store", no_argument, 0, 's'},
+                                         {"only", required_argument, 0, 'o'},
+                                         {"max-users", required_argument, 0, 'm'},
+                                         {"json", no_argument, 0, 'j'},
+                                         {"against", required_argument, 0, 'a'},
+                                         {"feeds", no_argument, 0, 'f'},
+                                         {0, 0, 0, 0}};
     fl_topology_t *other = NULL;
-    bool from_stores = false, json = false, want_redis = true, want_pg = true;
+    bool from_stores = false, json = false, want_redis = true, want_pg = true, feeds_only = false;
     int max_users = 20, c;
     char err[1024];
     optind = 1;
@@ -264,6 +475,8 @@ int fl_verify_cmd(const fl_topology_t *topo, volatile sig_atomic_t *stop, int ar
             want_redis = false;
         } else if (c == 'm' && atoi(optarg) > 0) {
             max_users = atoi(optarg);
+        } else if (c == 'f') {
+            feeds_only = true;
         } else if (c == 'j') {
             json = true;
         } else if (c == 'a' && !other) {
@@ -314,7 +527,7 @@ int fl_verify_cmd(const fl_topology_t *topo, volatile sig_atomic_t *stop, int ar
         p->rc = i == 0 && from_stores ? feeds_from_stores(argv + optind, argc - optind, &p->set,
                                                           &p->marks, err, sizeof(err))
                 : i % 3 == 0 ? feeds_from_changelog(pt, stop, &p->set, &p->marks, err, sizeof(err))
-                : i % 3 == 1 ? feeds_from_redis(pt, &p->set, err, sizeof(err))
+                : i % 3 == 1 ? fl_facts_feeds_from_redis(pt, &p->set, err, sizeof(err))
                              : feeds_from_pg(pt, &p->set, err, sizeof(err));
         if (p->rc) {
             fprintf(stderr, "feedline verify: %s: %s\n", p->name, err);
@@ -381,7 +594,7 @@ int fl_verify_cmd(const fl_topology_t *topo, volatile sig_atomic_t *stop, int ar
             goto nomem;
         }
         const fl_feed_set_t *a = above ? &ref_above : &places[0].set, *b = above ? &here : &p->set;
-        report_t r = {places[0].name, p->name, 0, max_users, json ? json_array() : NULL};
+        report_t r = {places[0].name, p->name, -1, 0, max_users, json ? json_array() : NULL};
         if (!json)
             printf("%s: ", p->name);
         size_t differ = fl_feed_diff(a, b, NULL, NULL);
@@ -411,6 +624,25 @@ int fl_verify_cmd(const fl_topology_t *topo, volatile sig_atomic_t *stop, int ar
             json_object_set_new(out, p->name, o);
         }
         fl_feed_set_free(&here);
+    }
+    /* Then the relations beside the feeds that both projections hold. */
+    const bool fwanted[NFPLACES] = {want_pg, want_redis, other && want_pg, other && want_redis};
+    json_t *rels = json && !feeds_only ? json_object() : NULL;
+    for (int rel = 0; rel < FL_VREL_N && !feeds_only; rel++) {
+        int r = verify_rel((fl_vrel_t)rel, topo, other, fwanted, max_users, rels);
+        if (r > ret)
+            ret = r;
+    }
+    if (rels)
+        json_object_set_new(out, "relations", rels);
+    /* And the other stores, between generations. */
+    if (other && !feeds_only) {
+        json_t *stores = json ? json_object() : NULL;
+        int r = verify_stores(topo, other, stop, max_users, stores);
+        if (r > ret)
+            ret = r;
+        if (stores)
+            json_object_set_new(out, "stores", stores);
     }
     if (json) {
         json_dumpf(out, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

@@ -12,7 +12,7 @@
 
 #define FL_VERIFY_USAGE                                                                            \
     "verify [--store DIR...] [--against TOPOLOGY] [--only redis|postgres] [--max-users N] "        \
-    "[--json]"
+    "[--feeds] [--json]"
 #define FL_VERIFY_HELP                                                                             \
     "Compares every user's feed where it is kept: the timelines store (its changelog read\n"       \
     "to its end, or with --store the folders of a stopped feedline-timeline), Redis's\n"           \
@@ -25,7 +25,11 @@
     "trimmed a timeline, what lies below its trim mark depends on the order in which the\n"        \
     "operations of different authors met, so generations are compared above the higher\n"          \
     "of each user's two marks. Compare an idle pipeline (feedline lag all 0): the places\n"        \
-    "move while it runs.\n"                                                                        \
+    "move while it runs. Then, unless --feeds, what both projections hold beside the feeds:\n"     \
+    "posts (their fields and like counts), users (profile and counts), follows, affinity and\n"    \
+    "notifications, PostgreSQL against Redis (notifications above each user's trim mark in\n"      \
+    "Redis, which keeps the newest 200) and against --against's, down to the id and field;\n"      \
+    "with --against the other stores too, record by record.\n"                                     \
     "Exit status: 0 all equal, 1 a difference, 3 a place could not be read.\n"
 
 /* Runs the command (argv[0] is "verify"); returns the exit status. */

@@ -46,6 +46,12 @@
  *     x key field                                 HDEL
  *     s key member / S key member                 SADD / SREM
  *     n key score member / N key member           capped ZADD / ZREM
+ *
+ * A capped ZADD that trims (notif:{U}) keeps the highest entry it ever
+ * trimmed in notif-mark:{U} (a sorted set of one: Redis's own order
+ * decides which is higher): above it the list holds every notification
+ * that was not withdrawn, below it only what came after the trim, so that
+ * `feedline verify` knows where the list is exact.
  */
 #include "fl_redis_int.h"
 
@@ -252,8 +258,16 @@ const char fl_redis_flush_lua[] =
     "    call('SREM', ARGV[i + 1], ARGV[i + 2])\n"
     "    i = i + 3\n"
     "  elseif op == 'n' then\n"
-    "    call('ZADD', ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])\n"
-    "    call('ZREMRANGEBYRANK', ARGV[i + 1], 0, -ncap - 1)\n"
+    "    local k = ARGV[i + 1]\n"
+    "    call('ZADD', k, ARGV[i + 2], ARGV[i + 3])\n"
+    "    local over = call('ZCARD', k) - ncap\n"
+    "    if over > 0 then\n"
+    "      local g = call('ZRANGE', k, over - 1, over - 1, 'WITHSCORES')\n"
+    "      call('ZREMRANGEBYRANK', k, 0, over - 1)\n"
+    "      local mk = 'notif-mark:' .. string.sub(k, 7)\n"
+    "      call('ZADD', mk, g[2], g[1])\n"
+    "      call('ZREMRANGEBYRANK', mk, 0, -2)\n"
+    "    end\n"
     "    i = i + 4\n"
     "  elseif op == 'N' then\n"
     "    call('ZREM', ARGV[i + 1], ARGV[i + 2])\n"

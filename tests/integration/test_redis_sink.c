@@ -440,6 +440,45 @@ Test(redis_sink, users_counts_graph_affinity_notifications_celebrities)
     fl_redis_sink.close(s);
 }
 
+/* notif:{U} keeps the newest FL_REDIS_NOTIF_CAP; the highest entry it
+ * ever trimmed stays in notif-mark:{U}, so that a reader knows where the
+ * list is exact (an old notification that comes after the trim can sit
+ * below the mark). */
+Test(redis_sink, notifications_are_capped_with_a_trim_mark)
+{
+    void *s = open_sink("t-notif-cap");
+    fl_sink_part_t parts[] = {{ENG, 0}};
+    int64_t next[1];
+    cr_assert_eq(fl_redis_sink.claim(s, parts, 1, next), FL_OK);
+    char buf[256];
+    int64_t off = 0;
+    /* cap + 2 likes of post 900 by actors 1000.., times 10000.. */
+    for (int k = 0; k < FL_REDIS_NOTIF_CAP + 2; k++, off++)
+        add_fact(s, off, FL_FACT_NOTIFICATION, 77, 1000 + k, FL_NOTIF_LIKE, 900, 10000 + k);
+    next[0] = off;
+    cr_assert_eq(fl_redis_sink.flush(s, parts, next, 1), FL_OK);
+    cr_assert_eq(cmd_int("ZCARD notif:{77}"), FL_REDIS_NOTIF_CAP);
+    /* the two oldest went; the mark is the higher of them */
+    cr_assert_str_eq(zmembers(buf, sizeof(buf), "notif-mark:{77}"), "like:1001:900");
+    cr_assert_eq(cmd_int("ZCOUNT notif-mark:{77} 10001 10001"), 1);
+    /* a withdrawal, then an old one: under the cap, kept below the mark,
+     * and the mark stays */
+    add_fact(s, off++, FL_FACT_NOTIFICATION, 77, 1100, FL_NOTIF_LIKE, 900, -1);
+    add_fact(s, off++, FL_FACT_NOTIFICATION, 77, 5, FL_NOTIF_FOLLOW, 0, 500);
+    next[0] = off;
+    cr_assert_eq(fl_redis_sink.flush(s, parts, next, 1), FL_OK);
+    cr_assert_eq(cmd_int("ZCARD notif:{77}"), FL_REDIS_NOTIF_CAP);
+    cr_assert_eq(cmd_int("ZCOUNT notif:{77} 500 500"), 1);
+    cr_assert_str_eq(zmembers(buf, sizeof(buf), "notif-mark:{77}"), "like:1001:900");
+    /* one more trims the old one: the mark keeps the higher */
+    add_fact(s, off++, FL_FACT_NOTIFICATION, 77, 2000, FL_NOTIF_LIKE, 900, 90000);
+    next[0] = off;
+    cr_assert_eq(fl_redis_sink.flush(s, parts, next, 1), FL_OK);
+    cr_assert_eq(cmd_int("ZCOUNT notif:{77} 500 500"), 0);
+    cr_assert_str_eq(zmembers(buf, sizeof(buf), "notif-mark:{77}"), "like:1001:900");
+    fl_redis_sink.close(s);
+}
+
 Test(redis_sink, an_older_owner_is_fenced_and_writes_nothing)
 {
     void *a = open_sink("t-fence"), *b = open_sink("t-fence");

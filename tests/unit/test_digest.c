@@ -17,7 +17,7 @@ static void fill(fl_feed_set_t *s, uint64_t seed, bool reverse)
     for (int64_t u = 1; u <= 300; u++)
         for (int64_t k = 0; k < (u * 7) % 41; k++) {
             x = x * 6364136223846793005ull + 1442695040888963407ull;
-            all[n++] = (fl_feed_entry_t){u, 1000 * u + k, 1767225600000 + (int64_t)(x >> 44)};
+            all[n++] = (fl_feed_entry_t){u, 1000 * u + k, 1767225600000 + (int64_t)(x >> 44), 0};
         }
     for (size_t i = 0; i < n; i++) {
         const fl_feed_entry_t *e = &all[reverse ? n - 1 - i : i];
