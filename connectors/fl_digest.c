@@ -163,65 +163,58 @@ size_t fl_feed_diff(const fl_feed_set_t *a, const fl_feed_set_t *b, fl_feed_diff
     return differ;
 }
 
-bool fl_feed_marks_add(fl_feed_marks_t *m, int64_t user_id, int64_t created_at, int64_t post_id)
+int fl_feed_row_cmp_timeline(const fl_feed_entry_t *a, const fl_feed_entry_t *b)
 {
-    fl_feed_mark_t *v = fl_grow(m->v, &m->cap, m->len, sizeof(*v), 256);
-    if (!v)
+    int c = cmp_i64(a->created_at, b->created_at);
+    return c ? c : cmp_i64(a->post_id, b->post_id);
+}
+
+bool fl_feed_marks_merge(const fl_feed_set_t *m, fl_feed_set_t *marks, fl_feed_row_cmp cmp)
+{
+    fl_feed_set_t out = {0};
+    size_t i = 0, j = 0;
+    bool ok = true;
+    while (ok && (i < m->len || j < marks->len)) {
+        const fl_feed_entry_t *hi = NULL;
+        int64_t u = i < m->len && (j == marks->len || m->v[i].user_id <= marks->v[j].user_id)
+                        ? m->v[i].user_id
+                        : marks->v[j].user_id;
+        size_t ie = i < m->len && m->v[i].user_id == u ? user_end(m, i) : i;
+        for (size_t k = i; k < ie; k++)
+            if (!hi || cmp(&m->v[k], hi) > 0)
+                hi = &m->v[k];
+        if (j < marks->len && marks->v[j].user_id == u) {
+            if (!hi || cmp(&marks->v[j], hi) > 0)
+                hi = &marks->v[j];
+            j++;
+        }
+        ok = fl_feed_set_add_row(&out, u, hi->post_id, hi->created_at, hi->aux);
+        i = ie;
+    }
+    if (!ok) {
+        fl_feed_set_free(&out);
         return false;
-    m->v = v;
-    m->v[m->len++] = (fl_feed_mark_t){user_id, created_at, post_id};
+    }
+    out.sorted = true; /* one row per user, in user order */
+    fl_feed_set_free(marks);
+    *marks = out;
     return true;
 }
 
-/* (created_at, post id): the order of a user's timeline */
-static int cmp_tp(int64_t t1, int64_t p1, int64_t t2, int64_t p2)
-{
-    int c = cmp_i64(t1, t2);
-    return c ? c : cmp_i64(p1, p2);
-}
-
-static int cmp_mark(const void *pa, const void *pb)
-{
-    const fl_feed_mark_t *a = pa, *b = pb;
-    int c = cmp_i64(a->user_id, b->user_id);
-    return c ? c : cmp_tp(a->created_at, a->post_id, b->created_at, b->post_id);
-}
-
-void fl_feed_marks_sort(fl_feed_marks_t *m)
-{
-    if (m->len)
-        qsort(m->v, m->len, sizeof(*m->v), cmp_mark);
-    /* a user's marks are adjacent, the highest last */
-    size_t o = 0;
-    for (size_t i = 0; i < m->len; i++) {
-        if (o && m->v[o - 1].user_id == m->v[i].user_id)
-            o--;
-        m->v[o++] = m->v[i];
-    }
-    m->len = o;
-}
-
-void fl_feed_marks_free(fl_feed_marks_t *m)
-{
-    free(m->v);
-    memset(m, 0, sizeof(*m));
-}
-
-bool fl_feed_set_above_marks(const fl_feed_set_t *s, const fl_feed_marks_t *m, fl_feed_set_t *out,
-                             size_t *below)
+bool fl_feed_set_cut(const fl_feed_set_t *s, const fl_feed_set_t *marks, fl_feed_row_cmp cmp,
+                     fl_feed_set_t *out, size_t *below)
 {
     size_t j = 0;
     *below = 0;
     for (size_t i = 0; i < s->len; i++) {
         const fl_feed_entry_t *e = &s->v[i];
-        while (j < m->len && m->v[j].user_id < e->user_id)
+        while (j < marks->len && marks->v[j].user_id < e->user_id)
             j++;
-        if (j < m->len && m->v[j].user_id == e->user_id &&
-            cmp_tp(e->created_at, e->post_id, m->v[j].created_at, m->v[j].post_id) <= 0) {
+        if (j < marks->len && marks->v[j].user_id == e->user_id && cmp(e, &marks->v[j]) <= 0) {
             (*below)++;
             continue;
         }
-        if (!fl_feed_set_add(out, e->user_id, e->post_id, e->created_at))
+        if (!fl_feed_set_add_row(out, e->user_id, e->post_id, e->created_at, e->aux))
             return false;
     }
     out->sorted = true;

@@ -63,32 +63,25 @@ size_t fl_feed_partition_digests(const fl_feed_set_t *s, int32_t partitions, uin
 typedef bool (*fl_feed_diff_cb)(void *ctx, int64_t user_id, const fl_feed_entry_t *only_a,
                                 size_t n_a, const fl_feed_entry_t *only_b, size_t n_b);
 
-/* A user's trim mark (fl_timeline.h): the newest entry the timeline cap
- * dropped. Above the higher of two generations' marks their timelines are
- * equal whatever order their operations came in. */
-typedef struct fl_feed_mark {
-    int64_t user_id;
-    int64_t created_at, post_id;
-} fl_feed_mark_t;
+/* Cuts at marks: a place that keeps only each user's newest rows (a
+ * timeline at its cap, fl_timeline.h; Redis's notifications) is exact only
+ * above the highest row it ever dropped, its user's mark; two such places
+ * are compared strictly above the higher of their marks. A mark set holds
+ * one row per user, sorted; cmp orders a user's rows. */
+typedef int (*fl_feed_row_cmp)(const fl_feed_entry_t *a, const fl_feed_entry_t *b);
 
-typedef struct fl_feed_marks {
-    fl_feed_mark_t *v;
-    size_t len, cap;
-} fl_feed_marks_t;
+/* A timeline's order: (created_at, post id). */
+int fl_feed_row_cmp_timeline(const fl_feed_entry_t *a, const fl_feed_entry_t *b);
 
-/* Appends a mark; false when memory ran out. */
-bool fl_feed_marks_add(fl_feed_marks_t *m, int64_t user_id, int64_t created_at, int64_t post_id);
+/* Merges the rows of m (sorted by user, any number per user) into marks,
+ * keeping each user's highest by cmp. False when memory ran out (marks
+ * unchanged). */
+bool fl_feed_marks_merge(const fl_feed_set_t *m, fl_feed_set_t *marks, fl_feed_row_cmp cmp);
 
-/* Sorts by user, keeping the higher (created_at, post id) of a user's
- * marks. */
-void fl_feed_marks_sort(fl_feed_marks_t *m);
-
-void fl_feed_marks_free(fl_feed_marks_t *m);
-
-/* out = the entries of s above their user's mark in m (both sorted), the
- * rest counted in *below; out is sorted. False when memory ran out. */
-bool fl_feed_set_above_marks(const fl_feed_set_t *s, const fl_feed_marks_t *m, fl_feed_set_t *out,
-                             size_t *below);
+/* out = the rows of s (sorted) strictly above their user's mark, the rest
+ * counted in *below; out is sorted. False when memory ran out. */
+bool fl_feed_set_cut(const fl_feed_set_t *s, const fl_feed_set_t *marks, fl_feed_row_cmp cmp,
+                     fl_feed_set_t *out, size_t *below);
 
 /* Compares two sorted sets user by user; returns how many users differ
  * (the callback sees them in user order, and may be NULL). */

@@ -43,7 +43,7 @@
 
 /* The TIMELINE entries of kv into s, and the trim marks of its USER
  * records into marks. */
-static fl_err_t feeds_from_kv(fl_kv_t *kv, fl_feed_set_t *s, fl_feed_marks_t *marks, char *err,
+static fl_err_t feeds_from_kv(fl_kv_t *kv, fl_feed_set_t *s, fl_feed_set_t *marks, char *err,
                               size_t err_size)
 {
     static const uint8_t tags[2] = {FL_KEY_TAG_TIMELINE, FL_KEY_TAG_USER};
@@ -63,7 +63,7 @@ static fl_err_t feeds_from_kv(fl_kv_t *kv, fl_feed_set_t *s, fl_feed_marks_t *ma
                 ok = fl_feed_set_add(s, u, p, t);
             else if (f == 1 && !fl_key_parse_entity(k, klen, FL_KEY_TAG_USER, &u) &&
                      !fl_timeline_meta_parse(v, vlen, &meta) && meta.marked)
-                ok = fl_feed_marks_add(marks, u, meta.mark_created_at, meta.mark_post_id);
+                ok = fl_feed_set_add(marks, u, meta.mark_post_id, meta.mark_created_at);
             if (!ok) {
                 snprintf(err, err_size, "%s", "out of memory");
                 rc = FL_ERR_NOMEM;
@@ -75,7 +75,7 @@ static fl_err_t feeds_from_kv(fl_kv_t *kv, fl_feed_set_t *s, fl_feed_marks_t *ma
 }
 
 static fl_err_t feeds_from_changelog(const fl_topology_t *topo, volatile sig_atomic_t *stop,
-                                     fl_feed_set_t *s, fl_feed_marks_t *marks, char *err,
+                                     fl_feed_set_t *s, fl_feed_set_t *marks, char *err,
                                      size_t err_size)
 {
     fl_kv_t *kv = fl_kv_mem_new();
@@ -90,7 +90,7 @@ static fl_err_t feeds_from_changelog(const fl_topology_t *topo, volatile sig_ato
     return rc;
 }
 
-static fl_err_t feeds_from_stores(char **dirs, int n, fl_feed_set_t *s, fl_feed_marks_t *marks,
+static fl_err_t feeds_from_stores(char **dirs, int n, fl_feed_set_t *s, fl_feed_set_t *marks,
                                   char *err, size_t err_size)
 {
     for (int i = 0; i < n; i++) {
@@ -274,11 +274,11 @@ static int verify_rel(fl_vrel_t rel, const fl_topology_t *topo, const fl_topolog
         bool ok = true;
         if (capped) {
             if (ref == 1)
-                ok = fl_facts_notif_marks_merge(&marks[0], &floors);
+                ok = fl_feed_marks_merge(&marks[0], &floors, fl_facts_notif_cmp);
             if (ok && i % 2 == 1)
-                ok = fl_facts_notif_marks_merge(&marks[i / 2], &floors);
-            ok = ok && fl_facts_notif_cut(&sets[ref], &floors, &a, &below_a) &&
-                 fl_facts_notif_cut(&sets[i], &floors, &b, &below_b);
+                ok = fl_feed_marks_merge(&marks[i / 2], &floors, fl_facts_notif_cmp);
+            ok = ok && fl_feed_set_cut(&sets[ref], &floors, fl_facts_notif_cmp, &a, &below_a) &&
+                 fl_feed_set_cut(&sets[i], &floors, fl_facts_notif_cmp, &b, &below_b);
         }
         if (!ok) {
             fprintf(stderr, "feedline verify: out of memory\n");
@@ -503,7 +503,7 @@ int fl_verify_cmd(const fl_topology_t *topo, volatile sig_atomic_t *stop, int ar
         const char *name;
         bool wanted;
         fl_feed_set_t set;
-        fl_feed_marks_t marks; /* a store's (places 0 and 3) */
+        fl_feed_set_t marks; /* a store's trim marks (places 0 and 3) */
         uint64_t *digest;
         size_t users;
         fl_err_t rc;
@@ -535,12 +535,12 @@ int fl_verify_cmd(const fl_topology_t *topo, volatile sig_atomic_t *stop, int ar
             continue;
         }
         fl_feed_set_sort(&p->set);
-        fl_feed_marks_sort(&p->marks);
+        fl_feed_set_sort(&p->marks);
         p->digest = calloc((size_t)parts, sizeof(*p->digest));
         p->users = fl_feed_partition_digests(&p->set, parts, p->digest);
     }
     /* --against: the trim marks of both stores, and the reference above them */
-    fl_feed_marks_t marks = {0};
+    fl_feed_set_t marks = {0};
     fl_feed_set_t ref_above = {0};
     size_t ref_below = 0, marked = 0;
     if (ret)
@@ -572,14 +572,11 @@ int fl_verify_cmd(const fl_topology_t *topo, volatile sig_atomic_t *stop, int ar
      * of each user (fl_timeline.h), exactly everywhere else. */
     if (other) {
         for (int i = 0; i < 4; i += 3)
-            for (size_t k = 0; k < places[i].marks.len; k++) {
-                const fl_feed_mark_t *mk = &places[i].marks.v[k];
-                if (!fl_feed_marks_add(&marks, mk->user_id, mk->created_at, mk->post_id))
-                    goto nomem;
-            }
-        fl_feed_marks_sort(&marks);
+            if (!fl_feed_marks_merge(&places[i].marks, &marks, fl_feed_row_cmp_timeline))
+                goto nomem;
         marked = marks.len;
-        if (!fl_feed_set_above_marks(&places[0].set, &marks, &ref_above, &ref_below))
+        if (!fl_feed_set_cut(&places[0].set, &marks, fl_feed_row_cmp_timeline, &ref_above,
+                             &ref_below))
             goto nomem;
     }
     for (int i = 1; i < NPLACES; i++) {
@@ -589,7 +586,7 @@ int fl_verify_cmd(const fl_topology_t *topo, volatile sig_atomic_t *stop, int ar
         const bool above = i >= 3;
         fl_feed_set_t here = {0};
         size_t below = 0;
-        if (above && !fl_feed_set_above_marks(&p->set, &marks, &here, &below)) {
+        if (above && !fl_feed_set_cut(&p->set, &marks, fl_feed_row_cmp_timeline, &here, &below)) {
             fl_feed_set_free(&here);
             goto nomem;
         }
@@ -653,12 +650,12 @@ nomem:
     fprintf(stderr, "feedline verify: out of memory\n");
     ret = EXIT_UNREADABLE;
 out:
-    fl_feed_marks_free(&marks);
+    fl_feed_set_free(&marks);
     fl_feed_set_free(&ref_above);
     json_decref(out);
     for (int i = 0; i < NPLACES; i++) {
         fl_feed_set_free(&places[i].set);
-        fl_feed_marks_free(&places[i].marks);
+        fl_feed_set_free(&places[i].marks);
         free(places[i].digest);
     }
     fl_topology_free(other);

@@ -336,7 +336,7 @@ void fl_fact_describe(fl_vrel_t rel, const fl_feed_entry_t *e, char *buf, size_t
 /* ---- notifications at the cap ---------------------------------------------- */
 
 /* Redis's order of a user's notifications: score, then member (bytes). */
-static int notif_cmp(const fl_feed_entry_t *a, const fl_feed_entry_t *b)
+int fl_facts_notif_cmp(const fl_feed_entry_t *a, const fl_feed_entry_t *b)
 {
     if (a->created_at != b->created_at)
         return a->created_at < b->created_at ? -1 : 1;
@@ -346,65 +346,4 @@ static int notif_cmp(const fl_feed_entry_t *a, const fl_feed_entry_t *b)
     snprintf(mb, sizeof(mb), "%s:%" PRId64 ":%" PRId64, b->post_id ? "like" : "follow", b->aux,
              b->post_id);
     return strcmp(ma, mb);
-}
-
-static size_t user_end(const fl_feed_set_t *s, size_t i)
-{
-    size_t j = i;
-    while (j < s->len && s->v[j].user_id == s->v[i].user_id)
-        j++;
-    return j;
-}
-
-bool fl_facts_notif_marks_merge(const fl_feed_set_t *m, fl_feed_set_t *marks)
-{
-    fl_feed_set_t out = {0};
-    size_t i = 0, j = 0;
-    bool ok = true;
-    while (ok && (i < m->len || j < marks->len)) {
-        const fl_feed_entry_t *hi = NULL;
-        int64_t u = i < m->len && (j == marks->len || m->v[i].user_id <= marks->v[j].user_id)
-                        ? m->v[i].user_id
-                        : marks->v[j].user_id;
-        size_t ie = i < m->len && m->v[i].user_id == u ? user_end(m, i) : i;
-        for (size_t k = i; k < ie; k++)
-            if (!hi || notif_cmp(&m->v[k], hi) > 0)
-                hi = &m->v[k];
-        if (j < marks->len && marks->v[j].user_id == u) {
-            if (!hi || notif_cmp(&marks->v[j], hi) > 0)
-                hi = &marks->v[j];
-            j++;
-        }
-        ok = fl_feed_set_add_row(&out, u, hi->post_id, hi->created_at, hi->aux);
-        i = ie;
-    }
-    if (!ok) {
-        fl_feed_set_free(&out);
-        return false;
-    }
-    out.sorted = true; /* one row per user, in user order */
-    fl_feed_set_free(marks);
-    *marks = out;
-    return true;
-}
-
-bool fl_facts_notif_cut(const fl_feed_set_t *s, const fl_feed_set_t *marks, fl_feed_set_t *out,
-                        size_t *below)
-{
-    size_t j = 0;
-    *below = 0;
-    for (size_t i = 0; i < s->len; i++) {
-        const fl_feed_entry_t *e = &s->v[i];
-        while (j < marks->len && marks->v[j].user_id < e->user_id)
-            j++;
-        if (j < marks->len && marks->v[j].user_id == e->user_id &&
-            notif_cmp(e, &marks->v[j]) <= 0) {
-            (*below)++;
-            continue;
-        }
-        if (!fl_feed_set_add_row(out, e->user_id, e->post_id, e->created_at, e->aux))
-            return false;
-    }
-    out->sorted = true;
-    return true;
 }

@@ -61,16 +61,11 @@ void fl_fact_describe(fl_vrel_t rel, const fl_feed_entry_t *e, char *buf, size_t
  * notifications met. So a capped place is compared strictly above its
  * marks, as the timelines are (fl_timeline.h).
  * fl_facts_notif_marks_from_redis reads topo's marks as rows (user, post
- * or 0, created_at, actor); fl_facts_notif_marks_merge merges the rows m
- * (sorted) into marks (one row per user, sorted), keeping the higher;
- * fl_facts_notif_cut copies the entries of sorted s strictly above their
- * user's mark into out (sorted), counting the rest in *below. False when
- * memory ran out.
+ * or 0, created_at, actor); fl_facts_notif_cmp is the order of a user's
+ * notifications for fl_feed_marks_merge and fl_feed_set_cut (fl_digest.h).
  */
 fl_err_t fl_facts_notif_marks_from_redis(const fl_topology_t *topo, fl_feed_set_t *marks, char *err,
                                          size_t err_size);
-bool fl_facts_notif_marks_merge(const fl_feed_set_t *m, fl_feed_set_t *marks);
-bool fl_facts_notif_cut(const fl_feed_set_t *s, const fl_feed_set_t *marks, fl_feed_set_t *out,
-                        size_t *below);
+int fl_facts_notif_cmp(const fl_feed_entry_t *a, const fl_feed_entry_t *b);
 
 #endif

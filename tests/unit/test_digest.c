@@ -140,8 +140,7 @@ Test(digest, empty_sets_agree_and_an_entry_moved_between_users_is_seen)
  * A difference above it is still seen. */
 Test(digest, generations_agree_above_the_higher_trim_mark)
 {
-    fl_feed_set_t a = {0}, b = {0}, a_above = {0}, b_above = {0};
-    fl_feed_marks_t m = {0};
+    fl_feed_set_t a = {0}, b = {0}, a_above = {0}, b_above = {0}, raw = {0}, m = {0};
     size_t below_a, below_b;
     /* user 1: a kept 10@100 (its mark 9@90), b kept 12@95 instead (mark
      * 10@100); both hold 20@200 and 30@300. User 2 has no mark. */
@@ -154,13 +153,14 @@ Test(digest, generations_agree_above_the_higher_trim_mark)
     fl_feed_set_sort(&a);
     fl_feed_set_sort(&b);
     cr_assert_eq(fl_feed_diff(&a, &b, NULL, NULL), 1);
-    cr_assert(fl_feed_marks_add(&m, 1, 100, 10)); /* b's mark, given first */
-    cr_assert(fl_feed_marks_add(&m, 1, 90, 9));   /* a's mark */
-    fl_feed_marks_sort(&m);
+    cr_assert(fl_feed_set_add(&raw, 1, 10, 100)); /* b's mark, given first */
+    cr_assert(fl_feed_set_add(&raw, 1, 9, 90));   /* a's mark */
+    fl_feed_set_sort(&raw);
+    cr_assert(fl_feed_marks_merge(&raw, &m, fl_feed_row_cmp_timeline));
     cr_assert_eq(m.len, 1, "one mark per user, the higher");
     cr_assert_eq(m.v[0].created_at, 100);
-    cr_assert(fl_feed_set_above_marks(&a, &m, &a_above, &below_a));
-    cr_assert(fl_feed_set_above_marks(&b, &m, &b_above, &below_b));
+    cr_assert(fl_feed_set_cut(&a, &m, fl_feed_row_cmp_timeline, &a_above, &below_a));
+    cr_assert(fl_feed_set_cut(&b, &m, fl_feed_row_cmp_timeline, &b_above, &below_b));
     cr_expect_eq(below_a, 1, "10@100 is at the mark");
     cr_expect_eq(below_b, 1, "12@95 is below it");
     cr_expect_eq(fl_feed_diff(&a_above, &b_above, NULL, NULL), 0);
@@ -173,7 +173,7 @@ Test(digest, generations_agree_above_the_higher_trim_mark)
     cr_assert(fl_feed_set_add(&c, 1, 30, 300));
     cr_assert(fl_feed_set_add(&c, 2, 5, 50));
     fl_feed_set_sort(&c);
-    cr_assert(fl_feed_set_above_marks(&c, &m, &c_above, &below_c));
+    cr_assert(fl_feed_set_cut(&c, &m, fl_feed_row_cmp_timeline, &c_above, &below_c));
     cr_expect_eq(fl_feed_diff(&a_above, &c_above, NULL, NULL), 1);
     fl_feed_set_free(&a);
     fl_feed_set_free(&b);
@@ -181,5 +181,6 @@ Test(digest, generations_agree_above_the_higher_trim_mark)
     fl_feed_set_free(&a_above);
     fl_feed_set_free(&b_above);
     fl_feed_set_free(&c_above);
-    fl_feed_marks_free(&m);
+    fl_feed_set_free(&raw);
+    fl_feed_set_free(&m);
 }

@@ -72,9 +72,9 @@ static size_t diff_above(const fl_feed_set_t *pg, const fl_feed_set_t *redis,
                          const fl_feed_set_t *m, size_t *below_pg, size_t *below_redis)
 {
     fl_feed_set_t marks = {0}, a = {0}, b = {0};
-    cr_assert(fl_facts_notif_marks_merge(m, &marks));
-    cr_assert(fl_facts_notif_cut(pg, &marks, &a, below_pg));
-    cr_assert(fl_facts_notif_cut(redis, &marks, &b, below_redis));
+    cr_assert(fl_feed_marks_merge(m, &marks, fl_facts_notif_cmp));
+    cr_assert(fl_feed_set_cut(pg, &marks, fl_facts_notif_cmp, &a, below_pg));
+    cr_assert(fl_feed_set_cut(redis, &marks, fl_facts_notif_cmp, &b, below_redis));
     size_t n = fl_feed_diff(&a, &b, NULL, NULL);
     fl_feed_set_free(&a);
     fl_feed_set_free(&b);
@@ -120,13 +120,13 @@ Test(verify_facts, two_capped_places_are_cut_at_the_higher_mark)
     cr_assert(fl_feed_set_add_row(&m, 1, 101, 1001, 1));
     cr_assert(fl_feed_set_add_row(&m, 2, 201, 2001, 1));
     fl_feed_set_sort(&m);
-    cr_assert(fl_facts_notif_marks_merge(&m, &merged));
+    cr_assert(fl_feed_marks_merge(&m, &merged, fl_facts_notif_cmp));
     fl_feed_set_t m2 = {0};
     cr_assert(fl_feed_set_add_row(&m2, 1, 103, 1003, 1)); /* higher for user 1 */
     cr_assert(fl_feed_set_add_row(&m2, 2, 200, 2000, 1)); /* lower for user 2 */
     cr_assert(fl_feed_set_add_row(&m2, 3, 300, 3000, 1)); /* user 3's only */
     fl_feed_set_sort(&m2);
-    cr_assert(fl_facts_notif_marks_merge(&m2, &merged));
+    cr_assert(fl_feed_marks_merge(&m2, &merged, fl_facts_notif_cmp));
     cr_assert_eq(merged.len, 3);
     cr_assert_eq(merged.v[0].post_id, 103);
     cr_assert_eq(merged.v[1].post_id, 201);
@@ -149,8 +149,8 @@ Test(verify_facts, ties_at_one_time_follow_redis_member_order)
     cr_assert(fl_feed_set_add_row(&pg, 1, 0, 1000, 99)); /* follow:99:0 */
     fl_feed_set_sort(&pg);
     fl_feed_set_sort(&m);
-    cr_assert(fl_facts_notif_marks_merge(&m, &marks));
-    cr_assert(fl_facts_notif_cut(&pg, &marks, &out, &below));
+    cr_assert(fl_feed_marks_merge(&m, &marks, fl_facts_notif_cmp));
+    cr_assert(fl_feed_set_cut(&pg, &marks, fl_facts_notif_cmp, &out, &below));
     cr_assert_eq(below, 2);
     cr_assert_eq(out.len, 1);
     cr_assert_eq(out.v[0].aux, 9);

@@ -1,0 +1,164 @@
+/*
+ * test_skl.c - the ordered map behind the pending batches and the
+ * in-memory store, against a reference (a sorted array), with ordered
+ * operations now rare (many loose nodes merged at once) and now frequent
+ * (a few linked one by one), replacing and removing keys whether linked
+ * or still loose.
+ */
+#include "fl_skl.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#define KEYS 600
+
+typedef struct ref {
+    bool present[KEYS];
+    int val[KEYS];
+} ref_t;
+
+static int key_of(int i, char *buf)
+{
+    /* varied lengths and shared prefixes: "k" + zero-padded i, some longer */
+    return snprintf(buf, 32, i % 7 ? "k%05d" : "k%05d-long-suffix", i);
+}
+
+static void check_walk(fl__skl_t *s, const ref_t *r)
+{
+    size_t count = 0;
+    uint64_t bytes = 0;
+    int i = 0;
+    for (fl__skl_node_t *n = fl__skl_first(s); n; n = fl__skl_next(n)) {
+        while (i < KEYS && !r->present[i])
+            i++;
+        cr_assert_lt(i, KEYS, "a node beyond the reference");
+        char k[32];
+        size_t klen, vlen;
+        int kl = key_of(i, k);
+        const void *key = fl__skl_key(n, &klen);
+        const int *v = fl__skl_value(n, &vlen);
+        cr_assert_eq(klen, (size_t)kl);
+        cr_assert(memcmp(key, k, klen) == 0, "key %d out of order", i);
+        cr_assert_eq(*v, r->val[i]);
+        bytes += klen + vlen;
+        count++;
+        i++;
+    }
+    while (i < KEYS && !r->present[i])
+        i++;
+    cr_assert_eq(i, KEYS, "key %d missing from the walk", i);
+    cr_assert_eq(fl__skl_count(s), count);
+    cr_assert_eq(fl__skl_bytes(s), bytes);
+}
+
+static void check_seeks(fl__skl_t *s, const ref_t *r, int at)
+{
+    char k[32];
+    int kl = key_of(at, k);
+    int ge = at, lt = at - 1, le = at;
+    while (ge < KEYS && !r->present[ge])
+        ge++;
+    while (lt >= 0 && !r->present[lt])
+        lt--;
+    while (le >= 0 && !r->present[le])
+        le--;
+    fl__skl_node_t *n = fl__skl_seek(s, k, (size_t)kl);
+    cr_assert_eq(n != NULL, ge < KEYS);
+    if (n)
+        cr_assert_eq(*(const int *)fl__skl_value(n, &(size_t){0}), r->val[ge]);
+    n = fl__skl_seek_before(s, k, (size_t)kl, false);
+    cr_assert_eq(n != NULL, lt >= 0);
+    if (n)
+        cr_assert_eq(*(const int *)fl__skl_value(n, &(size_t){0}), r->val[lt]);
+    n = fl__skl_seek_before(s, k, (size_t)kl, true);
+    cr_assert_eq(n != NULL, le >= 0);
+    if (n)
+        cr_assert_eq(*(const int *)fl__skl_value(n, &(size_t){0}), r->val[le]);
+    int last = KEYS - 1;
+    while (last >= 0 && !r->present[last])
+        last--;
+    n = fl__skl_last(s);
+    cr_assert_eq(n != NULL, last >= 0);
+    if (n)
+        cr_assert_eq(*(const int *)fl__skl_value(n, &(size_t){0}), r->val[last]);
+}
+
+static uint64_t rnd(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+/* ordered_every: one ordered check per that many changes on average */
+static void run_model(bool arena, uint64_t seed, int ordered_every, int steps)
+{
+    fl__skl_t *s = arena ? fl__skl_new_arena(seed) : fl__skl_new(seed);
+    ref_t r = {0};
+    uint64_t x = seed * 0x9e3779b97f4a7c15ULL + 1;
+    int next_val = 1;
+    cr_assert(s);
+    for (int step = 0; step < steps; step++) {
+        int op = (int)(rnd(&x) % 100), i = (int)(rnd(&x) % KEYS);
+        char k[32];
+        int kl = key_of(i, k);
+        if (op < 60) { /* insert or replace, with a value of varying size */
+            int v[3] = {next_val++, 0, 0};
+            size_t vlen = sizeof(int) * (1 + rnd(&x) % 3);
+            if (rnd(&x) % 4 == 0 && fl__skl_overwrite(s, k, (size_t)kl, v, vlen, 0)) {
+                cr_assert(r.present[i], "overwrite found an absent key");
+            } else {
+                fl__skl_node_t *n = fl__skl_node_new(s, k, (size_t)kl, v, vlen, 0);
+                cr_assert(n);
+                fl__skl_insert(s, n);
+            }
+            r.present[i] = true;
+            r.val[i] = v[0];
+        } else if (op < 80) {
+            cr_assert_eq(fl__skl_remove(s, k, (size_t)kl), r.present[i]);
+            r.present[i] = false;
+        } else {
+            fl__skl_node_t *n = fl__skl_find(s, k, (size_t)kl);
+            cr_assert_eq(n != NULL, r.present[i]);
+            if (n)
+                cr_assert_eq(*(const int *)fl__skl_value(n, &(size_t){0}), r.val[i]);
+        }
+        if (rnd(&x) % (uint64_t)ordered_every == 0)
+            check_seeks(s, &r, (int)(rnd(&x) % KEYS));
+        if (rnd(&x) % (uint64_t)(ordered_every * 8) == 0)
+            check_walk(s, &r);
+        if (step == steps / 2 && seed % 2) { /* a clear midway, as a commit does */
+            fl__skl_clear(s);
+            memset(&r, 0, sizeof(r));
+            check_walk(s, &r);
+        }
+    }
+    check_walk(s, &r);
+    for (int i = 0; i < KEYS; i += 37)
+        check_seeks(s, &r, i);
+    fl__skl_free(s);
+}
+
+Test(skl, rare_ordered_operations_merge_many_loose_nodes)
+{
+    for (uint64_t seed = 1; seed <= 4; seed++) {
+        run_model(false, seed, 2000, 20000);
+        run_model(true, seed, 2000, 20000);
+    }
+}
+
+Test(skl, frequent_ordered_operations_link_few_at_a_time)
+{
+    for (uint64_t seed = 5; seed <= 8; seed++) {
+        run_model(false, seed, 3, 20000);
+        run_model(true, seed, 3, 20000);
+    }
+}
+
+Test(skl, every_operation_ordered)
+{
+    run_model(false, 9, 1, 5000);
+    run_model(true, 10, 1, 5000);
+}
