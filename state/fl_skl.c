@@ -25,6 +25,17 @@
  * are drawn with p = 1/4 from a per-map xorshift generator, so the shape
  * is reproducible and no global state is involved. Not thread-safe.
  *
+ * Linking is deferred: an insert puts the node in the hash index and on a
+ * list of loose nodes, and the next ordered operation (a seek, first,
+ * last) links them all. A store's pending batch takes some 10^5 inserts
+ * between seeks, and linking them one by one cost half of the timeline
+ * processor's thread (a dozen cache misses per insert down the levels):
+ * settling sorts the loose nodes and, when there are many, merges them
+ * with the linked ones and relinks every level in one pass; a few are
+ * linked one by one. The invariants above hold for the linked nodes; the
+ * loose ones have keys distinct from each other and from every linked
+ * node (an insert replaces an equal key wherever it is).
+ *
  * Arena maps (fl__skl_new_arena) serve maps that are emptied wholesale and
  * often, like a store's pending batch: nodes are carved from large chunks,
  * a replaced or removed node's memory stays unused until the next clear,
@@ -44,8 +55,10 @@ struct fl__skl_node {
     uint32_t vlen;
     uint8_t height;
     uint8_t flags;
-    uint8_t in_arena;            /* carved from its map's chunks: freed with them */
-    uint32_t hash;               /* of the key, low bits */
+    uint8_t in_arena; /* carved from its map's chunks: freed with them */
+    uint8_t loose;    /* in the loose list (at lidx), not linked */
+    uint32_t hash;    /* of the key, low bits */
+    uint32_t lidx;
     struct fl__skl_node *hnext;  /* hash chain */
     struct fl__skl_node *next[]; /* height pointers, then key bytes, then value bytes */
 };
@@ -71,9 +84,11 @@ struct fl__skl {
     size_t count;
     uint64_t bytes;
     uint64_t rng;
-    fl__skl_node_t **tab; /* the hash index; NULL until the first insert */
-    size_t tab_size;      /* a power of two */
-    uint64_t *filter;     /* 8 * tab_size bits: bit (hash >> 7) of every linked node */
+    fl__skl_node_t **tab;   /* the hash index; NULL until the first insert */
+    size_t tab_size;        /* a power of two */
+    uint64_t *filter;       /* 8 * tab_size bits: bit (hash >> 7) of every indexed node */
+    fl__skl_node_t **loose; /* inserted, not yet linked; only while tab exists */
+    size_t nloose, loose_cap;
 };
 
 #define FL_SKL_TAB_MIN 64
@@ -199,7 +214,10 @@ void fl__skl_clear(fl__skl_t *s)
             next = n->next[0];
             free(n);
         }
+        for (size_t i = 0; i < s->nloose; i++)
+            free(s->loose[i]);
     }
+    s->nloose = 0;
     memset(s->head->next, 0, FL_SKL_MAX_HEIGHT * sizeof(fl__skl_node_t *));
     if (s->tab && s->tab_size > 4 * (s->count > FL_SKL_TAB_MIN ? s->count : FL_SKL_TAB_MIN)) {
         /* An index sized for an unusually large batch: clearing it at every
@@ -230,6 +248,7 @@ void fl__skl_free(fl__skl_t *s)
     }
     free(s->tab);
     free(s->filter);
+    free(s->loose);
     free(s->head);
     free(s);
 }
@@ -259,6 +278,8 @@ fl__skl_node_t *fl__skl_node_new(fl__skl_t *s, const void *key, size_t klen, con
     n->height = (uint8_t)h;
     n->flags = flags;
     n->in_arena = s->arena;
+    n->loose = 0;
+    n->lidx = 0;
     n->hash = (uint32_t)fl__key_hash(key, klen);
     n->hnext = NULL;
     memset(n->next, 0, (size_t)h * sizeof(fl__skl_node_t *));
@@ -342,36 +363,170 @@ static void index_reserve(fl__skl_t *s)
     s->tab_size = want;
     for (fl__skl_node_t *n = s->head->next[0]; n; n = n->next[0])
         chain_add(s, n);
+    for (size_t i = 0; i < s->nloose; i++)
+        chain_add(s, s->loose[i]);
+}
+
+/* Unlinks linked node n from the levels (not from the index). */
+static void unlink_levels(fl__skl_t *s, fl__skl_node_t *n)
+{
+    fl__skl_node_t *update[FL_SKL_MAX_HEIGHT];
+    fl__skl_node_t *x = find_ge(s, node_key(n), n->klen, update);
+    FL_STATE_CHECK(x == n);
+    for (int i = 0; i < n->height; i++) {
+        FL_STATE_CHECK(update[i]->next[i] == n);
+        update[i]->next[i] = n->next[i];
+    }
+    while (s->height > 1 && !s->head->next[s->height - 1])
+        s->height--;
+}
+
+/* Takes loose node n off the loose list (the last one takes its place). */
+static void loose_drop(fl__skl_t *s, fl__skl_node_t *n)
+{
+    fl__skl_node_t *last = s->loose[--s->nloose];
+    FL_STATE_CHECK(s->loose[n->lidx] == n);
+    s->loose[n->lidx] = last;
+    last->lidx = n->lidx;
+    n->loose = 0;
+}
+
+/* Links n, whose key no linked node has. */
+static void link_one(fl__skl_t *s, fl__skl_node_t *n)
+{
+    fl__skl_node_t *update[FL_SKL_MAX_HEIGHT];
+    find_ge(s, node_key(n), n->klen, update);
+    if (n->height > s->height) {
+        for (int i = s->height; i < n->height; i++)
+            update[i] = s->head;
+        s->height = n->height;
+    }
+    for (int i = 0; i < n->height; i++) {
+        n->next[i] = update[i]->next[i];
+        update[i]->next[i] = n;
+    }
+}
+
+static int cmp_node(const void *pa, const void *pb)
+{
+    const fl__skl_node_t *a = *(fl__skl_node_t *const *)pa, *b = *(fl__skl_node_t *const *)pb;
+    return fl__key_cmp(node_key(a), a->klen, node_key(b), b->klen);
+}
+
+/* Links every loose node. Never fails: without memory for the merge the
+ * nodes are linked one by one. */
+static void settle(fl__skl_t *s)
+{
+    size_t k = s->nloose, linked = s->count - k;
+    if (!k)
+        return;
+    qsort(s->loose, k, sizeof(*s->loose), cmp_node);
+    fl__skl_node_t **all = k * 16 >= linked ? malloc(s->count * sizeof(*all)) : NULL;
+    if (!all) {
+        for (size_t i = 0; i < k; i++) {
+            s->loose[i]->loose = 0;
+            link_one(s, s->loose[i]);
+        }
+        s->nloose = 0;
+        return;
+    }
+    /* merge the linked list with the sorted loose nodes, then relink */
+    size_t o = 0, j = 0;
+    for (fl__skl_node_t *x = s->head->next[0]; x; x = x->next[0]) {
+        while (j < k && cmp_node(&s->loose[j], &x) < 0)
+            all[o++] = s->loose[j++];
+        all[o++] = x;
+    }
+    while (j < k)
+        all[o++] = s->loose[j++];
+    FL_STATE_CHECK(o == s->count);
+    fl__skl_node_t *last[FL_SKL_MAX_HEIGHT];
+    int height = 1;
+    for (int i = 0; i < FL_SKL_MAX_HEIGHT; i++)
+        last[i] = s->head;
+    for (size_t i = 0; i < o; i++) {
+        fl__skl_node_t *x = all[i];
+        x->loose = 0;
+        for (int l = 0; l < x->height; l++) {
+            last[l]->next[l] = x;
+            last[l] = x;
+        }
+        if (x->height > height)
+            height = x->height;
+    }
+    for (int i = 0; i < FL_SKL_MAX_HEIGHT; i++)
+        last[i]->next[i] = NULL;
+    s->height = height;
+    s->nloose = 0;
+    free(all);
+}
+
+static fl__skl_node_t *index_find(const fl__skl_t *s, const void *key, size_t klen, uint32_t h)
+{
+    size_t w;
+    uint64_t m = filter_bit(s, h, &w);
+    if (!(s->filter[w] & m))
+        return NULL;
+    for (fl__skl_node_t *n = s->tab[h & (s->tab_size - 1)]; n; n = n->hnext)
+        if (n->hash == h && n->klen == klen && memcmp(node_key(n), key, klen) == 0)
+            return n;
+    return NULL;
+}
+
+/* Takes n out of the map and frees it. */
+static void drop(fl__skl_t *s, fl__skl_node_t *n)
+{
+    if (n->loose)
+        loose_drop(s, n);
+    else
+        unlink_levels(s, n);
+    if (s->tab)
+        *chain_link(s, n) = n->hnext;
+    FL_STATE_CHECK(s->count > 0);
+    s->count--;
+    s->bytes -= (uint64_t)n->klen + n->vlen;
+    node_release(n);
 }
 
 void fl__skl_insert(fl__skl_t *s, fl__skl_node_t *n)
 {
-    fl__skl_node_t *update[FL_SKL_MAX_HEIGHT];
-    fl__skl_node_t *old = find_ge(s, node_key(n), n->klen, update);
-    int i;
-
-    if (old && fl__key_cmp(node_key(old), old->klen, node_key(n), n->klen) == 0) {
-        for (i = 0; i < old->height; i++) {
-            FL_STATE_CHECK(update[i]->next[i] == old);
-            update[i]->next[i] = old->next[i];
-        }
-        if (s->tab)
+    index_reserve(s); /* before n is indexed: a rebuild walks the nodes */
+    if (s->tab) {
+        fl__skl_node_t *old = index_find(s, node_key(n), n->klen, n->hash);
+        if (old && old->loose) { /* n takes its place in the loose list */
+            s->loose[old->lidx] = n;
+            n->lidx = old->lidx;
+            n->loose = 1;
+            old->loose = 0;
             *chain_link(s, old) = old->hnext;
-        s->count--;
-        s->bytes -= (uint64_t)old->klen + old->vlen;
-        node_release(old);
-    }
-    if (n->height > s->height) {
-        for (i = s->height; i < n->height; i++)
-            update[i] = s->head;
-        s->height = n->height;
-    }
-    index_reserve(s); /* before n is linked: a rebuild walks the list */
-    if (s->tab)
+            s->count--;
+            s->bytes -= (uint64_t)old->klen + old->vlen;
+            node_release(old);
+        } else {
+            if (old)
+                drop(s, old);
+            if (s->nloose == s->loose_cap) {
+                size_t cap = s->loose_cap ? 2 * s->loose_cap : 256;
+                fl__skl_node_t **l = realloc(s->loose, cap * sizeof(*l));
+                if (l) {
+                    s->loose = l;
+                    s->loose_cap = cap;
+                }
+            }
+            if (s->nloose < s->loose_cap) {
+                n->lidx = (uint32_t)s->nloose;
+                n->loose = 1;
+                s->loose[s->nloose++] = n;
+            } else {
+                link_one(s, n);
+            }
+        }
         chain_add(s, n);
-    for (i = 0; i < n->height; i++) {
-        n->next[i] = update[i]->next[i];
-        update[i]->next[i] = n;
+    } else { /* no memory for the index: no loose nodes either */
+        fl__skl_node_t *old = find_ge(s, node_key(n), n->klen, NULL);
+        if (old && fl__key_cmp(node_key(old), old->klen, node_key(n), n->klen) == 0)
+            drop(s, old);
+        link_one(s, n);
     }
     s->count++;
     s->bytes += (uint64_t)n->klen + n->vlen;
@@ -379,22 +534,10 @@ void fl__skl_insert(fl__skl_t *s, fl__skl_node_t *n)
 
 bool fl__skl_remove(fl__skl_t *s, const void *key, size_t klen)
 {
-    fl__skl_node_t *update[FL_SKL_MAX_HEIGHT];
-    fl__skl_node_t *n = find_ge(s, key, klen, update);
-    if (!n || fl__key_cmp(node_key(n), n->klen, key, klen) != 0)
+    fl__skl_node_t *n = fl__skl_find(s, key, klen);
+    if (!n)
         return false;
-    for (int i = 0; i < n->height; i++) {
-        FL_STATE_CHECK(update[i]->next[i] == n);
-        update[i]->next[i] = n->next[i];
-    }
-    if (s->tab)
-        *chain_link(s, n) = n->hnext;
-    while (s->height > 1 && !s->head->next[s->height - 1])
-        s->height--;
-    FL_STATE_CHECK(s->count > 0);
-    s->count--;
-    s->bytes -= (uint64_t)n->klen + n->vlen;
-    node_release(n);
+    drop(s, n);
     return true;
 }
 
@@ -404,15 +547,7 @@ fl__skl_node_t *fl__skl_find(const fl__skl_t *s, const void *key, size_t klen)
         fl__skl_node_t *n = find_ge(s, key, klen, NULL);
         return n && fl__key_cmp(node_key(n), n->klen, key, klen) == 0 ? n : NULL;
     }
-    uint32_t h = (uint32_t)fl__key_hash(key, klen);
-    size_t w;
-    uint64_t m = filter_bit(s, h, &w);
-    if (!(s->filter[w] & m))
-        return NULL;
-    for (fl__skl_node_t *n = s->tab[h & (s->tab_size - 1)]; n; n = n->hnext)
-        if (n->hash == h && n->klen == klen && memcmp(node_key(n), key, klen) == 0)
-            return n;
-    return NULL;
+    return index_find(s, key, klen, (uint32_t)fl__key_hash(key, klen));
 }
 
 bool fl__skl_overwrite(fl__skl_t *s, const void *key, size_t klen, const void *val, size_t vlen,
@@ -427,23 +562,25 @@ bool fl__skl_overwrite(fl__skl_t *s, const void *key, size_t klen, const void *v
     return true;
 }
 
-fl__skl_node_t *fl__skl_seek(const fl__skl_t *s, const void *key, size_t klen)
+fl__skl_node_t *fl__skl_seek(fl__skl_t *s, const void *key, size_t klen)
 {
+    settle(s);
     return find_ge(s, key, klen, NULL);
 }
 
-fl__skl_node_t *fl__skl_seek_before(const fl__skl_t *s, const void *key, size_t klen,
-                                    bool inclusive)
+fl__skl_node_t *fl__skl_seek_before(fl__skl_t *s, const void *key, size_t klen, bool inclusive)
 {
     fl__skl_node_t *update[FL_SKL_MAX_HEIGHT];
+    settle(s);
     fl__skl_node_t *n = find_ge(s, key, klen, update);
     if (inclusive && n && fl__key_cmp(node_key(n), n->klen, key, klen) == 0)
         return n;
     return update[0] == s->head ? NULL : update[0];
 }
 
-fl__skl_node_t *fl__skl_last(const fl__skl_t *s)
+fl__skl_node_t *fl__skl_last(fl__skl_t *s)
 {
+    settle(s);
     fl__skl_node_t *x = s->head;
     for (int i = s->height - 1; i >= 0; i--)
         while (x->next[i])
@@ -451,8 +588,9 @@ fl__skl_node_t *fl__skl_last(const fl__skl_t *s)
     return x == s->head ? NULL : x;
 }
 
-fl__skl_node_t *fl__skl_first(const fl__skl_t *s)
+fl__skl_node_t *fl__skl_first(fl__skl_t *s)
 {
+    settle(s);
     return s->head->next[0];
 }
 
