@@ -1,45 +1,43 @@
 /*
- * fl_skl.c - a skiplist ordered by bytewise key comparison.
+ * fl_skl.c - an ordered map by bytewise key: skiplists in two tiers.
  *
- * Invariants: at every level the nodes are in strictly increasing key
- * order (no two nodes share a key); a node of height h is linked at levels
- * 0..h-1 exactly; count and bytes match the linked nodes. Each node is one
- * allocation holding its forward pointers, key and value, so a lookup
- * touches one cache line per hop and freeing is a single free().
+ * Keys are grouped by their first FL_SKL_GROUP bytes (the whole key when
+ * shorter): the tag and the id of fl_keys.h, so a group is one user's
+ * timeline, or one user's record. Each group is a small skiplist of its
+ * nodes, and the non-empty groups are a skiplist of their own, ordered by
+ * the group key. That order is the keys' order: for keys x of group g and
+ * y of group h with g < h, x < y (a group key shorter than FL_SKL_GROUP is
+ * its only key, so when g is a prefix of h it is x itself). A store's
+ * pending batch holds ~10^5 keys between ~10^4 users, and the timeline
+ * processor seeks one user's range between inserts: a search within the
+ * user's group takes a few hops where one list of every key took some 40
+ * comparisons and a dozen cache misses (half of the processor's thread).
  *
- * There are no back pointers: moving backwards is a search for the last
- * key below the current one, O(log n) like a seek, which keeps nodes small
- * for the forward scans that dominate.
+ * Invariants: at every level of a group the nodes are in strictly
+ * increasing key order, all with the group's prefix; a node of height h is
+ * linked at levels 0..h-1 exactly; a group is in the groups' list iff it
+ * holds a node; count and bytes match the linked nodes. Each node is one
+ * allocation holding its forward pointers, key and value. There are no
+ * back pointers: moving backwards is a search, O(log n) like a seek.
  *
  * Point lookups (fl__skl_find) go through a hash index instead of the
  * levels: a chained table over the same nodes (each node carries its hash
- * and chain link), grown to keep chains short. A store's read misses its
- * pending batch far more often than it hits it, and a miss in a skiplist
- * of 10^5 nodes costs some 40 key comparisons; in the table, one probe.
- * A miss rarely gets even that far: a bitset of eight bits per slot,
- * small enough to stay in the CPU's cache, rules out most absent keys.
- * Bits of removed nodes stay set until the index is rebuilt or cleared.
+ * and chain link), grown to keep chains short; a bitset of eight bits per
+ * slot, small enough to stay in the CPU's cache, rules out most absent
+ * keys. Bits of removed nodes stay set until the index is rebuilt or
+ * cleared. Groups have a hash table of their own, by group key.
  *
  * Workload: the topology test driver and unit tests keep up to ~10^6
- * entries in one map; write batches hold hundreds to thousands. Heights
- * are drawn with p = 1/4 from a per-map xorshift generator, so the shape
- * is reproducible and no global state is involved. Not thread-safe.
- *
- * Linking is deferred: an insert puts the node in the hash index and on a
- * list of loose nodes, and the next ordered operation (a seek, first,
- * last) links them all. A store's pending batch takes some 10^5 inserts
- * between seeks, and linking them one by one cost half of the timeline
- * processor's thread (a dozen cache misses per insert down the levels):
- * settling sorts the loose nodes and, when there are many, merges them
- * with the linked ones and relinks every level in one pass; a few are
- * linked one by one. The invariants above hold for the linked nodes; the
- * loose ones have keys distinct from each other and from every linked
- * node (an insert replaces an equal key wherever it is).
+ * entries in one map; write batches hold hundreds to 10^5. Heights are
+ * drawn with p = 1/4 from a per-map xorshift generator, so the shape is
+ * reproducible and no global state is involved. Not thread-safe.
  *
  * Arena maps (fl__skl_new_arena) serve maps that are emptied wholesale and
- * often, like a store's pending batch: nodes are carved from large chunks,
- * a replaced or removed node's memory stays unused until the next clear,
- * and a clear costs nothing per node. The chunks are kept for reuse.
+ * often, like a store's pending batch: nodes and groups are carved from
+ * large chunks, a replaced or removed node's memory stays unused until the
+ * next clear, and a clear costs nothing per node. The chunks are kept for
+ * reuse. A group stays allocated (in its table) until the next clear, in
+ * either kind of map, empty or not.
  */
 #include "fl_skl.h"
 #include "fl_state_int.h"
@@ -48,19 +46,35 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FL_SKL_MAX_HEIGHT 20 /* 4^20 nodes before the top level stops helping */
+#define FL_SKL_GROUP       9  /* a tag byte and a 64-bit id (fl_keys.h) */
+#define FL_SKL_MAX_HEIGHT  20 /* groups: 4^20 before the top level stops helping */
+#define FL_SKL_NODE_HEIGHT 12 /* nodes within a group: 4^12 */
+
+typedef struct group group_t;
 
 struct fl__skl_node {
     uint32_t klen;
     uint32_t vlen;
     uint8_t height;
     uint8_t flags;
-    uint8_t in_arena; /* carved from its map's chunks: freed with them */
-    uint8_t loose;    /* in the loose list (at lidx), not linked */
-    uint32_t hash;    /* of the key, low bits */
-    uint32_t lidx;
+    uint8_t in_arena;            /* carved from its map's chunks: freed with them */
+    uint32_t hash;               /* of the key, low bits */
     struct fl__skl_node *hnext;  /* hash chain */
+    group_t *g;                  /* the group of its key */
     struct fl__skl_node *next[]; /* height pointers, then key bytes, then value bytes */
+};
+
+struct group {
+    group_t *hnext; /* the groups' hash chain */
+    uint32_t hash;
+    uint8_t klen;
+    uint8_t height;  /* the nodes' levels in use, >= 1 */
+    uint8_t gheight; /* levels in the groups' list */
+    bool linked;     /* in the groups' list: count > 0 */
+    uint8_t key[FL_SKL_GROUP];
+    size_t count;
+    fl__skl_node_t *head[FL_SKL_NODE_HEIGHT]; /* the first node at each level */
+    group_t *gnext[];                         /* gheight pointers */
 };
 
 /* A chunk of an arena map's node memory. */
@@ -76,19 +90,19 @@ typedef struct chunk {
 #define FL_SKL_SPARE_MAX (16 * FL_SKL_CHUNK)
 
 struct fl__skl {
-    fl__skl_node_t *head; /* sentinel of full height, no key */
-    bool arena;           /* nodes come from chunks; clearing resets them */
-    chunk_t *chunks;      /* every chunk, the one in use first... */
-    chunk_t *spare;       /* ...and those emptied by a clear, for reuse */
-    int height;           /* levels in use, >= 1 */
+    group_t *ghead;  /* sentinel of the groups' list, full height, no key */
+    int gheight;     /* levels of the groups' list in use, >= 1 */
+    bool arena;      /* nodes come from chunks; clearing resets them */
+    chunk_t *chunks; /* every chunk, the one in use first... */
+    chunk_t *spare;  /* ...and those emptied by a clear, for reuse */
     size_t count;
     uint64_t bytes;
     uint64_t rng;
-    fl__skl_node_t **tab;   /* the hash index; NULL until the first insert */
-    size_t tab_size;        /* a power of two */
-    uint64_t *filter;       /* 8 * tab_size bits: bit (hash >> 7) of every indexed node */
-    fl__skl_node_t **loose; /* inserted, not yet linked; only while tab exists */
-    size_t nloose, loose_cap;
+    fl__skl_node_t **tab; /* the nodes' hash index; NULL until the first insert */
+    size_t tab_size;      /* a power of two */
+    uint64_t *filter;     /* 8 * tab_size bits: bit (hash >> 7) of every linked node */
+    group_t **gtab;       /* the groups' hash table; NULL until the first node */
+    size_t gtab_size, ngroups;
 };
 
 #define FL_SKL_TAB_MIN 64
@@ -126,7 +140,7 @@ int fl__key_cmp(const void *a, size_t alen, const void *b, size_t blen)
     return alen < blen ? -1 : alen > blen ? 1 : 0;
 }
 
-static int random_height(fl__skl_t *s)
+static int random_height(fl__skl_t *s, int max)
 {
     int h = 1;
     uint64_t x = s->rng;
@@ -135,11 +149,16 @@ static int random_height(fl__skl_t *s)
     x ^= x << 17;
     s->rng = x;
     /* two bits per level: each further level with probability 1/4 */
-    while (h < FL_SKL_MAX_HEIGHT && (x & 3) == 0) {
+    while (h < max && (x & 3) == 0) {
         h++;
         x >>= 2;
     }
     return h;
+}
+
+static size_t group_len(size_t klen)
+{
+    return klen < FL_SKL_GROUP ? klen : FL_SKL_GROUP;
 }
 
 fl__skl_t *fl__skl_new(uint64_t seed)
@@ -147,13 +166,13 @@ fl__skl_t *fl__skl_new(uint64_t seed)
     fl__skl_t *s = calloc(1, sizeof(*s));
     if (!s)
         return NULL;
-    s->head = calloc(1, sizeof(fl__skl_node_t) + FL_SKL_MAX_HEIGHT * sizeof(fl__skl_node_t *));
-    if (!s->head) {
+    s->ghead = calloc(1, sizeof(group_t) + FL_SKL_MAX_HEIGHT * sizeof(group_t *));
+    if (!s->ghead) {
         free(s);
         return NULL;
     }
-    s->head->height = FL_SKL_MAX_HEIGHT;
-    s->height = 1;
+    s->ghead->gheight = FL_SKL_MAX_HEIGHT;
+    s->gheight = 1;
     s->rng = seed ? seed : 0x9e3779b97f4a7c15ULL;
     return s;
 }
@@ -164,7 +183,7 @@ static void node_release(fl__skl_node_t *n)
         free(n);
 }
 
-/* Memory for a node of size bytes from an arena map's chunks. */
+/* Memory for a node or group of size bytes from an arena map's chunks. */
 static void *arena_alloc(fl__skl_t *s, size_t size)
 {
     size = (size + 7) & ~(size_t)7;
@@ -191,14 +210,13 @@ static void *arena_alloc(fl__skl_t *s, size_t size)
 
 void fl__skl_clear(fl__skl_t *s)
 {
-    fl__skl_node_t *n, *next;
     if (!s)
         return;
     if (s->arena) {
         size_t kept = 0;
         for (chunk_t *c = s->spare; c; c = c->next)
             kept += c->size;
-        while (s->chunks) { /* every node lives in them */
+        while (s->chunks) { /* every node and group lives in them */
             chunk_t *c = s->chunks;
             s->chunks = c->next;
             if (kept + c->size > FL_SKL_SPARE_MAX) {
@@ -210,15 +228,28 @@ void fl__skl_clear(fl__skl_t *s)
             s->spare = c;
         }
     } else {
-        for (n = s->head->next[0]; n; n = next) {
-            next = n->next[0];
-            free(n);
+        for (size_t b = 0; b < s->gtab_size; b++) {
+            group_t *g = s->gtab[b], *gn;
+            for (; g; g = gn) {
+                gn = g->hnext;
+                for (fl__skl_node_t *n = g->head[0], *next; n; n = next) {
+                    next = n->next[0];
+                    free(n);
+                }
+                free(g);
+            }
         }
-        for (size_t i = 0; i < s->nloose; i++)
-            free(s->loose[i]);
     }
-    s->nloose = 0;
-    memset(s->head->next, 0, FL_SKL_MAX_HEIGHT * sizeof(fl__skl_node_t *));
+    memset(s->ghead->gnext, 0, FL_SKL_MAX_HEIGHT * sizeof(group_t *));
+    s->gheight = 1;
+    if (s->gtab && s->gtab_size > 4 * (s->ngroups > FL_SKL_TAB_MIN ? s->ngroups : FL_SKL_TAB_MIN)) {
+        free(s->gtab); /* sized for an unusually large batch (as the index below) */
+        s->gtab = NULL;
+        s->gtab_size = 0;
+    } else if (s->gtab) {
+        memset(s->gtab, 0, s->gtab_size * sizeof(*s->gtab));
+    }
+    s->ngroups = 0;
     if (s->tab && s->tab_size > 4 * (s->count > FL_SKL_TAB_MIN ? s->count : FL_SKL_TAB_MIN)) {
         /* An index sized for an unusually large batch: clearing it at every
          * later commit would cost more than growing a new one. */
@@ -231,7 +262,6 @@ void fl__skl_clear(fl__skl_t *s)
         memset(s->tab, 0, s->tab_size * sizeof(*s->tab));
         memset(s->filter, 0, s->tab_size);
     }
-    s->height = 1;
     s->count = 0;
     s->bytes = 0;
 }
@@ -248,8 +278,8 @@ void fl__skl_free(fl__skl_t *s)
     }
     free(s->tab);
     free(s->filter);
-    free(s->loose);
-    free(s->head);
+    free(s->gtab);
+    free(s->ghead);
     free(s);
 }
 
@@ -261,6 +291,104 @@ fl__skl_t *fl__skl_new_arena(uint64_t seed)
     return s;
 }
 
+/* ---- groups ---- */
+
+static group_t *group_find(const fl__skl_t *s, const void *key, size_t glen, uint32_t h)
+{
+    if (!s->gtab)
+        return NULL;
+    for (group_t *g = s->gtab[h & (s->gtab_size - 1)]; g; g = g->hnext)
+        if (g->hash == h && g->klen == glen && memcmp(g->key, key, glen) == 0)
+            return g;
+    return NULL;
+}
+
+/* The group of key, made when there is none; NULL when out of memory. */
+static group_t *group_get(fl__skl_t *s, const void *key, size_t klen)
+{
+    size_t glen = group_len(klen);
+    uint32_t h = (uint32_t)fl__key_hash(key, glen);
+    group_t *g = group_find(s, key, glen, h);
+    if (g)
+        return g;
+    if (s->ngroups + 1 > s->gtab_size) { /* at most one group per slot on average */
+        size_t want = s->gtab_size ? 2 * s->gtab_size : FL_SKL_TAB_MIN;
+        group_t **t = calloc(want, sizeof(*t));
+        if (!t)
+            return NULL;
+        for (size_t b = 0; b < s->gtab_size; b++)
+            for (group_t *x = s->gtab[b], *xn; x; x = xn) {
+                xn = x->hnext;
+                x->hnext = t[x->hash & (want - 1)];
+                t[x->hash & (want - 1)] = x;
+            }
+        free(s->gtab);
+        s->gtab = t;
+        s->gtab_size = want;
+    }
+    int gh = random_height(s, FL_SKL_MAX_HEIGHT);
+    size_t size = sizeof(*g) + (size_t)gh * sizeof(group_t *);
+    g = s->arena ? arena_alloc(s, size) : malloc(size);
+    if (!g)
+        return NULL;
+    memset(g, 0, size);
+    g->hash = h;
+    g->klen = (uint8_t)glen;
+    g->height = 1;
+    g->gheight = (uint8_t)gh;
+    memcpy(g->key, key, glen);
+    g->hnext = s->gtab[h & (s->gtab_size - 1)];
+    s->gtab[h & (s->gtab_size - 1)] = g;
+    s->ngroups++;
+    return g;
+}
+
+/* Fills update[] with the last group before key (a group key) at every
+ * level of the groups' list and returns the first group >= key. */
+static group_t *groups_ge(const fl__skl_t *s, const void *key, size_t klen, group_t **update)
+{
+    group_t *x = s->ghead;
+    for (int i = s->gheight - 1; i >= 0; i--) {
+        group_t *nx;
+        while ((nx = x->gnext[i]) && fl__key_cmp(nx->key, nx->klen, key, klen) < 0)
+            x = nx;
+        if (update)
+            update[i] = x;
+    }
+    return x->gnext[0];
+}
+
+static void group_link(fl__skl_t *s, group_t *g)
+{
+    group_t *update[FL_SKL_MAX_HEIGHT];
+    groups_ge(s, g->key, g->klen, update);
+    if (g->gheight > s->gheight) {
+        for (int i = s->gheight; i < g->gheight; i++)
+            update[i] = s->ghead;
+        s->gheight = g->gheight;
+    }
+    for (int i = 0; i < g->gheight; i++) {
+        g->gnext[i] = update[i]->gnext[i];
+        update[i]->gnext[i] = g;
+    }
+    g->linked = true;
+}
+
+static void group_unlink(fl__skl_t *s, group_t *g)
+{
+    group_t *update[FL_SKL_MAX_HEIGHT];
+    FL_STATE_CHECK(groups_ge(s, g->key, g->klen, update) == g);
+    for (int i = 0; i < g->gheight; i++) {
+        FL_STATE_CHECK(update[i]->gnext[i] == g);
+        update[i]->gnext[i] = g->gnext[i];
+    }
+    while (s->gheight > 1 && !s->ghead->gnext[s->gheight - 1])
+        s->gheight--;
+    g->linked = false;
+}
+
+/* ---- nodes ---- */
+
 fl__skl_node_t *fl__skl_node_new(fl__skl_t *s, const void *key, size_t klen, const void *val,
                                  size_t vlen, uint8_t flags)
 {
@@ -268,7 +396,10 @@ fl__skl_node_t *fl__skl_node_new(fl__skl_t *s, const void *key, size_t klen, con
     int h;
     if (klen > UINT32_MAX || vlen > UINT32_MAX)
         return NULL;
-    h = random_height(s);
+    group_t *g = group_get(s, key, klen);
+    if (!g)
+        return NULL;
+    h = random_height(s, FL_SKL_NODE_HEIGHT);
     size_t size = sizeof(*n) + (size_t)h * sizeof(fl__skl_node_t *) + klen + vlen;
     n = s->arena ? arena_alloc(s, size) : malloc(size);
     if (!n)
@@ -278,10 +409,9 @@ fl__skl_node_t *fl__skl_node_new(fl__skl_t *s, const void *key, size_t klen, con
     n->height = (uint8_t)h;
     n->flags = flags;
     n->in_arena = s->arena;
-    n->loose = 0;
-    n->lidx = 0;
     n->hash = (uint32_t)fl__key_hash(key, klen);
     n->hnext = NULL;
+    n->g = g;
     memset(n->next, 0, (size_t)h * sizeof(fl__skl_node_t *));
     if (klen)
         memcpy(node_key(n), key, klen);
@@ -295,20 +425,27 @@ void fl__skl_node_free(fl__skl_node_t *n)
     node_release(n);
 }
 
-/* Fills update[] with the last node before key at every level and returns
- * the first node >= key (NULL at the end). */
-static fl__skl_node_t *find_ge(const fl__skl_t *s, const void *key, size_t klen,
+/* Within group g: fills update[] with the link before key at every level
+ * (NULL: the group's head) and returns the first node >= key (NULL at the
+ * group's end). */
+static fl__skl_node_t *find_ge(const group_t *g, const void *key, size_t klen,
                                fl__skl_node_t **update)
 {
-    fl__skl_node_t *x = s->head;
-    for (int i = s->height - 1; i >= 0; i--) {
+    fl__skl_node_t *x = NULL; /* the head */
+    for (int i = g->height - 1; i >= 0; i--) {
         fl__skl_node_t *nx;
-        while ((nx = x->next[i]) && fl__key_cmp(node_key(nx), nx->klen, key, klen) < 0)
+        while ((nx = x ? x->next[i] : g->head[i]) &&
+               fl__key_cmp(node_key(nx), nx->klen, key, klen) < 0)
             x = nx;
         if (update)
             update[i] = x;
     }
-    return x->next[0];
+    return x ? x->next[0] : g->head[0];
+}
+
+static fl__skl_node_t **link_at(group_t *g, fl__skl_node_t *before, int level)
+{
+    return before ? &before->next[level] : &g->head[level];
 }
 
 /* The chain link that points at n. */
@@ -361,108 +498,84 @@ static void index_reserve(fl__skl_t *s)
     s->tab = t;
     s->filter = f;
     s->tab_size = want;
-    for (fl__skl_node_t *n = s->head->next[0]; n; n = n->next[0])
+    for (fl__skl_node_t *n = fl__skl_first(s); n; n = fl__skl_next(n))
         chain_add(s, n);
-    for (size_t i = 0; i < s->nloose; i++)
-        chain_add(s, s->loose[i]);
 }
 
-/* Unlinks linked node n from the levels (not from the index). */
-static void unlink_levels(fl__skl_t *s, fl__skl_node_t *n)
+/* Unlinks n (found with update[]) from its group and the index. */
+static void unlink_node(fl__skl_t *s, fl__skl_node_t *n, fl__skl_node_t **update)
 {
-    fl__skl_node_t *update[FL_SKL_MAX_HEIGHT];
-    fl__skl_node_t *x = find_ge(s, node_key(n), n->klen, update);
-    FL_STATE_CHECK(x == n);
+    group_t *g = n->g;
     for (int i = 0; i < n->height; i++) {
-        FL_STATE_CHECK(update[i]->next[i] == n);
-        update[i]->next[i] = n->next[i];
+        fl__skl_node_t **l = link_at(g, update[i], i);
+        FL_STATE_CHECK(*l == n);
+        *l = n->next[i];
     }
-    while (s->height > 1 && !s->head->next[s->height - 1])
-        s->height--;
+    while (g->height > 1 && !g->head[g->height - 1])
+        g->height--;
+    if (s->tab)
+        *chain_link(s, n) = n->hnext;
+    FL_STATE_CHECK(s->count > 0 && g->count > 0);
+    s->count--;
+    g->count--;
+    s->bytes -= (uint64_t)n->klen + n->vlen;
 }
 
-/* Takes loose node n off the loose list (the last one takes its place). */
-static void loose_drop(fl__skl_t *s, fl__skl_node_t *n)
+void fl__skl_insert(fl__skl_t *s, fl__skl_node_t *n)
 {
-    fl__skl_node_t *last = s->loose[--s->nloose];
-    FL_STATE_CHECK(s->loose[n->lidx] == n);
-    s->loose[n->lidx] = last;
-    last->lidx = n->lidx;
-    n->loose = 0;
+    fl__skl_node_t *update[FL_SKL_NODE_HEIGHT];
+    group_t *g = n->g;
+    fl__skl_node_t *old = find_ge(g, node_key(n), n->klen, update);
+    int i;
+
+    if (old && fl__key_cmp(node_key(old), old->klen, node_key(n), n->klen) == 0) {
+        unlink_node(s, old, update);
+        node_release(old);
+    }
+    if (n->height > g->height) {
+        for (i = g->height; i < n->height; i++)
+            update[i] = NULL;
+        g->height = n->height;
+    }
+    index_reserve(s); /* before n is linked: a rebuild walks the list */
+    if (s->tab)
+        chain_add(s, n);
+    for (i = 0; i < n->height; i++) {
+        fl__skl_node_t **l = link_at(g, update[i], i);
+        n->next[i] = *l;
+        *l = n;
+    }
+    if (!g->linked)
+        group_link(s, g);
+    g->count++;
+    s->count++;
+    s->bytes += (uint64_t)n->klen + n->vlen;
 }
 
-/* Links n, whose key no linked node has. */
-static void link_one(fl__skl_t *s, fl__skl_node_t *n)
+bool fl__skl_remove(fl__skl_t *s, const void *key, size_t klen)
 {
-    fl__skl_node_t *update[FL_SKL_MAX_HEIGHT];
-    find_ge(s, node_key(n), n->klen, update);
-    if (n->height > s->height) {
-        for (int i = s->height; i < n->height; i++)
-            update[i] = s->head;
-        s->height = n->height;
-    }
-    for (int i = 0; i < n->height; i++) {
-        n->next[i] = update[i]->next[i];
-        update[i]->next[i] = n;
-    }
+    fl__skl_node_t *update[FL_SKL_NODE_HEIGHT];
+    size_t glen = group_len(klen);
+    group_t *g = group_find(s, key, glen, (uint32_t)fl__key_hash(key, glen));
+    fl__skl_node_t *n = g ? find_ge(g, key, klen, update) : NULL;
+    if (!n || fl__key_cmp(node_key(n), n->klen, key, klen) != 0)
+        return false;
+    unlink_node(s, n, update);
+    if (g->count == 0)
+        group_unlink(s, g);
+    node_release(n);
+    return true;
 }
 
-static int cmp_node(const void *pa, const void *pb)
+fl__skl_node_t *fl__skl_find(const fl__skl_t *s, const void *key, size_t klen)
 {
-    const fl__skl_node_t *a = *(fl__skl_node_t *const *)pa, *b = *(fl__skl_node_t *const *)pb;
-    return fl__key_cmp(node_key(a), a->klen, node_key(b), b->klen);
-}
-
-/* Links every loose node. Never fails: without memory for the merge the
- * nodes are linked one by one. */
-static void settle(fl__skl_t *s)
-{
-    size_t k = s->nloose, linked = s->count - k;
-    if (!k)
-        return;
-    qsort(s->loose, k, sizeof(*s->loose), cmp_node);
-    fl__skl_node_t **all = k * 16 >= linked ? malloc(s->count * sizeof(*all)) : NULL;
-    if (!all) {
-        for (size_t i = 0; i < k; i++) {
-            s->loose[i]->loose = 0;
-            link_one(s, s->loose[i]);
-        }
-        s->nloose = 0;
-        return;
+    if (!s->tab) { /* no memory for the index: search the group */
+        size_t glen = group_len(klen);
+        group_t *g = group_find(s, key, glen, (uint32_t)fl__key_hash(key, glen));
+        fl__skl_node_t *n = g ? find_ge(g, key, klen, NULL) : NULL;
+        return n && fl__key_cmp(node_key(n), n->klen, key, klen) == 0 ? n : NULL;
     }
-    /* merge the linked list with the sorted loose nodes, then relink */
-    size_t o = 0, j = 0;
-    for (fl__skl_node_t *x = s->head->next[0]; x; x = x->next[0]) {
-        while (j < k && cmp_node(&s->loose[j], &x) < 0)
-            all[o++] = s->loose[j++];
-        all[o++] = x;
-    }
-    while (j < k)
-        all[o++] = s->loose[j++];
-    FL_STATE_CHECK(o == s->count);
-    fl__skl_node_t *last[FL_SKL_MAX_HEIGHT];
-    int height = 1;
-    for (int i = 0; i < FL_SKL_MAX_HEIGHT; i++)
-        last[i] = s->head;
-    for (size_t i = 0; i < o; i++) {
-        fl__skl_node_t *x = all[i];
-        x->loose = 0;
-        for (int l = 0; l < x->height; l++) {
-            last[l]->next[l] = x;
-            last[l] = x;
-        }
-        if (x->height > height)
-            height = x->height;
-    }
-    for (int i = 0; i < FL_SKL_MAX_HEIGHT; i++)
-        last[i]->next[i] = NULL;
-    s->height = height;
-    s->nloose = 0;
-    free(all);
-}
-
-static fl__skl_node_t *index_find(const fl__skl_t *s, const void *key, size_t klen, uint32_t h)
-{
+    uint32_t h = (uint32_t)fl__key_hash(key, klen);
     size_t w;
     uint64_t m = filter_bit(s, h, &w);
     if (!(s->filter[w] & m))
@@ -471,83 +584,6 @@ static fl__skl_node_t *index_find(const fl__skl_t *s, const void *key, size_t kl
         if (n->hash == h && n->klen == klen && memcmp(node_key(n), key, klen) == 0)
             return n;
     return NULL;
-}
-
-/* Takes n out of the map and frees it. */
-static void drop(fl__skl_t *s, fl__skl_node_t *n)
-{
-    if (n->loose)
-        loose_drop(s, n);
-    else
-        unlink_levels(s, n);
-    if (s->tab)
-        *chain_link(s, n) = n->hnext;
-    FL_STATE_CHECK(s->count > 0);
-    s->count--;
-    s->bytes -= (uint64_t)n->klen + n->vlen;
-    node_release(n);
-}
-
-void fl__skl_insert(fl__skl_t *s, fl__skl_node_t *n)
-{
-    index_reserve(s); /* before n is indexed: a rebuild walks the nodes */
-    if (s->tab) {
-        fl__skl_node_t *old = index_find(s, node_key(n), n->klen, n->hash);
-        if (old && old->loose) { /* n takes its place in the loose list */
-            s->loose[old->lidx] = n;
-            n->lidx = old->lidx;
-            n->loose = 1;
-            old->loose = 0;
-            *chain_link(s, old) = old->hnext;
-            s->count--;
-            s->bytes -= (uint64_t)old->klen + old->vlen;
-            node_release(old);
-        } else {
-            if (old)
-                drop(s, old);
-            if (s->nloose == s->loose_cap) {
-                size_t cap = s->loose_cap ? 2 * s->loose_cap : 256;
-                fl__skl_node_t **l = realloc(s->loose, cap * sizeof(*l));
-                if (l) {
-                    s->loose = l;
-                    s->loose_cap = cap;
-                }
-            }
-            if (s->nloose < s->loose_cap) {
-                n->lidx = (uint32_t)s->nloose;
-                n->loose = 1;
-                s->loose[s->nloose++] = n;
-            } else {
-                link_one(s, n);
-            }
-        }
-        chain_add(s, n);
-    } else { /* no memory for the index: no loose nodes either */
-        fl__skl_node_t *old = find_ge(s, node_key(n), n->klen, NULL);
-        if (old && fl__key_cmp(node_key(old), old->klen, node_key(n), n->klen) == 0)
-            drop(s, old);
-        link_one(s, n);
-    }
-    s->count++;
-    s->bytes += (uint64_t)n->klen + n->vlen;
-}
-
-bool fl__skl_remove(fl__skl_t *s, const void *key, size_t klen)
-{
-    fl__skl_node_t *n = fl__skl_find(s, key, klen);
-    if (!n)
-        return false;
-    drop(s, n);
-    return true;
-}
-
-fl__skl_node_t *fl__skl_find(const fl__skl_t *s, const void *key, size_t klen)
-{
-    if (!s->tab) { /* no memory for the index: search the levels */
-        fl__skl_node_t *n = find_ge(s, key, klen, NULL);
-        return n && fl__key_cmp(node_key(n), n->klen, key, klen) == 0 ? n : NULL;
-    }
-    return index_find(s, key, klen, (uint32_t)fl__key_hash(key, klen));
 }
 
 bool fl__skl_overwrite(fl__skl_t *s, const void *key, size_t klen, const void *val, size_t vlen,
@@ -562,41 +598,79 @@ bool fl__skl_overwrite(fl__skl_t *s, const void *key, size_t klen, const void *v
     return true;
 }
 
-fl__skl_node_t *fl__skl_seek(fl__skl_t *s, const void *key, size_t klen)
+/* ---- order ---- */
+
+static fl__skl_node_t *group_last(const group_t *g)
 {
-    settle(s);
-    return find_ge(s, key, klen, NULL);
+    fl__skl_node_t *x = NULL;
+    for (int i = g->height - 1; i >= 0; i--) {
+        fl__skl_node_t *nx;
+        while ((nx = x ? x->next[i] : g->head[i]))
+            x = nx;
+    }
+    return x;
 }
 
-fl__skl_node_t *fl__skl_seek_before(fl__skl_t *s, const void *key, size_t klen, bool inclusive)
+/* The last node of the last group before the group key (key, glen). */
+static fl__skl_node_t *last_before_group(const fl__skl_t *s, const void *key, size_t glen)
 {
-    fl__skl_node_t *update[FL_SKL_MAX_HEIGHT];
-    settle(s);
-    fl__skl_node_t *n = find_ge(s, key, klen, update);
-    if (inclusive && n && fl__key_cmp(node_key(n), n->klen, key, klen) == 0)
-        return n;
-    return update[0] == s->head ? NULL : update[0];
+    group_t *update[FL_SKL_MAX_HEIGHT];
+    groups_ge(s, key, glen, update);
+    return update[0] == s->ghead ? NULL : group_last(update[0]);
 }
 
-fl__skl_node_t *fl__skl_last(fl__skl_t *s)
+fl__skl_node_t *fl__skl_seek(const fl__skl_t *s, const void *key, size_t klen)
 {
-    settle(s);
-    fl__skl_node_t *x = s->head;
-    for (int i = s->height - 1; i >= 0; i--)
-        while (x->next[i])
-            x = x->next[i];
-    return x == s->head ? NULL : x;
+    size_t glen = group_len(klen);
+    group_t *g = group_find(s, key, glen, (uint32_t)fl__key_hash(key, glen));
+    if (g && g->linked) {
+        fl__skl_node_t *n = find_ge(g, key, klen, NULL);
+        if (n)
+            return n;
+        return g->gnext[0] ? g->gnext[0]->head[0] : NULL;
+    }
+    /* no node has key's group: the first group above it holds the answer */
+    group_t *next = groups_ge(s, key, glen, NULL);
+    return next ? next->head[0] : NULL;
 }
 
-fl__skl_node_t *fl__skl_first(fl__skl_t *s)
+fl__skl_node_t *fl__skl_seek_before(const fl__skl_t *s, const void *key, size_t klen,
+                                    bool inclusive)
 {
-    settle(s);
-    return s->head->next[0];
+    fl__skl_node_t *update[FL_SKL_NODE_HEIGHT];
+    size_t glen = group_len(klen);
+    group_t *g = group_find(s, key, glen, (uint32_t)fl__key_hash(key, glen));
+    if (g && g->linked) {
+        fl__skl_node_t *n = find_ge(g, key, klen, update);
+        if (inclusive && n && fl__key_cmp(node_key(n), n->klen, key, klen) == 0)
+            return n;
+        if (update[0])
+            return update[0];
+    }
+    return last_before_group(s, key, glen);
+}
+
+fl__skl_node_t *fl__skl_last(const fl__skl_t *s)
+{
+    group_t *x = s->ghead;
+    for (int i = s->gheight - 1; i >= 0; i--)
+        while (x->gnext[i])
+            x = x->gnext[i];
+    return x == s->ghead ? NULL : group_last(x);
+}
+
+fl__skl_node_t *fl__skl_first(const fl__skl_t *s)
+{
+    group_t *g = s->ghead->gnext[0];
+    return g ? g->head[0] : NULL;
 }
 
 fl__skl_node_t *fl__skl_next(const fl__skl_node_t *n)
 {
-    return n->next[0];
+    if (n->next[0])
+        return n->next[0];
+    group_t *g = n->g->gnext[0];
+    return g ? g->head[0] : NULL;
 }
 
 const void *fl__skl_key(const fl__skl_node_t *n, size_t *len)

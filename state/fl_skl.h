@@ -43,17 +43,13 @@ fl__skl_node_t *fl__skl_find(const fl__skl_t *s, const void *key, size_t klen);
  * true; otherwise changes nothing and returns false. */
 bool fl__skl_overwrite(fl__skl_t *s, const void *key, size_t klen, const void *val, size_t vlen,
                        uint8_t flags);
-/* The ordered operations (seek, seek_before, first, last) first link the
- * nodes inserted since the last of them (fl_skl.c), so they modify the
- * map's structure; fl__skl_next then walks the linked nodes. A node
- * inserted after a walk began is not met by that walk: re-seek after a
- * change. */
 /* First node whose key is >= key, NULL past the end. */
-fl__skl_node_t *fl__skl_seek(fl__skl_t *s, const void *key, size_t klen);
+fl__skl_node_t *fl__skl_seek(const fl__skl_t *s, const void *key, size_t klen);
 /* Last node whose key is < key, or <= key when inclusive; NULL if none. */
-fl__skl_node_t *fl__skl_seek_before(fl__skl_t *s, const void *key, size_t klen, bool inclusive);
-fl__skl_node_t *fl__skl_first(fl__skl_t *s);
-fl__skl_node_t *fl__skl_last(fl__skl_t *s);
+fl__skl_node_t *fl__skl_seek_before(const fl__skl_t *s, const void *key, size_t klen,
+                                    bool inclusive);
+fl__skl_node_t *fl__skl_first(const fl__skl_t *s);
+fl__skl_node_t *fl__skl_last(const fl__skl_t *s);
 fl__skl_node_t *fl__skl_next(const fl__skl_node_t *n);
 
 const void *fl__skl_key(const fl__skl_node_t *n, size_t *len);

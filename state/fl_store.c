@@ -490,7 +490,7 @@ static fl__skl_node_t *layer_pick(fl__skl_node_t *p, fl__skl_node_t *f, int dir)
 static fl__skl_node_t *layer_after(fl_store_iter_t *it, int layer, const void *key, size_t klen,
                                    bool inclusive)
 {
-    fl__skl_t *l = layer ? it->s->flushing : it->s->pending;
+    const fl__skl_t *l = layer ? it->s->flushing : it->s->pending;
     fl__skl_node_t *n;
     if (it->cur_gen == it->s->gen) {
         /* Forward moves ask for ever larger keys: walk from the cursor. */
