@@ -16,6 +16,16 @@
  * all of its group's (a timeline's new post, the usual case) is appended
  * without a search.
  *
+ * The groups' order is only needed to cross from one group to another
+ * (a walk of every key, a seek to a group that holds nothing), never by
+ * the hot paths, which stay within one group (fl__skl_seek_in and the
+ * others bounded by a prefix of at least FL_SKL_GROUP bytes). So a group
+ * that gains its first node goes on a list of loose groups, and the next
+ * operation that crosses groups links them: sorted and merged with the
+ * linked ones in one pass when there are many, one by one when few. A
+ * batch of 10^4 new groups would otherwise pay 10^4 searches down the
+ * groups' list (the fan-out's author records, one group each).
+ *
  * Invariants: at every level of a group the nodes are in strictly
  * increasing key order, all with the group's prefix; a node of height h is
  * linked at levels 0..h-1 exactly; a group is in the groups' list iff it
@@ -69,11 +79,13 @@ struct fl__skl_node {
 
 struct group {
     group_t *hnext; /* the groups' hash chain */
+    fl__skl_t *map;
     uint32_t hash;
     uint8_t klen;
     uint8_t height;  /* the nodes' levels in use, >= 1 */
     uint8_t gheight; /* levels in the groups' list */
-    bool linked;     /* in the groups' list: count > 0 */
+    bool linked;     /* in the groups' list */
+    bool loose;      /* in the map's loose list, not linked */
     uint8_t key[FL_SKL_GROUP];
     size_t count;
     fl__skl_node_t *head[FL_SKL_NODE_HEIGHT]; /* the first node at each level */
@@ -107,6 +119,8 @@ struct fl__skl {
     uint64_t *filter;     /* 8 * tab_size bits: bit (hash >> 7) of every linked node */
     group_t **gtab;       /* the groups' hash table; NULL until the first node */
     size_t gtab_size, ngroups;
+    group_t **loose; /* groups with nodes, not yet linked */
+    size_t nloose, loose_cap, nlinked;
 };
 
 #define FL_SKL_TAB_MIN 64
@@ -254,6 +268,8 @@ void fl__skl_clear(fl__skl_t *s)
         memset(s->gtab, 0, s->gtab_size * sizeof(*s->gtab));
     }
     s->ngroups = 0;
+    s->nloose = 0;
+    s->nlinked = 0;
     if (s->tab && s->tab_size > 4 * (s->count > FL_SKL_TAB_MIN ? s->count : FL_SKL_TAB_MIN)) {
         /* An index sized for an unusually large batch: clearing it at every
          * later commit would cost more than growing a new one. */
@@ -283,6 +299,7 @@ void fl__skl_free(fl__skl_t *s)
     free(s->tab);
     free(s->filter);
     free(s->gtab);
+    free(s->loose);
     free(s->ghead);
     free(s);
 }
@@ -337,6 +354,7 @@ static group_t *group_get(fl__skl_t *s, const void *key, size_t klen)
         return NULL;
     memset(g, 0, size);
     g->hash = h;
+    g->map = s;
     g->klen = (uint8_t)glen;
     g->height = 1;
     g->gheight = (uint8_t)gh;
@@ -376,6 +394,7 @@ static void group_link(fl__skl_t *s, group_t *g)
         update[i]->gnext[i] = g;
     }
     g->linked = true;
+    s->nlinked++;
 }
 
 static void group_unlink(fl__skl_t *s, group_t *g)
@@ -389,6 +408,84 @@ static void group_unlink(fl__skl_t *s, group_t *g)
     while (s->gheight > 1 && !s->ghead->gnext[s->gheight - 1])
         s->gheight--;
     g->linked = false;
+    s->nlinked--;
+}
+
+static int cmp_group(const void *pa, const void *pb)
+{
+    const group_t *a = *(group_t *const *)pa, *b = *(group_t *const *)pb;
+    return fl__key_cmp(a->key, a->klen, b->key, b->klen);
+}
+
+/* Links every loose group that holds a node. Never fails: without memory
+ * for the merge they are linked one by one. */
+static void settle(fl__skl_t *s)
+{
+    size_t k = 0;
+    if (!s->nloose)
+        return;
+    for (size_t i = 0; i < s->nloose; i++) { /* an emptied one just leaves */
+        group_t *g = s->loose[i];
+        g->loose = false;
+        if (g->count)
+            s->loose[k++] = g;
+    }
+    s->nloose = 0;
+    qsort(s->loose, k, sizeof(*s->loose), cmp_group);
+    size_t total = s->nlinked + k;
+    group_t **all = k && k * 16 >= s->nlinked ? malloc(total * sizeof(*all)) : NULL;
+    if (!all) {
+        for (size_t i = 0; i < k; i++)
+            group_link(s, s->loose[i]);
+        return;
+    }
+    size_t o = 0, j = 0;
+    for (group_t *x = s->ghead->gnext[0]; x; x = x->gnext[0]) {
+        while (j < k && cmp_group(&s->loose[j], &x) < 0)
+            all[o++] = s->loose[j++];
+        all[o++] = x;
+    }
+    while (j < k)
+        all[o++] = s->loose[j++];
+    FL_STATE_CHECK(o == total);
+    group_t *last[FL_SKL_MAX_HEIGHT];
+    int height = 1;
+    for (int i = 0; i < FL_SKL_MAX_HEIGHT; i++)
+        last[i] = s->ghead;
+    for (size_t i = 0; i < o; i++) {
+        group_t *x = all[i];
+        x->linked = true;
+        for (int l = 0; l < x->gheight; l++) {
+            last[l]->gnext[l] = x;
+            last[l] = x;
+        }
+        if (x->gheight > height)
+            height = x->gheight;
+    }
+    for (int i = 0; i < FL_SKL_MAX_HEIGHT; i++)
+        last[i]->gnext[i] = NULL;
+    s->gheight = height;
+    s->nlinked = total;
+    free(all);
+}
+
+/* Group g gained its first node: loose until an operation crosses groups. */
+static void group_filled(fl__skl_t *s, group_t *g)
+{
+    if (g->linked || g->loose)
+        return;
+    if (s->nloose == s->loose_cap) {
+        size_t cap = s->loose_cap ? 2 * s->loose_cap : 256;
+        group_t **l = realloc(s->loose, cap * sizeof(*l));
+        if (!l) {
+            group_link(s, g); /* no memory to defer: linked now */
+            return;
+        }
+        s->loose = l;
+        s->loose_cap = cap;
+    }
+    s->loose[s->nloose++] = g;
+    g->loose = true;
 }
 
 /* ---- nodes ---- */
@@ -502,8 +599,10 @@ static void index_reserve(fl__skl_t *s)
     s->tab = t;
     s->filter = f;
     s->tab_size = want;
-    for (fl__skl_node_t *n = fl__skl_first(s); n; n = fl__skl_next(n))
-        chain_add(s, n);
+    for (size_t b = 0; b < s->gtab_size; b++)
+        for (group_t *g = s->gtab[b]; g; g = g->hnext)
+            for (fl__skl_node_t *n = g->head[0]; n; n = n->next[0])
+                chain_add(s, n);
 }
 
 /* Unlinks n (found with update[]) from its group and the index. */
@@ -559,8 +658,8 @@ void fl__skl_insert(fl__skl_t *s, fl__skl_node_t *n)
         if (!n->next[i])
             g->tail[i] = n;
     }
-    if (!g->linked)
-        group_link(s, g);
+    if (!g->count)
+        group_filled(s, g);
     g->count++;
     s->count++;
     s->bytes += (uint64_t)n->klen + n->vlen;
@@ -575,7 +674,7 @@ bool fl__skl_remove(fl__skl_t *s, const void *key, size_t klen)
     if (!n || fl__key_cmp(node_key(n), n->klen, key, klen) != 0)
         return false;
     unlink_node(s, n, update);
-    if (g->count == 0)
+    if (g->count == 0 && g->linked)
         group_unlink(s, g);
     node_release(n);
     return true;
@@ -627,17 +726,26 @@ static fl__skl_node_t *last_before_group(const fl__skl_t *s, const void *key, si
     return update[0] == s->ghead ? NULL : group_last(update[0]);
 }
 
+/* The ordered operations take a const map but may link its loose groups
+ * (fl_skl.h: none of this is thread-safe anyway). */
+static void settle_c(const fl__skl_t *s)
+{
+    settle((fl__skl_t *)s);
+}
+
 fl__skl_node_t *fl__skl_seek(const fl__skl_t *s, const void *key, size_t klen)
 {
     size_t glen = group_len(klen);
     group_t *g = group_find(s, key, glen, (uint32_t)fl__key_hash(key, glen));
-    if (g && g->linked) {
+    if (g && g->count) {
         fl__skl_node_t *n = find_ge(g, key, klen, NULL);
         if (n)
             return n;
+        settle_c(s);
         return g->gnext[0] ? g->gnext[0]->head[0] : NULL;
     }
     /* no node has key's group: the first group above it holds the answer */
+    settle_c(s);
     group_t *next = groups_ge(s, key, glen, NULL);
     return next ? next->head[0] : NULL;
 }
@@ -648,18 +756,20 @@ fl__skl_node_t *fl__skl_seek_before(const fl__skl_t *s, const void *key, size_t 
     fl__skl_node_t *update[FL_SKL_NODE_HEIGHT];
     size_t glen = group_len(klen);
     group_t *g = group_find(s, key, glen, (uint32_t)fl__key_hash(key, glen));
-    if (g && g->linked) {
+    if (g && g->count) {
         fl__skl_node_t *n = find_ge(g, key, klen, update);
         if (inclusive && n && fl__key_cmp(node_key(n), n->klen, key, klen) == 0)
             return n;
         if (update[0])
             return update[0];
     }
+    settle_c(s);
     return last_before_group(s, key, glen);
 }
 
 fl__skl_node_t *fl__skl_last(const fl__skl_t *s)
 {
+    settle_c(s);
     group_t *x = s->ghead;
     for (int i = s->gheight - 1; i >= 0; i--)
         while (x->gnext[i])
@@ -669,6 +779,7 @@ fl__skl_node_t *fl__skl_last(const fl__skl_t *s)
 
 fl__skl_node_t *fl__skl_first(const fl__skl_t *s)
 {
+    settle_c(s);
     group_t *g = s->ghead->gnext[0];
     return g ? g->head[0] : NULL;
 }
@@ -677,8 +788,79 @@ fl__skl_node_t *fl__skl_next(const fl__skl_node_t *n)
 {
     if (n->next[0])
         return n->next[0];
+    settle(n->g->map);
     group_t *g = n->g->gnext[0];
     return g ? g->head[0] : NULL;
+}
+
+/* ---- bounded to a prefix ---- */
+
+static bool has_prefix(const fl__skl_node_t *n, const void *prefix, size_t plen)
+{
+    return n->klen >= plen && memcmp(node_key(n), prefix, plen) == 0;
+}
+
+/* The group of every key with this prefix (plen >= FL_SKL_GROUP); NULL when empty. */
+static group_t *prefix_group(const fl__skl_t *s, const void *prefix)
+{
+    group_t *g = group_find(s, prefix, FL_SKL_GROUP, (uint32_t)fl__key_hash(prefix, FL_SKL_GROUP));
+    return g && g->count ? g : NULL;
+}
+
+fl__skl_node_t *fl__skl_seek_in(const fl__skl_t *s, const void *key, size_t klen,
+                                const void *prefix, size_t plen)
+{
+    fl__skl_node_t *n;
+    if (plen >= FL_SKL_GROUP) {
+        group_t *g = prefix_group(s, prefix);
+        if (!g)
+            return NULL;
+        if (fl__key_cmp(key, klen, prefix, plen) < 0) { /* below the prefix: from its start */
+            key = prefix;
+            klen = plen;
+        }
+        n = find_ge(g, key, klen, NULL);
+    } else {
+        n = fl__skl_seek(s, key, klen);
+    }
+    return n && has_prefix(n, prefix, plen) ? n : NULL;
+}
+
+fl__skl_node_t *fl__skl_seek_before_in(const fl__skl_t *s, const void *key, size_t klen,
+                                       bool inclusive, const void *prefix, size_t plen)
+{
+    fl__skl_node_t *n;
+    uint8_t up[64];
+    size_t ulen = plen <= sizeof(up) ? plen : 0;
+    if (ulen) { /* the prefix's successor: its last byte below 0xff raised */
+        memcpy(up, prefix, plen);
+        while (ulen && up[ulen - 1] == 0xff)
+            ulen--;
+    }
+    if (plen >= FL_SKL_GROUP && ulen) {
+        fl__skl_node_t *update[FL_SKL_NODE_HEIGHT];
+        group_t *g = prefix_group(s, prefix);
+        if (!g)
+            return NULL;
+        up[ulen - 1]++;
+        if (fl__key_cmp(key, klen, up, ulen) >= 0) { /* above the prefix: from its end */
+            key = up;
+            klen = ulen;
+            inclusive = false;
+        }
+        n = find_ge(g, key, klen, update);
+        if (!inclusive || !n || fl__key_cmp(node_key(n), n->klen, key, klen) != 0)
+            n = update[0];
+    } else {
+        n = fl__skl_seek_before(s, key, klen, inclusive);
+    }
+    return n && has_prefix(n, prefix, plen) ? n : NULL;
+}
+
+fl__skl_node_t *fl__skl_next_in(const fl__skl_node_t *n, const void *prefix, size_t plen)
+{
+    fl__skl_node_t *m = plen >= FL_SKL_GROUP ? n->next[0] : fl__skl_next(n);
+    return m && has_prefix(m, prefix, plen) ? m : NULL;
 }
 
 const void *fl__skl_key(const fl__skl_node_t *n, size_t *len)

@@ -52,6 +52,16 @@ fl__skl_node_t *fl__skl_first(const fl__skl_t *s);
 fl__skl_node_t *fl__skl_last(const fl__skl_t *s);
 fl__skl_node_t *fl__skl_next(const fl__skl_node_t *n);
 
+/* The same bounded to the keys that start with prefix (plen bytes): NULL
+ * where the unbounded operation would give a node without it. With a
+ * prefix of a tag and an id (fl_keys.h) or longer, they search that
+ * prefix's keys only, however many others the map holds. */
+fl__skl_node_t *fl__skl_seek_in(const fl__skl_t *s, const void *key, size_t klen,
+                                const void *prefix, size_t plen);
+fl__skl_node_t *fl__skl_seek_before_in(const fl__skl_t *s, const void *key, size_t klen,
+                                       bool inclusive, const void *prefix, size_t plen);
+fl__skl_node_t *fl__skl_next_in(const fl__skl_node_t *n, const void *prefix, size_t plen);
+
 const void *fl__skl_key(const fl__skl_node_t *n, size_t *len);
 const void *fl__skl_value(const fl__skl_node_t *n, size_t *len);
 uint8_t fl__skl_flags(const fl__skl_node_t *n);

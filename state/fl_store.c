@@ -494,21 +494,21 @@ static fl__skl_node_t *layer_after(fl_store_iter_t *it, int layer, const void *k
     fl__skl_node_t *n;
     if (it->cur_gen == it->s->gen) {
         /* Forward moves ask for ever larger keys: walk from the cursor. */
-        for (n = it->cur[layer]; n; n = fl__skl_next(n)) {
+        for (n = it->cur[layer]; n; n = fl__skl_next_in(n, it->prefix, it->plen)) {
             size_t nk;
             const void *k = fl__skl_key(n, &nk);
             if (fl__key_cmp(k, nk, key, klen) >= 0)
                 break;
         }
     } else {
-        n = fl__skl_seek(l, key, klen);
+        n = fl__skl_seek_in(l, key, klen, it->prefix, it->plen);
     }
     it->cur[layer] = n;
     if (n && !inclusive) {
         size_t nk;
         const void *k = fl__skl_key(n, &nk);
         if (fl__key_cmp(k, nk, key, klen) == 0)
-            n = fl__skl_next(n);
+            n = fl__skl_next_in(n, it->prefix, it->plen);
     }
     return n;
 }
@@ -535,9 +535,12 @@ static fl__skl_node_t *pending_after(fl_store_iter_t *it, const void *key, size_
 static fl__skl_node_t *pending_before(const fl_store_iter_t *it, const void *key, size_t klen,
                                       bool inclusive)
 {
-    fl__skl_node_t *n = fl__skl_seek_before(it->s->pending, key, klen, inclusive);
+    fl__skl_node_t *n =
+        fl__skl_seek_before_in(it->s->pending, key, klen, inclusive, it->prefix, it->plen);
     if (it->s->in_flight)
-        n = layer_pick(n, fl__skl_seek_before(it->s->flushing, key, klen, inclusive), -1);
+        n = layer_pick(
+            n, fl__skl_seek_before_in(it->s->flushing, key, klen, inclusive, it->prefix, it->plen),
+            -1);
     if (n) {
         size_t nk;
         const void *k = fl__skl_key(n, &nk);

@@ -91,6 +91,51 @@ static void check_seeks(fl__skl_t *s, const ref_t *r, int at)
         cr_assert_eq(*(const int *)fl__skl_value(n, &(size_t){0}), r->val[last]);
 }
 
+static bool key_has(int i, const char *prefix, size_t plen)
+{
+    char k[32];
+    int kl = key_of(i, k);
+    return (size_t)kl >= plen && memcmp(k, prefix, plen) == 0;
+}
+
+static int val_of(const fl__skl_node_t *n)
+{
+    size_t vlen;
+    return n ? *(const int *)fl__skl_value(n, &vlen) : -1;
+}
+
+/* The bounded operations from key at, within prefix: a group's 9 bytes,
+ * longer, shorter, and the walk with fl__skl_next_in. */
+static void check_bounded(fl__skl_t *s, const ref_t *r, int at, const char *prefix)
+{
+    char k[32];
+    size_t plen = strlen(prefix);
+    int kl = key_of(at, k);
+    int ge = -1, lt = -1, le = -1;
+    for (int i = 0; i < KEYS; i++) {
+        if (!r->present[i] || !key_has(i, prefix, plen))
+            continue;
+        if (i >= at && ge < 0)
+            ge = i;
+        if (i < at)
+            lt = i;
+        if (i <= at)
+            le = i;
+    }
+    fl__skl_node_t *n = fl__skl_seek_in(s, k, (size_t)kl, prefix, plen);
+    cr_assert_eq(val_of(n), ge < 0 ? -1 : r->val[ge], "seek_in %d within %s", at, prefix);
+    cr_assert_eq(val_of(fl__skl_seek_before_in(s, k, (size_t)kl, false, prefix, plen)),
+                 lt < 0 ? -1 : r->val[lt], "seek_before_in %d within %s", at, prefix);
+    cr_assert_eq(val_of(fl__skl_seek_before_in(s, k, (size_t)kl, true, prefix, plen)),
+                 le < 0 ? -1 : r->val[le], "seek_before_in (inclusive) %d within %s", at, prefix);
+    for (int i = ge < 0 ? KEYS : ge + 1; n; i++) { /* the walk meets every later key */
+        n = fl__skl_next_in(n, prefix, plen);
+        while (i < KEYS && !(r->present[i] && key_has(i, prefix, plen)))
+            i++;
+        cr_assert_eq(val_of(n), i < KEYS ? r->val[i] : -1, "next_in within %s", prefix);
+    }
+}
+
 static uint64_t rnd(uint64_t *x)
 {
     *x ^= *x << 13;
@@ -134,6 +179,16 @@ static void run_model(bool arena, uint64_t seed, int ordered_every, int steps)
         }
         if (rnd(&x) % (uint64_t)ordered_every == 0)
             check_seeks(s, &r, (int)(rnd(&x) % KEYS));
+        if (rnd(&x) % (uint64_t)ordered_every == 0) {
+            int at = (int)(rnd(&x) % KEYS), g = at / 10 + (int)(rnd(&x) % 3) - 1;
+            char p9[16], p10[16], p4[8];
+            snprintf(p9, sizeof(p9), "p%07d:", g < 0 ? 0 : g);
+            snprintf(p10, sizeof(p10), "p%07d:%c", g < 0 ? 0 : g, 'a' + (int)(rnd(&x) % 10));
+            snprintf(p4, sizeof(p4), "p%03d", g / 1000); /* every group */
+            check_bounded(s, &r, at, p9);
+            check_bounded(s, &r, at, p10);
+            check_bounded(s, &r, at, p4);
+        }
         if (rnd(&x) % (uint64_t)(ordered_every * 8) == 0)
             check_walk(s, &r);
         if (step == steps / 2 && seed % 2) { /* a clear midway, as a commit does */
