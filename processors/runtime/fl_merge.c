@@ -236,6 +236,16 @@ void fl_merge_reset(fl_merge_t *m)
     }
 }
 
+bool fl_merge_lag_expired(const fl_merge_t *m, size_t i)
+{
+    return m->in[i].lag_expired;
+}
+
+int64_t fl_merge_end(const fl_merge_t *m, size_t i)
+{
+    return m->in[i].end;
+}
+
 void fl_merge_stats(const fl_merge_t *m, uint64_t *lag_giveups, uint64_t *idle_giveups)
 {
     *lag_giveups = m->lag_giveups;

@@ -90,6 +90,11 @@ size_t fl_merge_buffered(const fl_merge_t *m, size_t i);
  * wait clocks (a rewind); positions become -1 until set again. */
 void fl_merge_reset(fl_merge_t *m);
 
+/* Whether the wait for input i, known to hold records, expired (it is
+ * merged past until it delivers), and its end offset as last known. */
+bool fl_merge_lag_expired(const fl_merge_t *m, size_t i);
+int64_t fl_merge_end(const fl_merge_t *m, size_t i);
+
 /* Times the merge gave up waiting for an input known to hold records
  * (max_lag_wait_ms expired), and for an idle input (max_idle_ms). */
 void fl_merge_stats(const fl_merge_t *m, uint64_t *lag_giveups, uint64_t *idle_giveups);

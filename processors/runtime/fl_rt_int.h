@@ -57,6 +57,9 @@
 /* How long a task waits for an input known to hold records that it does
  * not deliver, before merging past it (fl_merge.h). */
 #define FL_RT_MAX_LAG_WAIT_MS 30000
+/* Records polled per loop at most: a batch's, then what librdkafka
+ * already holds (fl_runtime.c, run_batches). */
+#define FL_RT_DRAIN_MAX 200000
 /* fences of one client within 30 s that stop an instance (fl_runtime.c) */
 #define FL_RT_FENCES 3
 /* Processing time of one batch at most: its transaction must commit well
@@ -182,10 +185,16 @@ typedef struct rt {
     int32_t next_task;         /* the partition the next batch processes first */
     int64_t *lso;              /* [input][partition] last stable offsets from librdkafka's
                                 * statistics; -1 unknown, -2 fetched to the end */
-    int64_t *until;            /* [input][partition] the --input-until bound: records at
-                                * or past it are not read; INT64_MAX: none */
-    int assigned;              /* partitions currently assigned */
-    const char *failpoint;     /* FEEDLINE_FAILPOINT's name, NULL when off */
+    /* [input][partition] the fetcher's view from the same statistics, for
+     * the log line of a merge that stopped waiting for an input */
+    struct rt_fetch {
+        char state[16];
+        int64_t fetchq, next_offset, hi_offset;
+    } * fetch;
+    int64_t *until;        /* [input][partition] the --input-until bound: records at
+                            * or past it are not read; INT64_MAX: none */
+    int assigned;          /* partitions currently assigned */
+    const char *failpoint; /* FEEDLINE_FAILPOINT's name, NULL when off */
     long failpoint_at, failpoint_hits;
     bool failpoint_stop;   /* SIGSTOP instead of SIGKILL: a zombie to be */
     int failpoint_sleep_s; /* > 0: sleep instead (the consumer keeps heartbeating) */

@@ -34,6 +34,13 @@ int fl__rt_stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaque)
             json_t *lso = json_object_get(part, "ls_offset");
             json_t *next = json_object_get(part, "next_offset");
             json_t *fetchq = json_object_get(part, "fetchq_cnt");
+            struct rt_fetch *f = &rt->fetch[i * (size_t)rt->n_partitions + (size_t)p];
+            const char *state = json_string_value(json_object_get(part, "fetch_state"));
+            json_t *hi = json_object_get(part, "hi_offset");
+            snprintf(f->state, sizeof(f->state), "%s", state ? state : "?");
+            f->fetchq = json_is_integer(fetchq) ? json_integer_value(fetchq) : -1;
+            f->next_offset = json_is_integer(next) ? json_integer_value(next) : -1;
+            f->hi_offset = json_is_integer(hi) ? json_integer_value(hi) : -1;
             int64_t v = json_is_integer(lso) ? json_integer_value(lso) : -1;
             /* Everything fetched was delivered and the fetcher stands at the
              * end: what lies between the last record and the end are only

@@ -482,10 +482,19 @@ static fl_err_t process_task(rt_t *rt, rt_task_t *t, int64_t now)
     fl_merge_stats(t->merge, &lag_giveups, &idle_giveups);
     if (lag_giveups > t->lag_giveups_logged) {
         t->lag_giveups_logged = lag_giveups;
-        fl_log_warn("runtime",
-                    "task %d: an input holds records but delivered none for %d ms; "
-                    "merging past it",
-                    t->partition, FL_RT_MAX_LAG_WAIT_MS);
+        /* What the fetcher says of it, to tell a slow broker from a stall. */
+        for (size_t k = 0; k < rt->proc->n_inputs; k++) {
+            if (!fl_merge_lag_expired(t->merge, k))
+                continue;
+            const struct rt_fetch *f = &rt->fetch[k * (size_t)rt->n_partitions + t->partition];
+            fl_log_warn("runtime",
+                        "task %d: %s holds records (end %" PRId64 ", position %" PRId64
+                        ") but delivered none for %d ms; merging past it (fetcher: %s, %" PRId64
+                        " queued, next offset %" PRId64 ", high watermark %" PRId64 ")",
+                        t->partition, rt->proc->inputs[k], fl_merge_end(t->merge, k),
+                        fl_merge_position(t->merge, k), FL_RT_MAX_LAG_WAIT_MS, f->state, f->fetchq,
+                        f->next_offset, f->hi_offset);
+        }
     }
     return FL_OK;
 }
@@ -670,7 +679,8 @@ static int setup(rt_t *rt)
     }
     rt->tasks = calloc((size_t)rt->n_partitions, sizeof(*rt->tasks));
     rt->lso = malloc(rt->proc->n_inputs * (size_t)rt->n_partitions * sizeof(*rt->lso));
-    if (!rt->tasks || !rt->lso)
+    rt->fetch = calloc(rt->proc->n_inputs * (size_t)rt->n_partitions, sizeof(*rt->fetch));
+    if (!rt->tasks || !rt->lso || !rt->fetch)
         return -1;
     for (size_t i = 0; i < rt->proc->n_inputs * (size_t)rt->n_partitions; i++)
         rt->lso[i] = -1;
@@ -733,8 +743,19 @@ static void run_batches(rt_t *rt)
             break;
         int64_t start = fl__rt_now_ms(), deadline = start + cfg->batch_max_ms;
         int64_t polled = 0;
-        while (polled < cfg->batch_max_records && !*rt->stop) {
-            int64_t left = deadline - fl__rt_now_ms();
+        /* A batch's worth of records, waiting up to batch_max_ms for them;
+         * then, without waiting, what librdkafka already holds, up to
+         * FL_RT_DRAIN_MAX. Its queue is one FIFO for every partition: an
+         * input whose records sit behind a backlog of the other inputs'
+         * would reach the merge only a batch at a time after that backlog,
+         * and the merge would stop waiting for it (FL_RT_MAX_LAG_WAIT_MS)
+         * and take the others out of order. What outgrows the merge's
+         * bound per partition is paused (apply_bounds). */
+        const int64_t cap = rt->sink                                   ? cfg->batch_max_records
+                            : cfg->batch_max_records > FL_RT_DRAIN_MAX ? cfg->batch_max_records
+                                                                       : FL_RT_DRAIN_MAX;
+        while (polled < cap && !*rt->stop) {
+            int64_t left = polled < cfg->batch_max_records ? deadline - fl__rt_now_ms() : 0;
             rd_kafka_message_t *m = rd_kafka_consumer_poll(rt->consumer, left > 0 ? (int)left : 0);
             if (!m) {
                 if (left <= 0)
@@ -989,6 +1010,7 @@ static int rt_main(const fl_processor_def_t *def, rt_sink_t *sink, int argc, cha
     free(rt.snapshot);
     free(rt.tasks);
     free(rt.lso);
+    free(rt.fetch);
     free(rt.until);
     fl_codec_free(rt.codec);
     fl_topology_free(rt.topo);

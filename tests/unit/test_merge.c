@@ -118,6 +118,12 @@ Test(merge, gives_up_on_a_lagging_input_after_the_limit_once)
     fl_merge_stats(m, &lag, &idle);
     cr_assert_eq(lag, 1);
     cr_assert_eq(idle, 0);
+    /* the runtime's log line names the input and its end */
+    cr_assert(fl_merge_lag_expired(m, FOLLOWS));
+    cr_assert_not(fl_merge_lag_expired(m, POSTS));
+    cr_assert_eq(fl_merge_end(m, FOLLOWS), 5);
+    push(m, FOLLOWS, 102, 0); /* it delivers: the wait may start again */
+    cr_assert_not(fl_merge_lag_expired(m, FOLLOWS));
     fl_merge_free(m);
 }
 
