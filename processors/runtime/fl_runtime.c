@@ -310,30 +310,30 @@ static void restore_tasks(rt_t *rt)
  * buffered_records_per_partition records is paused (librdkafka drops what
  * it prefetched for it and later fetches again from the next offset not
  * delivered), and resumed once below half. */
-static void apply_bounds(rt_t *rt)
+static void bound_input(rt_t *rt, rt_task_t *t, size_t i)
 {
     size_t hi = (size_t)rt->topo->settings.buffered_records_per_partition, lo = hi / 2;
-    for (int32_t p = 0; p < rt->n_partitions; p++) {
-        rt_task_t *t = rt->tasks[p];
-        if (!t || t->paused)
-            continue;
-        for (size_t i = 0; i < rt->proc->n_inputs; i++) {
-            size_t n = fl_merge_buffered(t->merge, i);
-            bool pause = !t->input_paused[i] && n >= hi;
-            bool resume = t->input_paused[i] && n <= lo;
-            if (!pause && !resume)
-                continue;
-            rd_kafka_topic_partition_list_t *tpl = rd_kafka_topic_partition_list_new(1);
-            rd_kafka_topic_partition_list_add(tpl, RT_KAFKA(rt, rt->proc->inputs[i]), p);
-            rd_kafka_resp_err_t kerr = pause ? rd_kafka_pause_partitions(rt->consumer, tpl)
-                                             : rd_kafka_resume_partitions(rt->consumer, tpl);
-            rd_kafka_topic_partition_list_destroy(tpl);
-            if (kerr)
-                continue;
-            t->input_paused[i] = pause;
-            rt->m.pauses += pause;
-        }
-    }
+    size_t n = fl_merge_buffered(t->merge, i);
+    bool pause = !t->input_paused[i] && n >= hi;
+    bool resume = t->input_paused[i] && n <= lo;
+    if (t->paused || (!pause && !resume))
+        return;
+    rd_kafka_topic_partition_list_t *tpl = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(tpl, RT_KAFKA(rt, rt->proc->inputs[i]), t->partition);
+    rd_kafka_resp_err_t kerr = pause ? rd_kafka_pause_partitions(rt->consumer, tpl)
+                                     : rd_kafka_resume_partitions(rt->consumer, tpl);
+    rd_kafka_topic_partition_list_destroy(tpl);
+    if (kerr)
+        return;
+    t->input_paused[i] = pause;
+    rt->m.pauses += pause;
+}
+
+static void apply_bounds(rt_t *rt)
+{
+    for (int32_t p = 0; p < rt->n_partitions; p++)
+        for (size_t i = 0; rt->tasks[p] && i < rt->proc->n_inputs; i++)
+            bound_input(rt, rt->tasks[p], i);
 }
 
 void fl__rt_failpoint(rt_t *rt, const char *name)
@@ -416,6 +416,8 @@ static void route(rt_t *rt, rd_kafka_message_t *m)
     }
     if (fl_merge_push(t->merge, (size_t)idx, ts, m->offset, e))
         rt->fatal = true; /* the merge freed e */
+    else                  /* at once: a loop drains up to FL_RT_DRAIN_MAX records */
+        bound_input(rt, t, (size_t)idx);
 }
 
 /* True once the open batch holds batch_max_records records or has been
