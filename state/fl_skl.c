@@ -324,6 +324,13 @@ static group_t *group_find(const fl__skl_t *s, const void *key, size_t glen, uin
     return NULL;
 }
 
+/* The group of key, if it was ever made (it may hold no node). */
+static group_t *key_group(const fl__skl_t *s, const void *key, size_t klen)
+{
+    size_t glen = group_len(klen);
+    return group_find(s, key, glen, (uint32_t)fl__key_hash(key, glen));
+}
+
 /* The group of key, made when there is none; NULL when out of memory. */
 static group_t *group_get(fl__skl_t *s, const void *key, size_t klen)
 {
@@ -668,8 +675,7 @@ void fl__skl_insert(fl__skl_t *s, fl__skl_node_t *n)
 bool fl__skl_remove(fl__skl_t *s, const void *key, size_t klen)
 {
     fl__skl_node_t *update[FL_SKL_NODE_HEIGHT];
-    size_t glen = group_len(klen);
-    group_t *g = group_find(s, key, glen, (uint32_t)fl__key_hash(key, glen));
+    group_t *g = key_group(s, key, klen);
     fl__skl_node_t *n = g ? find_ge(g, key, klen, update) : NULL;
     if (!n || fl__key_cmp(node_key(n), n->klen, key, klen) != 0)
         return false;
@@ -683,8 +689,7 @@ bool fl__skl_remove(fl__skl_t *s, const void *key, size_t klen)
 fl__skl_node_t *fl__skl_find(const fl__skl_t *s, const void *key, size_t klen)
 {
     if (!s->tab) { /* no memory for the index: search the group */
-        size_t glen = group_len(klen);
-        group_t *g = group_find(s, key, glen, (uint32_t)fl__key_hash(key, glen));
+        group_t *g = key_group(s, key, klen);
         fl__skl_node_t *n = g ? find_ge(g, key, klen, NULL) : NULL;
         return n && fl__key_cmp(node_key(n), n->klen, key, klen) == 0 ? n : NULL;
     }
@@ -736,7 +741,7 @@ static void settle_c(const fl__skl_t *s)
 fl__skl_node_t *fl__skl_seek(const fl__skl_t *s, const void *key, size_t klen)
 {
     size_t glen = group_len(klen);
-    group_t *g = group_find(s, key, glen, (uint32_t)fl__key_hash(key, glen));
+    group_t *g = key_group(s, key, klen);
     if (g && g->count) {
         fl__skl_node_t *n = find_ge(g, key, klen, NULL);
         if (n)
@@ -755,7 +760,7 @@ fl__skl_node_t *fl__skl_seek_before(const fl__skl_t *s, const void *key, size_t 
 {
     fl__skl_node_t *update[FL_SKL_NODE_HEIGHT];
     size_t glen = group_len(klen);
-    group_t *g = group_find(s, key, glen, (uint32_t)fl__key_hash(key, glen));
+    group_t *g = key_group(s, key, klen);
     if (g && g->count) {
         fl__skl_node_t *n = find_ge(g, key, klen, update);
         if (inclusive && n && fl__key_cmp(node_key(n), n->klen, key, klen) == 0)
@@ -803,7 +808,7 @@ static bool has_prefix(const fl__skl_node_t *n, const void *prefix, size_t plen)
 /* The group of every key with this prefix (plen >= FL_SKL_GROUP); NULL when empty. */
 static group_t *prefix_group(const fl__skl_t *s, const void *prefix)
 {
-    group_t *g = group_find(s, prefix, FL_SKL_GROUP, (uint32_t)fl__key_hash(prefix, FL_SKL_GROUP));
+    group_t *g = key_group(s, prefix, FL_SKL_GROUP);
     return g && g->count ? g : NULL;
 }
 

@@ -521,13 +521,7 @@ static fl__skl_node_t *pending_after(fl_store_iter_t *it, const void *key, size_
     fl__skl_node_t *n = layer_after(it, 0, key, klen, inclusive);
     if (it->s->in_flight)
         n = layer_pick(n, layer_after(it, 1, key, klen, inclusive), 1);
-    it->cur_gen = it->s->gen;
-    if (n) {
-        size_t nk;
-        const void *k = fl__skl_key(n, &nk);
-        if (!in_prefix(it, k, nk))
-            n = NULL;
-    }
+    it->cur_gen = it->s->gen; /* both layers' answers lie within the prefix (fl__skl_seek_in) */
     return n;
 }
 
@@ -541,12 +535,6 @@ static fl__skl_node_t *pending_before(const fl_store_iter_t *it, const void *key
         n = layer_pick(
             n, fl__skl_seek_before_in(it->s->flushing, key, klen, inclusive, it->prefix, it->plen),
             -1);
-    if (n) {
-        size_t nk;
-        const void *k = fl__skl_key(n, &nk);
-        if (!in_prefix(it, k, nk))
-            n = NULL;
-    }
     return n;
 }
 
