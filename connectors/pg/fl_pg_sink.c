@@ -796,6 +796,46 @@ static fl_err_t pg_check(void *state)
     return err;
 }
 
+/* Empties every table the sink writes and deletes its offset rows, in
+ * one transaction: another instance's next flush finds its row gone
+ * (FL_ERR_LOST) and rebuilds. The table names are the sink's own
+ * constants (pg_tables), never input. */
+static fl_err_t pg_wipe(void *state)
+{
+    pg_sink_t *s = state;
+    char sql[512], errstr[512];
+    size_t len = (size_t)snprintf(sql, sizeof(sql), "TRUNCATE");
+    fl_err_t err;
+
+    for (int t = 0; t < FL_PG__TABLES; t++)
+        len += (size_t)snprintf(sql + len, sizeof(sql) - len, "%s %s", t ? "," : "",
+                                pg_tables[t].name);
+    if (len >= sizeof(sql))
+        return FL_ERR_NOMEM;
+    if ((err = begin(s))) {
+        snprintf(errstr, sizeof(errstr), "wipe: cannot start a transaction");
+        goto out;
+    }
+    const char *params[1] = {s->name};
+    PGresult *res = PQexecParams(s->conn, "DELETE FROM sink_offsets WHERE sink = $1", 1, NULL,
+                                 params, NULL, NULL, 0);
+    err = fl__pg_check(s->conn, res, PGRES_COMMAND_OK, "wipe: offsets", errstr, sizeof(errstr));
+    PQclear(res);
+    if (!err)
+        err = fl__pg_exec(s->conn, sql, errstr, sizeof(errstr));
+    if (!err)
+        err = fl__pg_exec(s->conn, "COMMIT", errstr, sizeof(errstr));
+out:
+    if (err) {
+        abort_txn(s);
+        log_failure(err, errstr);
+        return err;
+    }
+    fl_pg_batch_clear(s->batch);
+    fl_log_warn(COMPONENT, "wiped: every table emptied, the sink's offsets deleted");
+    return FL_OK;
+}
+
 static void pg_metrics(void *state, char *out, size_t out_size)
 {
     pg_sink_t *s = state;
@@ -868,6 +908,7 @@ const fl_sink_def_t fl_pg_sink = {
     .add = pg_add,
     .flush = pg_flush,
     .discard = pg_discard,
+    .wipe = pg_wipe,
     .check = pg_check,
     .metrics = pg_metrics,
     .close = pg_close,

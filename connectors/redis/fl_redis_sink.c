@@ -477,6 +477,103 @@ static fl_err_t redis_check(void *state)
     return err;
 }
 
+/* The key families the sink writes (README "Redis sink"): a wipe deletes
+ * these and nothing else of the database (the API's rate-limit keys,
+ * other sinks' markers stay). */
+static const char *const families[] = {
+    "feed:{", "outbox:{",    "post:{",     "post-likes:{", "post-deleted:{",
+    "user:{", "following:{", "affinity:{", "notif:{",      "notif-mark:{"};
+
+static bool sink_key(const char *k, size_t len)
+{
+    if (len == 11 && !memcmp(k, "celebrities", 11))
+        return true;
+    for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++) {
+        size_t n = strlen(families[i]);
+        if (len > n && !memcmp(k, families[i], n))
+            return true;
+    }
+    return false;
+}
+
+/* Deletes the marker (every instance's claim goes with it: their next
+ * flush is FL_ERR_LOST), then every key of the sink's families, by SCAN
+ * and UNLINK a thousand at a time. */
+static fl_err_t redis_wipe(void *state)
+{
+    rsink_t *s = state;
+    fl_err_t err = ensure_connected(s);
+    redisReply *r = NULL;
+    const char **argv = NULL;
+    size_t *lens = NULL;
+    uint64_t deleted = 0;
+    char cursor[32] = "0";
+
+    if (err)
+        return err;
+    const char *del[] = {"DEL", s->marker};
+    size_t del_lens[] = {3, strlen(s->marker)};
+    if ((err = command(s, 2, del, del_lens, &r)))
+        return err;
+    freeReplyObject(r);
+    r = NULL;
+    s->epoch[0] = '\0';
+    for (size_t i = 0; i < s->n_parts; i++)
+        s->parts[i]->gen = -1;
+    fl_redis_batch_clear(s->batch);
+    do {
+        const char *scan[] = {"SCAN", cursor, "COUNT", "1000"};
+        size_t scan_lens[] = {4, strlen(cursor), 5, 4};
+        if ((err = command(s, 4, scan, scan_lens, &r)))
+            goto out;
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+            r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY) {
+            err = r->type == REDIS_REPLY_ERROR ? reply_error(s, r, "wipe") : FL_ERR_CORRUPT;
+            goto out;
+        }
+        snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+        const redisReply *keys = r->element[1];
+        free(argv);
+        free(lens);
+        argv = malloc((keys->elements + 1) * sizeof(*argv));
+        lens = malloc((keys->elements + 1) * sizeof(*lens));
+        if (!argv || !lens) {
+            err = FL_ERR_NOMEM;
+            goto out;
+        }
+        size_t n = 1;
+        argv[0] = "UNLINK";
+        lens[0] = 6;
+        for (size_t i = 0; i < keys->elements; i++) {
+            const redisReply *k = keys->element[i];
+            if (k->type == REDIS_REPLY_STRING && sink_key(k->str, k->len)) {
+                argv[n] = k->str;
+                lens[n++] = k->len;
+            }
+        }
+        if (n > 1) {
+            redisReply *u;
+            if ((err = command(s, n, argv, lens, &u)))
+                goto out;
+            if (u->type == REDIS_REPLY_ERROR)
+                err = reply_error(s, u, "wipe");
+            freeReplyObject(u);
+            if (err)
+                goto out;
+            deleted += n - 1;
+        }
+        freeReplyObject(r);
+        r = NULL;
+    } while (strcmp(cursor, "0") != 0);
+    fl_log_warn(COMPONENT, "wiped: the marker and %" PRIu64 " keys deleted", deleted);
+out:
+    if (r)
+        freeReplyObject(r);
+    free(argv);
+    free(lens);
+    return err;
+}
+
 static void redis_metrics(void *state, char *out, size_t out_size)
 {
     rsink_t *s = state;
@@ -517,6 +614,7 @@ const fl_sink_def_t fl_redis_sink = {
     .add = redis_add,
     .flush = redis_flush,
     .discard = redis_discard,
+    .wipe = redis_wipe,
     .check = redis_check,
     .metrics = redis_metrics,
     .close = redis_close,

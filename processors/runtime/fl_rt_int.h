@@ -130,7 +130,7 @@ typedef struct rt_metrics {
     uint64_t dirs_removed;    /* store folders of partitions not owned for long */
     uint64_t pauses;          /* input partitions paused above the buffer bound */
     /* sinks */
-    uint64_t sink_flushes, sink_retries, sink_rebuilds, sink_claims;
+    uint64_t sink_flushes, sink_retries, sink_rebuilds, sink_claims, sink_wipes;
     double sink_flush_ms_sum;
 } rt_metrics_t;
 

@@ -20,6 +20,9 @@
  *     restarted empty): the batch is dropped, the partitions are claimed
  *     again and consumed from the offsets read back (none: the beginning),
  *     which rebuilds the projection.
+ * A claim that reads back an offset past its partition's end (the inputs
+ * were recreated or truncated under a kept projection) wipes the
+ * projection and claims again from the beginning (feedline_sink_wipes_total).
  * Dead letters are produced before the destination's write, outside any
  * transaction: a crash between the two repeats a dead letter (its headers
  * name its source record), it never loses one.
@@ -172,8 +175,65 @@ static void drop_batch(rt_t *rt)
     rt->batch.records_in = rt->batch.records_out = rt->batch.dead_letters = 0;
 }
 
+/* Runs op (claim, or wipe when wipe) against the destination, retried
+ * with backoff while it is unavailable; 0, or -1 (logged) when it failed
+ * or the process is stopping. */
+static int with_retries(rt_t *rt, size_t n, bool wipe)
+{
+    rt_sink_t *s = rt->sink;
+    const char *what = wipe ? "wiping the projection" : "claiming partitions";
+    fl_err_t e = FL_OK;
+    for (int attempt = 1, wait = 200; !*rt->stop; attempt++) {
+        e = wipe ? s->def->wipe(s->state) : s->def->claim(s->state, s->parts, n, s->next);
+        if (!e || !fl_err_retriable(e))
+            break;
+        fl_log_warn("runtime", "sink %s: %s (%zu partitions): %s (attempt %d); retrying in %d ms",
+                    rt->proc->name, what, n, fl_err_str(e), attempt, wait);
+        nap(rt, wait);
+        wait = wait < RT_SINK_MAX_BACKOFF ? wait * 2 : RT_SINK_MAX_BACKOFF;
+    }
+    if (e || *rt->stop) {
+        if (e)
+            fl_log_error("runtime", "sink %s: %s: %s", rt->proc->name, what, fl_err_str(e));
+        return -1;
+    }
+    return 0;
+}
+
+/* The first claimed part (s->parts, s->next) whose offset lies past its
+ * partition's end, or -1; its end in *end. A partition whose end cannot
+ * be read now is taken as it is (logged). */
+static int past_end(rt_t *rt, size_t n, int64_t *end)
+{
+    rt_sink_t *s = rt->sink;
+    for (size_t i = 0; i < n; i++) {
+        int64_t lo, hi;
+        if (s->next[i] < 0)
+            continue;
+        rd_kafka_resp_err_t kerr = rd_kafka_query_watermark_offsets(
+            rt->consumer, RT_KAFKA(rt, s->parts[i].topic), s->parts[i].partition, &lo, &hi, 5000);
+        if (kerr) {
+            fl_log_warn("runtime",
+                        "sink %s: the end of %s [%d] is unknown (%s): offset %" PRId64
+                        " taken as it is",
+                        rt->proc->name, s->parts[i].topic, s->parts[i].partition,
+                        rd_kafka_err2str(kerr), s->next[i]);
+            continue;
+        }
+        if (s->next[i] > hi) {
+            *end = hi;
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
 /* Claims parts in the destination, retried while it is unavailable, and
- * sets each part's offset and position from what it returned. */
+ * sets each part's offset and position from what it returned. Offsets
+ * past their partitions' ends come from another history of the inputs
+ * (topics recreated or truncated under a kept projection): resuming there
+ * would skip the new records and keep the old ones, so the projection is
+ * wiped and every partition claimed again from the beginning. */
 static int claim(rt_t *rt, rd_kafka_topic_partition_list_t *parts)
 {
     rt_sink_t *s = rt->sink;
@@ -189,23 +249,24 @@ static int claim(rt_t *rt, rd_kafka_topic_partition_list_t *parts)
         s->parts[n].topic = rt->proc->inputs[idx];
         s->parts[n++].partition = parts->elems[i].partition;
     }
-    fl_err_t e = FL_OK;
-    for (int attempt = 1, wait = 200; !*rt->stop; attempt++) {
-        e = s->def->claim(s->state, s->parts, n, s->next);
-        if (!e || !fl_err_retriable(e))
-            break;
-        fl_log_warn("runtime",
-                    "sink %s: claiming %zu partitions: %s (attempt %d); retrying in %d ms",
-                    rt->proc->name, n, fl_err_str(e), attempt, wait);
-        nap(rt, wait);
-        wait = wait < RT_SINK_MAX_BACKOFF ? wait * 2 : RT_SINK_MAX_BACKOFF;
-    }
-    if (e || *rt->stop) {
-        if (e)
-            fl_log_error("runtime", "sink %s: claim: %s", rt->proc->name, fl_err_str(e));
+    if (with_retries(rt, n, false))
         return -1;
-    }
     rt->m.sink_claims++;
+    int64_t end = 0;
+    int bad = past_end(rt, n, &end);
+    if (bad >= 0) {
+        fl_log_error("runtime",
+                     "sink %s: the destination holds offset %" PRId64 " for %s [%d], past the "
+                     "partition's end %" PRId64 ": it was written from another history of the "
+                     "inputs (topics recreated or truncated); wiping the projection and "
+                     "rebuilding it from the beginning",
+                     rt->proc->name, s->next[bad], s->parts[bad].topic, s->parts[bad].partition,
+                     end);
+        if (with_retries(rt, n, true) || with_retries(rt, n, false))
+            return -1;
+        rt->m.sink_wipes++;
+        rt->m.sink_claims++;
+    }
     for (size_t i = 0; i < n; i++) {
         int idx = fl__rt_input_index(rt, s->parts[i].topic);
         int64_t next = s->next[i] >= 0 ? s->next[i] : -1;
@@ -432,7 +493,8 @@ void fl__rt_sink_metrics(rt_t *rt, FILE *f)
     } counters[] = {{"sink_flushes_total", rt->m.sink_flushes},
                     {"sink_retries_total", rt->m.sink_retries},
                     {"sink_rebuilds_total", rt->m.sink_rebuilds},
-                    {"sink_claims_total", rt->m.sink_claims}};
+                    {"sink_claims_total", rt->m.sink_claims},
+                    {"sink_wipes_total", rt->m.sink_wipes}};
     for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
         fprintf(f, "# TYPE feedline_%s counter\n", counters[i].name);
         fprintf(f, "feedline_%s{processor=\"%s\"} %" PRIu64 "\n", counters[i].name, n,

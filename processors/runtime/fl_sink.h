@@ -64,6 +64,13 @@ typedef struct fl_sink_def {
     fl_err_t (*flush)(void *state, const fl_sink_part_t *parts, const int64_t *next, size_t n);
     /* Drops the open batch. */
     void (*discard)(void *state);
+    /* Deletes everything the sink wrote, its offsets and its ownership
+     * records, in the destination: they came from another history of the
+     * inputs (a claimed offset lies past its partition's end: topics
+     * recreated or truncated). The next claim starts every partition from
+     * the beginning; another instance's next flush finds its claim gone
+     * (FL_ERR_LOST) and rebuilds too. FL_ERR_UNAVAILABLE/TIMEOUT: retry. */
+    fl_err_t (*wipe)(void *state);
     /* While idle, about once a second: FL_OK, FL_ERR_LOST when the
      * destination lost the sink's marker, FL_ERR_UNAVAILABLE. */
     fl_err_t (*check)(void *state);

@@ -482,6 +482,62 @@ Test(it_pg_sink, lost_offsets_are_reported)
     fl_pg_sink.close(st);
 }
 
+/* One value of sql, which names the test's schema as %s (no $1). */
+static char *q_in(const char *schema, const char *sql_fmt)
+{
+    static char out[64];
+    char sql[512];
+    snprintf(sql, sizeof(sql), sql_fmt, schema, schema);
+    PGresult *res = PQexec(db, sql);
+    cr_assert_eq(PQresultStatus(res), PGRES_TUPLES_OK, "%s: %s", sql, PQerrorMessage(db));
+    snprintf(out, sizeof(out), "%s", PQntuples(res) ? PQgetvalue(res, 0, 0) : "");
+    PQclear(res);
+    return out;
+}
+
+Test(it_pg_sink, a_wipe_empties_the_tables_and_loses_every_claim)
+{
+    /* a schema of its own: a wipe empties every table of its schema */
+    char schema[64];
+    snprintf(schema, sizeof(schema), "it_wipe_%lld", (long long)base);
+    free(topo->endpoints.postgres_schema);
+    topo->endpoints.postgres_schema = strdup(schema);
+    void *a = sink_open(), *b = sink_open();
+    const fl_sink_part_t part1 = {"feedline.timelines-changelog", 1};
+    int64_t next = 42;
+    claim(a, FL_SINK_NO_OFFSET);
+    cr_assert_eq(fl_pg_sink.claim(b, &part1, 1, &next), FL_OK);
+    add_fact(a, FL_FACT_LIKE, base + 1, base + 2, 0, true, 1);
+    cr_assert_eq(flush(a, 1), FL_OK);
+    add_feed(b, base + 3, 1000, base + 4, base + 5, true);
+    next = 1;
+    cr_assert_eq(fl_pg_sink.flush(b, &part1, &next, 1), FL_OK);
+    cr_assert_str_eq(q_in(schema, "SELECT count(*) FROM %s.post_likes"), "1");
+    cr_assert_str_eq(q_in(schema, "SELECT count(*) FROM %s.feed_items"), "1");
+
+    cr_assert_eq(fl_pg_sink.wipe(a), FL_OK);
+    cr_assert_str_eq(q_in(schema, "SELECT count(*) FROM %s.post_likes"), "0");
+    cr_assert_str_eq(q_in(schema, "SELECT count(*) FROM %s.feed_items"), "0");
+    cr_assert_str_eq(q_in(schema, "SELECT count(*) FROM %s.sink_offsets"), "0");
+    cr_assert_str_eq(q_in(schema, "SELECT count(*) > 0 FROM %s.schema_migrations"), "t",
+                     "the migrations stay recorded");
+    /* the other instance's claim is gone with its row */
+    add_feed(b, base + 3, 2000, base + 6, base + 5, true);
+    next = 2;
+    cr_assert_eq(fl_pg_sink.flush(b, &part1, &next, 1), FL_ERR_LOST);
+    cr_assert_str_eq(q_in(schema, "SELECT count(*) FROM %s.feed_items"), "0");
+    claim(a, FL_SINK_NO_OFFSET);
+    add_fact(a, FL_FACT_LIKE, base + 1, base + 2, 0, true, 1);
+    cr_assert_eq(flush(a, 1), FL_OK);
+    cr_assert_str_eq(q_in(schema, "SELECT count(*) FROM %s.post_likes"), "1");
+    fl_pg_sink.close(a);
+    fl_pg_sink.close(b);
+    char drop[128];
+    snprintf(drop, sizeof(drop), "DROP SCHEMA %s CASCADE", schema);
+    PQclear(PQexec(db, "SET client_min_messages = warning"));
+    PQclear(PQexec(db, drop));
+}
+
 static void stack(const char *what)
 {
     char cmd[1024];

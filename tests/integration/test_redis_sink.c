@@ -543,6 +543,40 @@ Test(redis_sink, an_instance_that_claimed_under_a_recreated_marker_is_lost)
     fl_redis_sink.close(b);
 }
 
+Test(redis_sink, a_wipe_deletes_the_sinks_keys_and_every_claim)
+{
+    void *a = open_sink("t-wipe"), *b = open_sink("t-wipe");
+    cr_assert_eq(claim1(a, TL, 0), FL_SINK_NO_OFFSET);
+    cr_assert_eq(claim1(b, POSTS, 0), FL_SINK_NO_OFFSET);
+    add_tl(a, 0, 42, 1000, 101, 1);
+    cr_assert_eq(flush1(a, TL, 0, 1), FL_OK);
+    add_post(b, 0, 101, 7, 1000);
+    del_post(b, 1, 102, 7);
+    cr_assert_eq(flush1(b, POSTS, 0, 2), FL_OK);
+    freeReplyObject(cmd("SET ratelimit:{42} 1"));
+    freeReplyObject(cmd("SET unrelated 1"));
+    freeReplyObject(cmd("HSET feedline:sink:{other} epoch x"));
+    cr_assert_eq(cmd_int("EXISTS feed:{42} post:{101} post-deleted:{102}"), 3);
+
+    cr_assert_eq(fl_redis_sink.wipe(a), FL_OK);
+    cr_assert_eq(cmd_int("EXISTS feed:{42} post:{101} post-deleted:{102} outbox:{7} user:{7}"), 0);
+    cr_assert_eq(cmd_int("EXISTS feedline:sink:{t-wipe}"), 0);
+    /* what is not the sink's stays */
+    cr_assert_eq(cmd_int("EXISTS ratelimit:{42} unrelated feedline:sink:{other}"), 3);
+    /* the other instance's claim went with the marker */
+    add_post(b, 2, 103, 7, 2000);
+    cr_assert_eq(flush1(b, POSTS, 0, 3), FL_ERR_LOST);
+    cr_assert_eq(cmd_int("EXISTS post:{103}"), 0);
+    /* claimed again: from the beginning */
+    cr_assert_eq(claim1(a, TL, 0), FL_SINK_NO_OFFSET);
+    cr_assert_eq(claim1(b, POSTS, 0), FL_SINK_NO_OFFSET);
+    add_tl(a, 0, 42, 1000, 101, 1);
+    cr_assert_eq(flush1(a, TL, 0, 1), FL_OK);
+    cr_assert_eq(cmd_int("EXISTS feed:{42}"), 1);
+    fl_redis_sink.close(a);
+    fl_redis_sink.close(b);
+}
+
 Test(redis_sink, a_dropped_connection_is_unavailable_then_retried_with_the_batch)
 {
     void *s = open_sink("t-reconnect");
