@@ -201,8 +201,9 @@ static int with_retries(rt_t *rt, size_t n, bool wipe)
 }
 
 /* The first claimed part (s->parts, s->next) whose offset lies past its
- * partition's end, or -1; its end in *end. A partition whose end cannot
- * be read now is taken as it is (logged). */
+ * partition's end, or -1; its end in *end. When an end cannot be read
+ * (the broker away again), the offsets are taken as they are (logged):
+ * the claim does not wait out a timeout per partition. */
 static int past_end(rt_t *rt, size_t n, int64_t *end)
 {
     rt_sink_t *s = rt->sink;
@@ -214,11 +215,11 @@ static int past_end(rt_t *rt, size_t n, int64_t *end)
             rt->consumer, RT_KAFKA(rt, s->parts[i].topic), s->parts[i].partition, &lo, &hi, 5000);
         if (kerr) {
             fl_log_warn("runtime",
-                        "sink %s: the end of %s [%d] is unknown (%s): offset %" PRId64
-                        " taken as it is",
+                        "sink %s: the end of %s [%d] is unknown (%s): the claimed offsets "
+                        "are taken as they are",
                         rt->proc->name, s->parts[i].topic, s->parts[i].partition,
-                        rd_kafka_err2str(kerr), s->next[i]);
-            continue;
+                        rd_kafka_err2str(kerr));
+            return -1;
         }
         if (s->next[i] > hi) {
             *end = hi;
