@@ -215,10 +215,14 @@ static void print_table(prog_t *progs, size_t n)
         const prog_t *p = &progs[i];
         for (size_t k = 0; k < p->n; k++) {
             const fl_lag_part_t *q = &p->parts[k];
+            /* a position past the end was written from another history of
+             * the topic (recreated, truncated): its program wipes and
+             * rebuilds at its next claim */
+            bool past = p->have_pos && p->have_end && q->pos >= 0 && q->end >= 0 && q->pos > q->end;
             printf("%-*s  %-*s  %9d  %12s  %12s  %10s\n", wp, p->name, wt, q->topic,
                    (int)q->partition, cell(b1, sizeof(b1), p->have_pos, q->pos, "-"),
                    cell(b2, sizeof(b2), p->have_end, q->end, "-"),
-                   cell(b3, sizeof(b3), p->have_end, q->lag, "-"));
+                   past ? "past end" : cell(b3, sizeof(b3), p->have_end, q->lag, "-"));
         }
         printf("%-*s  %-*s  %9s  %12s  %12s  %10s\n", wp, p->name, wt, "(total)", "", "", "",
                cell(b1, sizeof(b1), p->have_end, fl_lag_total(p->parts, p->n), "-"));

@@ -17,7 +17,9 @@
     "  end       the partition's last stable offset (what read_committed reaches)\n"               \
     "  lag       end minus the offset of the first committed record at or after the\n"             \
     "            position: transaction markers alone are no lag, so a caught-up\n"                 \
-    "            pipeline shows 0; markers within a backlog count, one per batch\n"                \
+    "            pipeline shows 0; markers within a backlog count, one per batch;\n"               \
+    "            'past end' when the position lies past the end (the topic was\n"                  \
+    "            recreated or truncated; a sink then wipes and rebuilds at its claim)\n"           \
     "PROGRAM names (fanout, redis, ...) limit the output to those processors or\n"                 \
     "sinks. --json prints one JSON object instead of the table. --timeout bounds\n"                \
     "the wait for each store (default 10 s).\n"                                                    \
