@@ -696,9 +696,10 @@ static fl_err_t delete_all(pg_sink_t *s, char *errstr, size_t errstr_size)
  * the sizes it guesses, hashes the whole projection table for a handful
  * of staged rows: a sequential scan of every post or user per flush,
  * 13-46 ms of PostgreSQL per flush of a live load on 12,000 users and
- * 100,000 posts (most of its CPU), growing with the tables. A batch holds at most batch_max_records
- * keys, so one index probe per staged key is never worse: hash and merge joins are switched off for
- * the rest of the flush's transaction (SET LOCAL).
+ * 100,000 posts (most of its CPU), growing with the tables. A batch holds
+ * at most batch_max_records keys, so one index probe per staged key costs
+ * milliseconds at most: hash and merge joins are switched off for the rest
+ * of the flush's transaction (SET LOCAL).
  */
 static fl_err_t nested_loops(pg_sink_t *s, char *errstr, size_t errstr_size)
 {
