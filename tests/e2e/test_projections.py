@@ -126,20 +126,26 @@ def split_workload(gen, parts=3):
     return summary
 
 
-def fresh_workload(work, seed, users, posts, likes, parts):
-    """Empty topics and projections, a generated workload split into parts
-    (split_workload) under work/workload, and the run's topology set to one
-    where its celebrities cross the threshold. Returns the workload folder."""
-    procs.reset_topics(KAFKA, FEEDLINE)
-    procs.wait_topics_ready(KAFKA, FEEDLINE)
-    reset_projections()
-    gen = os.path.join(work, "workload")
+def generate_workload(work, name, seed, users, posts, likes, parts):
+    """A generated workload split into parts (split_workload) under
+    work/name, and the run's topology set to one where its celebrities
+    cross the threshold. Returns the workload folder."""
+    gen = os.path.join(work, name)
     subprocess.run([sys.executable, os.path.join(HERE, "workload.py"), "--seed", str(seed),
                     "--users", str(users), "--posts", str(posts), "--likes", str(likes),
                     "--scale", "small", "--out", gen], check=True, stderr=subprocess.DEVNULL)
     summary = split_workload(gen, parts)
     procs.use_celebrity_settings(BIN, summary, work)
     return gen
+
+
+def fresh_workload(work, seed, users, posts, likes, parts):
+    """Empty topics and projections, then generate_workload() under
+    work/workload. Returns the workload folder."""
+    procs.reset_topics(KAFKA, FEEDLINE)
+    procs.wait_topics_ready(KAFKA, FEEDLINE)
+    reset_projections()
+    return generate_workload(work, "workload", seed, users, posts, likes, parts)
 
 
 def produce_part(gen, part):

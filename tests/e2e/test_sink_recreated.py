@@ -20,7 +20,6 @@ of each. E2E_KEEP keeps the work folder.
 """
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 
@@ -35,16 +34,6 @@ from procs import Proc, wait_idle  # noqa: E402
 USERS = int(os.environ.get("E2E_RECREATE_USERS", "600"))
 POSTS = int(os.environ.get("E2E_RECREATE_POSTS", "3000"))
 LIKES = int(os.environ.get("E2E_RECREATE_LIKES", "4000"))
-
-
-def generate(work, name, seed, users, posts, likes):
-    gen = os.path.join(work, name)
-    subprocess.run([sys.executable, os.path.join(HERE, "workload.py"), "--seed", str(seed),
-                    "--users", str(users), "--posts", str(posts), "--likes", str(likes),
-                    "--scale", "small", "--out", gen], check=True, stderr=subprocess.DEVNULL)
-    summary = tp.split_workload(gen, 1)
-    procs.use_celebrity_settings(tp.BIN, summary, work)
-    return gen
 
 
 def run(work, gen, state):
@@ -70,7 +59,7 @@ def main():
         procs.reset_topics(tp.KAFKA, tp.FEEDLINE)
         procs.wait_topics_ready(tp.KAFKA, tp.FEEDLINE)
         tp.reset_projections()
-        first = generate(work, "first", 21, USERS, POSTS, LIKES)
+        first = tp.generate_workload(work, "first", 21, USERS, POSTS, LIKES, 1)
         wipes = run(work, first, os.path.join(work, "state-1"))
         assert all(w == 0 for w in wipes.values()), "wipes on empty projections: %s" % wipes
         offsets = tp.pg_offsets()
@@ -78,7 +67,7 @@ def main():
 
         procs.reset_topics(tp.KAFKA, tp.FEEDLINE)
         procs.wait_topics_ready(tp.KAFKA, tp.FEEDLINE)
-        second = generate(work, "second", 22, USERS // 3, POSTS // 3, LIKES // 3)
+        second = tp.generate_workload(work, "second", 22, USERS // 3, POSTS // 3, LIKES // 3, 1)
         wipes = run(work, second, os.path.join(work, "state-2"))
         tp.log("second workload on recreated topics: sink wipes %s" % wipes)
         tp.check_feeds()
