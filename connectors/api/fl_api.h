@@ -1,5 +1,5 @@
 /*
- * fl_api.h - feedline-api, the read API server (DESIGN "Read API").
+ * fl_api.h - feedline-api, the read API server (README "Read API").
  *
  * fl_api_new() loads what the server needs from the topology (its `api:`
  * section, the endpoints), starts libmicrohttpd's worker threads on

@@ -211,7 +211,7 @@ bool fl__api_match(const char *path, fl_route_t *route, int64_t *path_id, unsign
 /* An id as the API writes it: a JSON string of its decimal digits. */
 json_t *fl__api_id_json(int64_t id);
 
-/* The API's post JSON (DESIGN "Read API"); a new reference. */
+/* The API's post JSON (README "Read API"); a new reference. */
 json_t *fl__api_post_json(const fl_post_t *p);
 
 /* ---- live updates (fl_api_stream.c) ---- */

@@ -1,5 +1,5 @@
 /*
- * fl_api_routes.c - the read API's /v1 endpoints (DESIGN "Read API"): which
+ * fl_api_routes.c - the read API's /v1 endpoints (README "Read API"): which
  * path is which route, and each route's reads and JSON; the picking of a
  * source that the Mastodon routes (fl_api_mastodon.c) share.
  *

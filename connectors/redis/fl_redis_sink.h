@@ -2,7 +2,7 @@
  * fl_redis_sink.h - the Redis sink (feedline-redis-sink): the destination
  * layer that the sink runtime (fl_sink.h) drives.
  *
- * It keeps the Redis projection of the design (feed:{U}, post:{P},
+ * It keeps the Redis projection of README "Redis sink" (feed:{U}, post:{P},
  * user:{U}, the pub/sub channel user:{U}) and its own keys (outbox:{A},
  * following:{U}, affinity:{V}, notif:{U}, celebrities, post-likes:{P},
  * post-deleted:{P}; README "Redis sink") from the topology's inputs of

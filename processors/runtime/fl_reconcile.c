@@ -47,10 +47,3 @@ int fl_reconcile_wipe(const fl_reconcile_in_t *in)
         return FL_WIPE_TOMBSTONES_EXPIRED;
     return -1;
 }
-
-int64_t fl_reconcile_start(int64_t committed, int64_t local, bool rebuilt)
-{
-    if (committed >= 0)
-        return committed;
-    return rebuilt ? -1 : local;
-}

@@ -43,10 +43,10 @@ bool fl_reconcile_behind(int64_t position, int64_t changelog_end);
 /* Why the store must be wiped and rebuilt, or -1 when it can be trusted. */
 int fl_reconcile_wipe(const fl_reconcile_in_t *in);
 
-/* Where an input resumes: the group's committed offset when there is one
- * (the authority, moved by committed transactions only); else the store's
- * own offset, unless the store was rebuilt from its changelog (then its
- * state matches no known offset: from the beginning, -1). */
-int64_t fl_reconcile_start(int64_t committed, int64_t local, bool rebuilt);
+/* Where an input resumes is the group's committed offset (the authority,
+ * moved by committed transactions only), or the beginning when the group
+ * has none: a store whose own offsets the group lacks is wiped
+ * (FL_WIPE_NO_COMMITTED_OFFSETS), so the store's offsets are a check,
+ * never a resume point. */
 
 #endif

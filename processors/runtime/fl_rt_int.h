@@ -104,7 +104,7 @@ typedef struct rt_task {
     int64_t committed[FL_RT_MAX_INPUTS]; /* the group's committed offsets; -1 none */
     int64_t local[FL_RT_MAX_INPUTS];     /* the store's checkpoint; -1 none */
     /* Restoring: the inputs are paused until every store caught up. */
-    bool restoring, paused, restored;
+    bool restoring, paused;
     bool input_paused[FL_RT_MAX_INPUTS];   /* above buffered_records_per_partition */
     int64_t assigned_at[FL_RT_MAX_INPUTS]; /* the offsets given to assign(); -1 beginning */
     bool bulk[FL_RT_MAX_STORES];           /* store open in bulk-load mode */

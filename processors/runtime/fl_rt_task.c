@@ -13,18 +13,21 @@
  *
  * Where an input resumes (the offsets reconciled at assignment): the
  * consumer group's committed offsets, which the transaction of every
- * batch moves (README "Processing guarantees"), are the authority; the
- * offsets in the store's last WriteBatch are its local checkpoint, used
- * when the group has none and the store needed nothing from its
- * changelog. A restored store with no committed offsets to match starts
- * its inputs from the beginning (every operation is idempotent).
+ * batch moves (README "Processing guarantees"), are the authority, and
+ * without them an input starts from the beginning. The offsets in the
+ * store's last WriteBatch are its local checkpoint, never a resume point:
+ * they tell whether the store belongs to the topics and the group it
+ * finds (fl_reconcile.h).
  *
  * A store is wiped and rebuilt from its changelog (log line, metric
  * feedline_store_wipes_total{reason}) when its changelog position is past
  * the changelog's end (topics recreated), when its input offsets are past
- * the inputs' ends, or when it is behind its changelog and was last
- * committed longer ago than the changelog's delete.retention.ms (the
- * tombstones it would need may be compacted away). A full rebuild runs in
+ * the inputs' ends, when it holds input offsets the group has none for
+ * (the group deleted or expired, or topics recreated and grown past the
+ * old offsets), or when it is behind its changelog and was last committed
+ * longer ago than the changelog's delete.retention.ms (the tombstones it
+ * would need may be compacted away). A wipe, or a new store whose
+ * changelog holds more than FL_RT_RESTORE_CHUNK records, is rebuilt in
  * RocksDB's bulk-load mode.
  *
  * A rebuild from the topics (--rebuild, feedline replay) keeps its stores
@@ -259,8 +262,6 @@ rt_task_t *fl__rt_task_open(rt_t *rt, int32_t partition, const int64_t *committe
         if (full && (!t->bulk[i] || reason >= 0) &&
             wipe_store(rt, t, i, reason, hi > lo || rt->opts.rebuild))
             goto fail;
-        if (reason >= 0)
-            t->restored = true;
         t->rs_needed[i] = fl_reconcile_behind(pos, hi);
         t->rs_hi[i] = hi;
         t->restoring |= t->rs_needed[i];
@@ -274,7 +275,7 @@ rt_task_t *fl__rt_task_open(rt_t *rt, int32_t partition, const int64_t *committe
             fl_store_offset(t->stores[0], rt->proc->inputs[i], partition, &off, &found))
             goto fail;
         t->local[i] = found ? off : -1;
-        fl_merge_set_position(t->merge, i, t->committed[i] >= 0 ? t->committed[i] : t->local[i]);
+        fl_merge_set_position(t->merge, i, t->committed[i]);
         if (t->committed[i] >= 0 && t->local[i] > t->committed[i])
             fl_log_warn("runtime",
                         "%s [%d]: the store's offset %" PRId64 " is past the group's committed "
@@ -305,12 +306,8 @@ fl_err_t fl__rt_task_ready(rt_t *rt, rt_task_t *t)
     size_t n = 0;
 
     for (size_t i = 0; i < rt->proc->n_inputs; i++) {
-        int64_t pos = fl_reconcile_start(t->committed[i], t->local[i], t->restored);
-        if (t->committed[i] < 0 && t->restored && t->local[i] >= 0)
-            fl_log_warn("runtime",
-                        "%s [%d]: the group has no committed offset for a restored store; "
-                        "reprocessing from the beginning (the result is what a replay gives)",
-                        rt->proc->inputs[i], t->partition);
+        /* A store that held offsets the group lacks was wiped at open. */
+        int64_t pos = t->committed[i];
         fl_merge_set_position(t->merge, i, pos);
         if (pos >= 0)
             offs[n++] = (fl_store_offset_t){rt->proc->inputs[i], t->partition, pos};
@@ -377,8 +374,6 @@ static fl_err_t restore_end(rt_t *rt, rt_task_t *t, size_t s)
     t->rs_consumer = NULL;
     if (e)
         return e;
-    if (t->rs_applied > 0)
-        t->restored = true;
     rt->m.restored_records += (uint64_t)t->rs_applied;
     fl_log_info("runtime", "restored %s [%d]: %" PRId64 " records, %" PRId64 " ms so far",
                 rt->proc->stores[s], t->partition, t->rs_applied, fl__rt_now_ms() - t->rs_t0);

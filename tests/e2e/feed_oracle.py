@@ -12,9 +12,8 @@ takes (celebrity_threshold, celebrity_hysteresis, timeline_cap,
 backfill_size, outbox_cap). Ids may be passed as int or decimal string;
 every id in a result is a decimal string, every time epoch ms (int).
 
-Sources, all from the documentation (DESIGN "Feed semantics",
-"Projections", "Read API"; README "Fan-out rules", "Engagement rules",
-"Redis sink"):
+Sources, all from the documentation (README "Fan-out rules",
+"Engagement rules", "Redis sink", "PostgreSQL projection", "Read API"):
 - timelines: oracle.compute(), users[V]["timeline"] ("untrimmed" for a
   trimmed user); celebrities: its final celebrity set;
 - follows, counts, likes, notifications: oracle.compute_engagement();

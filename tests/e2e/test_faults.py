@@ -15,6 +15,8 @@ stopped processors' own stores (`feedline timeline --all --store`).
       and a different workload is produced: stores ahead of their new
       changelogs, and stores whose input offsets lie past the new inputs'
       ends, are wiped and rebuilt (with the reason in the wipe metric);
+      then current stores whose consumer groups were deleted (their
+      offsets no resume point: wiped, their inputs reprocessed);
    b) a store offline while another instance deleted entries and the
       log cleaner removed the tombstones from the changelog: the store
       must be wiped (tombstones_expired), or the deleted entries would
@@ -350,9 +352,31 @@ def check_zombie_fanout_is_fenced():
 # ---- 2a. topics recreated under kept local state -------------------------------------------------
 
 
+WIPE_REASONS = ("ahead_of_changelog", "offsets_past_input_end", "tombstones_expired",
+                "no_committed_offsets")
+
+
 def wipes(p):
-    return {r: metric(p, "feedline_store_wipes_total", reason=r)
-            for r in ("ahead_of_changelog", "offsets_past_input_end", "tombstones_expired")}
+    return {r: metric(p, "feedline_store_wipes_total", reason=r) for r in WIPE_REASONS}
+
+
+def only_wipes(reason):
+    return {r: PARTS if r == reason else 0 for r in WIPE_REASONS}
+
+
+def delete_groups(*groups):
+    """Deletes the consumer groups (their committed offsets with them) with
+    Kafka's own tool, once no member is left in them."""
+    for g in groups:
+        wait_for(lambda: not procs.group_members(KAFKA, g), 60, "group %s to have no member" % g)
+    root = os.path.dirname(os.path.dirname(HERE))
+    cmd = ('. "$1/ops/lib/common.sh" && shift && exec java -cp "$FL_KAFKA_LIBS/*" '
+           'org.apache.kafka.tools.consumer.group.ConsumerGroupCommand '
+           '--bootstrap-server "$FEEDLINE_KAFKA" --delete "$@"')
+    args = [a for g in groups for a in ("--group", g)]
+    r = subprocess.run(["bash", "-c", cmd, "_", root] + args, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0 and "successful" in r.stdout, (r.returncode, r.stdout, r.stderr)
 
 
 def check_recreated_topics_wipe_stale_stores():
@@ -401,8 +425,7 @@ def check_recreated_topics_wipe_stale_stores():
     stop_all((fan, tl))
     expected = check_timelines("recreated topics, stores ahead", timeline_dirs(state, 0))
     for name, w in got.items():
-        assert w == {"ahead_of_changelog": PARTS, "offsets_past_input_end": 0,
-                     "tombstones_expired": 0}, (name, w)
+        assert w == only_wipes("ahead_of_changelog"), (name, w)
     # (ii) The same kept stores again, now that the changelogs hold the
     # second workload's state: behind their changelogs, their offsets past
     # the inputs' ends.
@@ -416,8 +439,22 @@ def check_recreated_topics_wipe_stale_stores():
     check_timelines("recreated topics, offsets past the inputs' ends", timeline_dirs(kept, 0),
                     expected)
     for name, w in got.items():
-        assert w == {"ahead_of_changelog": 0, "offsets_past_input_end": PARTS,
-                     "tombstones_expired": 0}, (name, w)
+        assert w == only_wipes("offsets_past_input_end"), (name, w)
+    # (iii) Current stores whose group lost its offsets (deleted here; the
+    # same as offsets expired, or topics recreated and grown past the
+    # stores' offsets): the store's offsets are no resume point, so it is
+    # wiped, rebuilt and reprocesses its inputs from the beginning.
+    delete_groups("feedline-fanout", "feedline-timeline")
+    fan3, tl3 = proc("fanout", 0, kept), proc("timeline", 0, kept)
+    fan3.start()
+    tl3.start()
+    settle([fan3, tl3])
+    got = {p.name: wipes(p) for p in (fan3, tl3)}
+    log("current stores after their groups were deleted: wipes %s" % got)
+    stop_all((fan3, tl3))
+    check_timelines("groups deleted under current stores", timeline_dirs(kept, 0), expected)
+    for name, w in got.items():
+        assert w == only_wipes("no_committed_offsets"), (name, w)
 
 
 # ---- 2b. tombstones compacted away while a store was offline ------------------------------------
@@ -542,8 +579,7 @@ def check_expired_tombstones_wipe_offline_store():
     log("timeline instance 0 restarted: wipes %s" % w)
     stop_all((fan, tl0))
     check_timelines("store offline past delete.retention.ms", timeline_dirs(state0, 0))
-    assert w == {"ahead_of_changelog": 0, "offsets_past_input_end": 0,
-                 "tombstones_expired": PARTS}, w
+    assert w == only_wipes("tombstones_expired"), w
 
 
 # ---- 3. a skewed replay, memory bounded ----------------------------------------------------------

@@ -115,19 +115,6 @@ Test(reconcile, a_new_store_is_never_wiped)
     cr_assert_eq(fl_reconcile_wipe(&in), -1);
 }
 
-Test(reconcile, inputs_resume_from_the_group_first)
-{
-    /* A crash between the transaction and the RocksDB write: the store's
-     * checkpoint is a batch behind the group's committed offset. */
-    cr_assert_eq(fl_reconcile_start(120, 100, false), 120);
-    cr_assert_eq(fl_reconcile_start(120, 100, true), 120);
-    /* The group has none (expired) and the store needed nothing. */
-    cr_assert_eq(fl_reconcile_start(-1, 100, false), 100);
-    /* Rebuilt with nothing to match: from the beginning. */
-    cr_assert_eq(fl_reconcile_start(-1, 100, true), -1);
-    cr_assert_eq(fl_reconcile_start(-1, -1, false), -1);
-}
-
 Test(reconcile, reason_names)
 {
     cr_assert_str_eq(fl_wipe_reason_name(FL_WIPE_TOMBSTONES_EXPIRED), "tombstones_expired");

@@ -1,5 +1,5 @@
 -- feedline's PostgreSQL projection (README "PostgreSQL projection").
--- The tables named in the design are a contract for the programs that
+-- The tables the README names are a contract for the programs that
 -- read them; user_counts, post_counts, affinity and sink_offsets are the
 -- sink's own. Every row is derived from Kafka: dropping the database and
 -- replaying the topics rebuilds it.
