@@ -364,6 +364,19 @@ def only_wipes(reason):
     return {r: PARTS if r == reason else 0 for r in WIPE_REASONS}
 
 
+def run_pair(state, what):
+    """Runs fanout-0 and timeline-0 on state until they settle; returns
+    each one's wipes."""
+    fan, tl = proc("fanout", 0, state), proc("timeline", 0, state)
+    fan.start()
+    tl.start()
+    settle([fan, tl])
+    got = {p.name: wipes(p) for p in (fan, tl)}
+    log("%s: wipes %s" % (what, got))
+    stop_all((fan, tl))
+    return got
+
+
 def delete_groups(*groups):
     """Deletes the consumer groups (their committed offsets with them) with
     Kafka's own tool, once no member is left in them."""
@@ -396,11 +409,7 @@ def check_recreated_topics_wipe_stale_stores():
     first = ev.write()
     produce(first, ("posts",))
     state, kept = folder("recreate/state"), os.path.join(WORK, "recreate/kept")
-    fan, tl = proc("fanout", 0, state), proc("timeline", 0, state)
-    fan.start()
-    tl.start()
-    settle([fan, tl])
-    stop_all((fan, tl))
+    run_pair(state, "first workload")
     shutil.copytree(state, kept)  # the same stores again for (ii)
     log("first workload (%d posts) processed; its stores kept" % (POSTS * 4 // 5))
 
@@ -417,25 +426,14 @@ def check_recreated_topics_wipe_stale_stores():
     second = ev.write()
     produce(second)
     # (i) The changelogs are empty, every kept store is ahead of its own.
-    fan.start()
-    tl.start()
-    settle([fan, tl])
-    got = {p.name: wipes(p) for p in (fan, tl)}
-    log("stores of the first workload on the recreated topics: wipes %s" % got)
-    stop_all((fan, tl))
+    got = run_pair(state, "stores of the first workload on the recreated topics")
     expected = check_timelines("recreated topics, stores ahead", timeline_dirs(state, 0))
     for name, w in got.items():
         assert w == only_wipes("ahead_of_changelog"), (name, w)
     # (ii) The same kept stores again, now that the changelogs hold the
     # second workload's state: behind their changelogs, their offsets past
     # the inputs' ends.
-    fan2, tl2 = proc("fanout", 0, kept), proc("timeline", 0, kept)
-    fan2.start()
-    tl2.start()
-    settle([fan2, tl2])
-    got = {p.name: wipes(p) for p in (fan2, tl2)}
-    log("stores of the first workload on the second's changelogs: wipes %s" % got)
-    stop_all((fan2, tl2))
+    got = run_pair(kept, "stores of the first workload on the second's changelogs")
     check_timelines("recreated topics, offsets past the inputs' ends", timeline_dirs(kept, 0),
                     expected)
     for name, w in got.items():
@@ -445,13 +443,7 @@ def check_recreated_topics_wipe_stale_stores():
     # stores' offsets): the store's offsets are no resume point, so it is
     # wiped, rebuilt and reprocesses its inputs from the beginning.
     delete_groups("feedline-fanout", "feedline-timeline")
-    fan3, tl3 = proc("fanout", 0, kept), proc("timeline", 0, kept)
-    fan3.start()
-    tl3.start()
-    settle([fan3, tl3])
-    got = {p.name: wipes(p) for p in (fan3, tl3)}
-    log("current stores after their groups were deleted: wipes %s" % got)
-    stop_all((fan3, tl3))
+    got = run_pair(kept, "current stores after their groups were deleted")
     check_timelines("groups deleted under current stores", timeline_dirs(kept, 0), expected)
     for name, w in got.items():
         assert w == only_wipes("no_committed_offsets"), (name, w)
