@@ -100,10 +100,12 @@ def run_until_idle(procs, extra_cpu=None, on_sample=None):
         if time.time() - t0 > 3600:
             raise RuntimeError("no end in sight")
     elapsed = last_change - t0
-    cpu = {"%s" % p.name: round(cpu_seconds(p.p.pid) or 0, 2) for p in procs}
+    cpu, records = {}, {}
+    for p, m in zip(procs, ms):  # several instances of one program: summed
+        cpu[p.name] = round(cpu.get(p.name, 0) + (cpu_seconds(p.p.pid) or 0), 2)
+        records[p.name] = records.get(p.name, 0) + int(total(m, "feedline_records_in_total"))
     for k, v in (extra_cpu or {}).items():
         cpu[k] = round(cpu_of(v) - cpu0[k], 2)
-    records = {p.name: int(total(m, "feedline_records_in_total")) for p, m in zip(procs, ms)}
     return elapsed, cpu, {k: round(v, 1) for k, v in rss.items()}, records
 
 
@@ -129,6 +131,34 @@ def sinks_alone(rs, pg):
     res["postgres_alone"]["rows"] = rows
     res["postgres_alone"]["rows_per_s"] = int(rows / res["postgres_alone"]["elapsed_s"])
     res["redis_bytes_per_feed_entry"], _ = redis_bytes_per_entry(r)
+    return res
+
+
+def sinks_scaled(work, instances, alone):
+    """Each sink again from empty projections, as `instances` instances
+    sharing its partitions (one consumer group, each instance claiming its
+    partitions in the destination): {"redis": {elapsed_s, records_per_s,
+    feed_entries_per_s, cpu_s}, "postgres": {..., rows_per_s}}. The feed
+    entries and rows must come out as many as sinks_alone's (alone)."""
+    res = {}
+    for name, key in (("redis-sink", "redis"), ("pg-sink", "postgres")):
+        reset_projections()
+        ps = [Proc(BIN, name, i, None, None, work) for i in range(instances)]
+        try:
+            elapsed, cpu, _, recs = run_until_idle(ps)
+        finally:
+            for p in ps:
+                p.stop()
+        n = feed_entries(rconn())[0] if key == "redis" else pg_rows()
+        want = alone["redis_alone"]["feed_entries"] if key == "redis" else \
+            alone["postgres_alone"]["rows"]
+        if n != want:
+            raise RuntimeError("%d instances of feedline-%s wrote %d, one wrote %d" % (
+                instances, name, n, want))
+        unit = "feed_entries_per_s" if key == "redis" else "rows_per_s"
+        res[key] = {"instances": instances, "elapsed_s": round(elapsed, 1),
+                    "records_per_s": int(recs[name] / elapsed) if elapsed else None,
+                    unit: int(n / elapsed) if elapsed else None, "cpu_s": cpu[name]}
     return res
 
 
