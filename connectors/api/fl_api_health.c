@@ -27,9 +27,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#define HEALTH_MS      250
-#define LAG_MS         1000
-#define LAG_TIMEOUT_MS 1000
+#define HEALTH_MS       250
+#define PING_TIMEOUT_MS 250
+#define LAG_MS          1000
+#define LAG_TIMEOUT_MS  1000
 
 /* The input partitions of one sink, with what was measured last. */
 typedef struct sink_parts {
@@ -77,6 +78,8 @@ void *fl__api_health_main(void *arg)
 {
     fl_api_t *api = arg;
     fl_src_t *redis = fl_src_redis_new(api->topo, NULL), *pg = fl_src_pg_new(api->topo);
+    if (redis)
+        fl_src_redis_set_timeout(redis, PING_TIMEOUT_MS);
     char err[256];
     fl_lag_t *lag = fl_lag_new(api->topo->endpoints.kafka, false, err, sizeof(err));
     sink_parts_t rp, pp;
@@ -101,7 +104,7 @@ void *fl__api_health_main(void *arg)
             fl_log_info("api", "health checks now measure the sinks of %s", ht->path);
             last_lag_ms = 0; /* measured at once */
         }
-        /* One missed ping (its timeout is 250 ms) is a Redis slowed by an
+        /* One missed ping (PING_TIMEOUT_MS) is a Redis slowed by an
          * overloaded machine; two in a row are a Redis gone. */
         missed = redis->ops->ping(redis) == FL_OK ? 0 : missed + 1;
         bool r = missed == 0 || (missed < 2 && state == 2), p = pg->ops->ping(pg) == FL_OK;

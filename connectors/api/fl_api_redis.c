@@ -35,8 +35,15 @@
 #include <sys/time.h>
 #include <time.h>
 
-#define RECONNECT_MS  200
-#define IO_TIMEOUT_MS 250
+#define RECONNECT_MS 200
+/* How long a read waits for Redis by default. A Redis on an overloaded
+ * machine, behind a sink's script of a few thousand entries, answers in
+ * hundreds of ms: a shorter wait turned that into a timeout, a new
+ * connection, a retry and a failover to PostgreSQL per request (the
+ * threads blocked in timeouts served a few pages a second). A Redis that
+ * is gone refuses or resets at once; one that hangs is found by the
+ * health thread, whose pings wait less (fl_src_redis_set_timeout). */
+#define IO_TIMEOUT_MS 1000
 #define WINDOW_MIN    4    /* beyond limit + 1: room for a few dropped posts */
 #define MAX_SETS      1024 /* celebrities a viewer follows, read per page at most */
 
@@ -46,6 +53,7 @@ typedef struct rsrc {
     int port;
     int64_t db; /* endpoints.redis_db */
     redisContext *c;
+    int timeout_ms;
     int64_t next_try_ms;
     fl_api_cache_t *cache; /* borrowed, may be NULL */
     char gcra_sha[41];     /* the rate-limit script's SHA1, hex */
@@ -65,7 +73,7 @@ static void drop(rsrc_t *s, const char *why)
 
 static fl_err_t conn(rsrc_t *s)
 {
-    struct timeval tv = {0, IO_TIMEOUT_MS * 1000};
+    struct timeval tv = {s->timeout_ms / 1000, (s->timeout_ms % 1000) * 1000};
 
     if (s->c)
         return FL_OK;
@@ -680,7 +688,19 @@ fl_src_t *fl_src_redis_new(const fl_topology_t *t, fl_api_cache_t *cache)
     s->cache = cache;
     fl_sink_store_redis_endpoint(t->endpoints.redis, s->host, sizeof(s->host), &s->port);
     s->db = t->endpoints.redis_db;
+    s->timeout_ms = IO_TIMEOUT_MS;
     return &s->base;
+}
+
+void fl_src_redis_set_timeout(fl_src_t *src, int ms)
+{
+    rsrc_t *s = (rsrc_t *)src;
+
+    s->timeout_ms = ms > 0 ? ms : IO_TIMEOUT_MS;
+    if (s->c) {
+        struct timeval tv = {s->timeout_ms / 1000, (s->timeout_ms % 1000) * 1000};
+        redisSetTimeout(s->c, tv);
+    }
 }
 
 /* ---- result helpers shared by both sources ---- */

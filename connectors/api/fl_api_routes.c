@@ -258,7 +258,7 @@ fl_src_t *fl__api_first_source(fl_api_req_t *q)
  * Redis restart), then PostgreSQL takes over. When PostgreSQL fails too,
  * Redis is tried again up to FL_API_REDIS_TRIES times in all unless its
  * sink is rebuilding it, even when the health thread missed its pings:
- * an overloaded machine slows Redis past its 250 ms timeout without it
+ * an overloaded machine slows Redis past its 1 s timeout without it
  * being gone, and a slow answer beats a 503.
  */
 fl_src_t *fl__api_next_source(fl_api_req_t *q, fl_src_t *src, fl_err_t err)

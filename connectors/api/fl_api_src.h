@@ -100,6 +100,10 @@ typedef struct fl_api_cache fl_api_cache_t;
 fl_src_t *fl_src_redis_new(const fl_topology_t *t, fl_api_cache_t *cache);
 fl_src_t *fl_src_pg_new(const fl_topology_t *t);
 
+/* How long the Redis source waits for a connection or a reply (default
+ * 1 s; ms <= 0: the default). */
+void fl_src_redis_set_timeout(fl_src_t *redis, int ms);
+
 /* GCRA rate limiting (as redis-cell's CL.THROTTLE), one Lua script call on
  * the Redis source's connection, on Redis's clock: a viewer may send
  * `burst` requests at once, then `rate_per_s` a second. */
