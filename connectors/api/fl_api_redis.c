@@ -71,9 +71,14 @@ static void drop(rsrc_t *s, const char *why)
     }
 }
 
+static struct timeval timeout_tv(const rsrc_t *s)
+{
+    return (struct timeval){s->timeout_ms / 1000, (s->timeout_ms % 1000) * 1000};
+}
+
 static fl_err_t conn(rsrc_t *s)
 {
-    struct timeval tv = {s->timeout_ms / 1000, (s->timeout_ms % 1000) * 1000};
+    struct timeval tv = timeout_tv(s);
 
     if (s->c)
         return FL_OK;
@@ -697,10 +702,8 @@ void fl_src_redis_set_timeout(fl_src_t *src, int ms)
     rsrc_t *s = (rsrc_t *)src;
 
     s->timeout_ms = ms > 0 ? ms : IO_TIMEOUT_MS;
-    if (s->c) {
-        struct timeval tv = {s->timeout_ms / 1000, (s->timeout_ms % 1000) * 1000};
-        redisSetTimeout(s->c, tv);
-    }
+    if (s->c)
+        redisSetTimeout(s->c, timeout_tv(s));
 }
 
 /* ---- result helpers shared by both sources ---- */

@@ -40,13 +40,12 @@ typedef struct fl_reconcile_in {
  * position: more than the control marker that ends every transaction. */
 bool fl_reconcile_behind(int64_t position, int64_t changelog_end);
 
-/* Why the store must be wiped and rebuilt, or -1 when it can be trusted. */
-int fl_reconcile_wipe(const fl_reconcile_in_t *in);
-
-/* Where an input resumes is the group's committed offset (the authority,
+/* Why the store must be wiped and rebuilt, or -1 when it can be trusted.
+ * Where an input resumes is the group's committed offset (the authority,
  * moved by committed transactions only), or the beginning when the group
  * has none: a store whose own offsets the group lacks is wiped
  * (FL_WIPE_NO_COMMITTED_OFFSETS), so the store's offsets are a check,
  * never a resume point. */
+int fl_reconcile_wipe(const fl_reconcile_in_t *in);
 
 #endif
